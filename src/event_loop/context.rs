@@ -1,0 +1,74 @@
+//! The thread-local "running loop": what `get_running_loop()`, `sleep()` and
+//! local wakes find.
+//!
+//! # Ground rules
+//!
+//! - At most one loop runs on a thread at a time. [`enter`] refuses a second
+//!   one with [`RunError::AlreadyRunning`]; that is how a nested
+//!   `run_until_complete` is caught.
+//! - The slot is set for exactly the duration of a run, and cleared by a
+//!   guard, so a panic unwinding out of the loop leaves the thread clean.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::core::Core;
+use crate::task::TaskKey;
+use crate::RunError;
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+}
+
+/// Marks `core` as this thread's running loop until the guard drops.
+pub(crate) fn enter(core: &Rc<Core>) -> Result<EnterGuard, RunError> {
+    CURRENT.with(|current| {
+        let mut current = current.borrow_mut();
+        if current.is_some() {
+            return Err(RunError::AlreadyRunning);
+        }
+        *current = Some(core.clone());
+        core.set_running(true);
+        Ok(EnterGuard { _private: () })
+    })
+}
+
+pub(crate) struct EnterGuard {
+    _private: (),
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let core = CURRENT.with(|current| current.borrow_mut().take());
+        if let Some(core) = core {
+            core.set_running(false);
+        }
+    }
+}
+
+/// The running loop of this thread, if any.
+pub(crate) fn current() -> Option<Rc<Core>> {
+    CURRENT.try_with(|current| current.borrow().clone()).ok().flatten()
+}
+
+/// Runs `f` on the running loop without touching its reference count.
+pub(crate) fn with_current<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|current| current.borrow().as_ref().map(f))
+        .ok()
+        .flatten()
+}
+
+/// Schedules `task` on the running loop if that loop is `loop_id`.
+/// Returns `false` when the wake must take the remote path instead.
+pub(crate) fn schedule_local(loop_id: u64, task: TaskKey) -> bool {
+    with_current(|core| {
+        if core.id() == loop_id {
+            core.schedule(task);
+            true
+        } else {
+            false
+        }
+    })
+    .unwrap_or(false)
+}

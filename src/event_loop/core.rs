@@ -1,0 +1,578 @@
+//! The loop's state and its tick: asyncio's `BaseEventLoop._run_once`.
+//!
+//! # One tick
+//!
+//! 1. **Timeout.** Zero if anything is ready (run queue, remote wakes, a
+//!    pending stop), else until the next timer, else forever.
+//! 2. **I/O.** Block in `mio::Poll` for that long and wake the I/O waiters.
+//!    With no I/O source registered and a zero timeout the syscall is skipped:
+//!    there is nothing it could report that `Remote::pending` does not.
+//! 3. **Remote wakes.** Drain what other threads sent.
+//! 4. **Timers.** Fire every timer due by now (a manual clock first jumps to
+//!    the next deadline when nothing is ready).
+//! 5. **Run.** Run the runnables that were queued when this step began, and
+//!    no more: what they wake runs next tick, after the next I/O poll.
+//!
+//! # Fields and who may touch them
+//!
+//! `Core` lives in an `Rc` on the loop's thread. Every `RefCell` here is
+//! borrowed only inside `Core`'s own methods and released before any user
+//! code runs (a poll, a callback, a waker, a destructor): futures and
+//! payloads are moved out of the borrow first and dropped or called after.
+//! That is what makes the borrows unable to fail.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::mem;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use futures_task::waker_ref;
+use slab::Slab;
+
+use super::remote::Remote;
+use super::{ExceptionContext, ExceptionHandler};
+use crate::reactor::Reactor;
+use crate::task::slot::{Outcome, TaskSlot};
+use crate::task::waker::TaskWaker;
+use crate::task::{register_waker, Runnable, Stage, Task, TaskError, TaskKey};
+use crate::time::clock::Clock;
+use crate::time::wheel::Wheel;
+
+/// Index reserved for the future passed to `run_until_complete`, which is
+/// polled in place rather than stored in the slab.
+pub(crate) const MAIN: TaskKey = TaskKey {
+    index: usize::MAX,
+    gen: u64::MAX,
+};
+
+/// How many finished tasks' wakers are kept for reuse.
+const WAKER_POOL: usize = 256;
+
+static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
+
+/// One entry of the run queue.
+pub(crate) enum Job {
+    Task(TaskKey),
+    Callback(Rc<CallbackCell>),
+    Main,
+}
+
+/// A callback scheduled with `call_soon`/`call_later`, shared with its
+/// cancellable handle.
+pub(crate) struct CallbackCell {
+    pub(crate) f: Cell<Option<Box<dyn FnOnce()>>>,
+    pub(crate) cancelled: Cell<bool>,
+}
+
+/// What a timer does when it fires.
+pub(crate) enum TimerEntry {
+    Wake(Waker),
+    Call(Rc<CallbackCell>),
+}
+
+pub(crate) struct Core {
+    id: u64,
+    pub(crate) remote: Arc<Remote>,
+    pub(crate) clock: Clock,
+    pub(crate) timers: RefCell<Wheel<TimerEntry>>,
+    pub(crate) reactor: RefCell<Reactor>,
+    tasks: RefCell<Slab<TaskSlot>>,
+    run_queue: RefCell<VecDeque<Job>>,
+    /// Scratch buffer for fired timers, kept to avoid an allocation per tick.
+    fired: RefCell<Vec<TimerEntry>>,
+    waker_pool: RefCell<Vec<Arc<TaskWaker>>>,
+    next_task_id: Cell<u64>,
+    main_queued: Cell<bool>,
+    running: Cell<bool>,
+    closed: Cell<bool>,
+    handler: ExceptionHandler,
+    stop_on_task_panic: bool,
+    /// A task panic to re-raise from `run_*` (with `stop_on_task_panic`).
+    fatal: Cell<Option<Box<dyn Any + Send>>>,
+}
+
+impl Core {
+    pub(crate) fn new(manual_clock: bool, handler: ExceptionHandler, stop_on_task_panic: bool) -> std::io::Result<Core> {
+        let (reactor, waker) = Reactor::new()?;
+        Ok(Core {
+            id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
+            remote: Arc::new(Remote::new(waker)),
+            clock: Clock::new(manual_clock),
+            timers: RefCell::new(Wheel::new()),
+            reactor: RefCell::new(reactor),
+            tasks: RefCell::new(Slab::new()),
+            run_queue: RefCell::new(VecDeque::new()),
+            fired: RefCell::new(Vec::new()),
+            waker_pool: RefCell::new(Vec::new()),
+            next_task_id: Cell::new(1),
+            main_queued: Cell::new(false),
+            running: Cell::new(false),
+            closed: Cell::new(false),
+            handler,
+            stop_on_task_panic,
+            fatal: Cell::new(None),
+        })
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        self.running.get()
+    }
+
+    pub(crate) fn set_running(&self, running: bool) {
+        self.running.set(running);
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    // ----- tasks ---------------------------------------------------------
+
+    pub(crate) fn spawn<F>(self: &Rc<Self>, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let gen = self.next_task_id.get();
+        self.next_task_id.set(gen + 1);
+        if self.closed.get() {
+            // Nothing runs on a closed loop: the handle reports `Cancelled`
+            // (no slot carries this key), and the future is dropped here.
+            drop(future);
+            return Task::new(self.clone(), TaskKey { index: usize::MAX - 1, gen });
+        }
+        let body: std::pin::Pin<Box<dyn Runnable>> = Box::pin(Stage::Running(future));
+        let mut tasks = self.tasks.borrow_mut();
+        let entry = tasks.vacant_entry();
+        let key = TaskKey { index: entry.key(), gen };
+        let waker = self.make_waker(key);
+        entry.insert(TaskSlot {
+            id: gen,
+            body: Some(body),
+            waker: Some(waker),
+            outcome: Outcome::Pending,
+            queued: true,
+            cancel_requested: false,
+            detached: false,
+            join_waker: None,
+            name: None,
+        });
+        drop(tasks);
+        self.run_queue.borrow_mut().push_back(Job::Task(key));
+        Task::new(self.clone(), key)
+    }
+
+    fn make_waker(&self, task: TaskKey) -> Arc<TaskWaker> {
+        if let Some(mut waker) = self.waker_pool.borrow_mut().pop() {
+            if let Some(w) = Arc::get_mut(&mut waker) {
+                w.task = task;
+                return waker;
+            }
+        }
+        Arc::new(TaskWaker {
+            loop_id: self.id,
+            task,
+            remote: self.remote.clone(),
+        })
+    }
+
+    fn recycle_waker(&self, waker: Arc<TaskWaker>) {
+        // Only an `Arc` nobody else holds may be handed to another task:
+        // a clone kept by some future must keep naming the old task.
+        if Arc::strong_count(&waker) == 1 {
+            let mut pool = self.waker_pool.borrow_mut();
+            if pool.len() < WAKER_POOL {
+                pool.push(waker);
+            }
+        }
+    }
+
+    /// Runs `f` on a live task's slot.
+    pub(crate) fn with_task<R>(&self, key: TaskKey, f: impl FnOnce(&mut TaskSlot) -> R) -> Option<R> {
+        let mut tasks = self.tasks.borrow_mut();
+        match tasks.get_mut(key.index) {
+            Some(slot) if slot.id == key.gen => Some(f(slot)),
+            _ => None,
+        }
+    }
+
+    /// Puts a woken task (or the main future) on the run queue, once.
+    pub(crate) fn schedule(&self, key: TaskKey) {
+        if key == MAIN {
+            if !self.main_queued.replace(true) {
+                self.run_queue.borrow_mut().push_back(Job::Main);
+            }
+            return;
+        }
+        let Ok(mut tasks) = self.tasks.try_borrow_mut() else {
+            // Only reachable if a waker fires from inside the loop's own
+            // bookkeeping; the remote path is always safe.
+            self.remote.wake(key);
+            return;
+        };
+        if let Some(slot) = tasks.get_mut(key.index) {
+            if slot.id == key.gen && !slot.queued && !slot.is_finished() {
+                slot.queued = true;
+                self.run_queue.borrow_mut().push_back(Job::Task(key));
+            }
+        }
+    }
+
+    pub(crate) fn cancel_task(&self, key: TaskKey) -> bool {
+        let requeue = self.with_task(key, |slot| {
+            if slot.is_finished() {
+                return None;
+            }
+            slot.cancel_requested = true;
+            Some(!mem::replace(&mut slot.queued, true))
+        });
+        match requeue.flatten() {
+            Some(push) => {
+                if push {
+                    self.run_queue.borrow_mut().push_back(Job::Task(key));
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Polls one task. See `task/slot.rs` for the states this moves between.
+    fn run_task(&self, key: TaskKey) {
+        let (mut body, waker) = {
+            let mut tasks = self.tasks.borrow_mut();
+            let Some(slot) = tasks.get_mut(key.index) else { return };
+            if slot.id != key.gen || slot.is_finished() {
+                return;
+            }
+            slot.queued = false;
+            if slot.cancel_requested {
+                let body = slot.body.take();
+                drop(tasks);
+                self.finish(key, Outcome::Cancelled, body);
+                return;
+            }
+            match (slot.body.take(), slot.waker.take()) {
+                (Some(body), Some(waker)) => (body, waker),
+                _ => return,
+            }
+        };
+        let result = {
+            let waker = waker_ref(&waker);
+            let mut cx = Context::from_waker(&waker);
+            panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll_run(&mut cx)))
+        };
+        match result {
+            Ok(Poll::Pending) => {
+                let mut tasks = self.tasks.borrow_mut();
+                match tasks.get_mut(key.index) {
+                    Some(slot) if slot.id == key.gen => {
+                        slot.body = Some(body);
+                        slot.waker = Some(waker);
+                    }
+                    // The slot vanished while we polled (the loop closed under
+                    // us); the body is dropped below, outside the borrow.
+                    _ => {
+                        drop(tasks);
+                        drop(body);
+                    }
+                }
+            }
+            Ok(Poll::Ready(())) => {
+                self.recycle_waker(waker);
+                self.finish(key, Outcome::Done, Some(body));
+            }
+            Err(payload) => {
+                self.recycle_waker(waker);
+                let payload = if self.stop_on_task_panic {
+                    self.fatal.set(Some(payload));
+                    Box::new("re-raised out of the loop (stop_on_task_panic)") as Box<dyn Any + Send>
+                } else {
+                    payload
+                };
+                // A future that panicked is not polled again; dropping it may
+                // panic too, which must not take the loop down.
+                let drop_panic = panic::catch_unwind(AssertUnwindSafe(|| drop(body))).err();
+                self.finish(key, Outcome::Panicked(payload), None);
+                if let Some(p) = drop_panic {
+                    self.report("exception while dropping a panicked task", Some(p), Some(key));
+                }
+            }
+        }
+    }
+
+    /// Records a task's outcome, wakes whoever awaits it, and frees the slot
+    /// if nobody will ever ask. `body` is dropped (or kept, holding the
+    /// output) outside every borrow.
+    fn finish(&self, key: TaskKey, outcome: Outcome, body: Option<std::pin::Pin<Box<dyn Runnable>>>) {
+        let keep_body = matches!(outcome, Outcome::Done);
+        let (join_waker, freed, dropped_body) = {
+            let mut tasks = self.tasks.borrow_mut();
+            let Some(slot) = tasks.get_mut(key.index).filter(|s| s.id == key.gen) else {
+                drop(tasks);
+                drop(body);
+                return;
+            };
+            slot.outcome = outcome;
+            let (kept, dropped) = if keep_body { (body, None) } else { (None, body) };
+            slot.body = kept;
+            let join_waker = slot.join_waker.take();
+            let freed = slot.detached.then(|| tasks.remove(key.index));
+            (join_waker, freed, dropped)
+        };
+        // Destructors of the future or of an unclaimed output run here.
+        let cancelled_drop = dropped_body.and_then(|b| panic::catch_unwind(AssertUnwindSafe(|| drop(b))).err());
+        if let Some(p) = cancelled_drop {
+            self.report("exception while dropping a cancelled task", Some(p), Some(key));
+        }
+        if let Some(slot) = freed {
+            self.release(key, slot);
+        }
+        if let Some(w) = join_waker {
+            w.wake();
+        }
+    }
+
+    /// Drops a freed slot; a panic nobody retrieved is reported.
+    fn release(&self, key: TaskKey, mut slot: TaskSlot) {
+        if let Outcome::Panicked(payload) = mem::replace(&mut slot.outcome, Outcome::Taken) {
+            let name = slot.name.take();
+            let msg = match name {
+                Some(name) => format!("Task exception was never retrieved ({name})"),
+                None => format!("Task exception was never retrieved (Task-{})", key.gen),
+            };
+            self.report(&msg, Some(payload), Some(key));
+        }
+        if let Some(w) = slot.waker.take() {
+            self.recycle_waker(w);
+        }
+        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| drop(slot))) {
+            self.report("exception while dropping a task's output", Some(p), Some(key));
+        }
+    }
+
+    /// `Task::poll` and `Task::result`: takes the result if the task is done,
+    /// else registers `waker` (if any) to be woken when it is.
+    pub(crate) fn poll_join<T: 'static>(&self, key: TaskKey, waker: Option<&Waker>) -> Poll<Result<T, TaskError>> {
+        let mut tasks = self.tasks.borrow_mut();
+        let Some(slot) = tasks.get_mut(key.index).filter(|s| s.id == key.gen) else {
+            return Poll::Ready(Err(TaskError::Cancelled));
+        };
+        match &slot.outcome {
+            Outcome::Pending => {
+                let old = waker.and_then(|w| register_waker(&mut slot.join_waker, w));
+                drop(tasks);
+                drop(old);
+                Poll::Pending
+            }
+            Outcome::Done => {
+                let mut out: Option<T> = None;
+                let body = slot.body.take();
+                slot.outcome = Outcome::Taken;
+                drop(tasks);
+                if let Some(mut body) = body {
+                    body.as_mut().take_output(&mut out);
+                }
+                Poll::Ready(Ok(out.expect("task output has the handle's type")))
+            }
+            Outcome::Panicked(_) => match mem::replace(&mut slot.outcome, Outcome::Taken) {
+                Outcome::Panicked(payload) => Poll::Ready(Err(TaskError::Panicked(payload))),
+                _ => unreachable!(),
+            },
+            Outcome::Cancelled => Poll::Ready(Err(TaskError::Cancelled)),
+            Outcome::Taken => panic!("evloop::Task polled again after it returned its result"),
+        }
+    }
+
+    /// The `Task` handle is gone: free a finished task, detach a running one.
+    pub(crate) fn detach_task(&self, key: TaskKey) {
+        let Ok(mut tasks) = self.tasks.try_borrow_mut() else { return };
+        let Some(slot) = tasks.get_mut(key.index).filter(|s| s.id == key.gen) else {
+            return;
+        };
+        if slot.is_finished() {
+            let slot = tasks.remove(key.index);
+            drop(tasks);
+            self.release(key, slot);
+        } else {
+            slot.detached = true;
+            let old = slot.join_waker.take();
+            drop(tasks);
+            drop(old);
+        }
+    }
+
+    // ----- callbacks -----------------------------------------------------
+
+    pub(crate) fn push_callback(&self, cell: Rc<CallbackCell>) {
+        self.run_queue.borrow_mut().push_back(Job::Callback(cell));
+    }
+
+    fn run_callback(&self, cell: &CallbackCell) {
+        if let Some(f) = cell.f.take() {
+            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(f)) {
+                self.report("Exception in callback", Some(p), None);
+            }
+        }
+    }
+
+    /// Hands an error to the loop's exception handler.
+    pub(crate) fn report(&self, message: &str, payload: Option<Box<dyn Any + Send>>, task: Option<TaskKey>) {
+        let ctx = ExceptionContext {
+            message: message.to_owned(),
+            payload,
+            task_id: task.map(|k| k.gen),
+        };
+        (self.handler)(ctx);
+    }
+
+    // ----- the tick ------------------------------------------------------
+
+    /// Marks the main future ready for its first poll.
+    pub(crate) fn schedule_main(&self) {
+        self.main_queued.set(false);
+        self.schedule(MAIN);
+    }
+
+    /// The instant of the wheel's next expiration (timer or cascade).
+    fn next_timer(&self) -> Option<Instant> {
+        let tick = self.timers.borrow().next_expiration()?.1;
+        Some(self.clock.tick_instant(tick))
+    }
+
+    /// How long the next tick may block: zero if anything is ready, until the
+    /// next timer (zero on a manual clock, which jumps instead), or forever.
+    pub(crate) fn next_timeout(&self) -> Option<Duration> {
+        let ready = !self.run_queue.borrow().is_empty() || self.remote.pending() || self.remote.stop_requested();
+        if ready {
+            return Some(Duration::ZERO);
+        }
+        let next = self.next_timer()?;
+        if self.clock.is_manual() {
+            Some(Duration::ZERO)
+        } else {
+            Some(next.saturating_duration_since(self.clock.now()))
+        }
+    }
+
+    /// One iteration of the loop. `main` polls `run_until_complete`'s future;
+    /// `cap` bounds how long the I/O poll may block.
+    pub(crate) fn tick(&self, main: &mut dyn FnMut(), cap: Option<Duration>) {
+        // 1. How long may we block?
+        let mut timeout = self.next_timeout();
+        if let Some(cap) = cap {
+            timeout = Some(timeout.map_or(cap, |t| t.min(cap)));
+        }
+
+        // 2. I/O.
+        if timeout != Some(Duration::ZERO) || self.reactor.borrow().has_sources() {
+            self.reactor.borrow_mut().poll(timeout);
+        }
+
+        // 3. Remote wakes and callbacks.
+        self.remote.drain(
+            |task| self.schedule(task),
+            |f| {
+                self.push_callback(Rc::new(CallbackCell {
+                    f: Cell::new(Some(f)),
+                    cancelled: Cell::new(false),
+                }))
+            },
+        );
+
+        // 4. Timers.
+        if !self.timers.borrow().is_empty() {
+            if self.clock.is_manual() && self.run_queue.borrow().is_empty() {
+                if let Some(t) = self.next_timer() {
+                    self.clock.advance_to(t);
+                }
+            }
+            let now = self.clock.now_tick(self.clock.now());
+            let mut fired = mem::take(&mut *self.fired.borrow_mut());
+            self.timers.borrow_mut().poll(now, &mut fired);
+            for entry in fired.drain(..) {
+                match entry {
+                    TimerEntry::Wake(waker) => waker.wake(),
+                    TimerEntry::Call(cell) => self.push_callback(cell),
+                }
+            }
+            *self.fired.borrow_mut() = fired;
+        }
+
+        // 5. Run what was ready when this step began.
+        let n = self.run_queue.borrow().len();
+        for _ in 0..n {
+            let Some(next) = self.run_queue.borrow_mut().pop_front() else { break };
+            match next {
+                Job::Task(key) => self.run_task(key),
+                Job::Callback(cell) => self.run_callback(&cell),
+                Job::Main => {
+                    self.main_queued.set(false);
+                    main();
+                }
+            }
+        }
+        if let Some(payload) = self.fatal.take() {
+            panic::resume_unwind(payload);
+        }
+    }
+
+    /// Cancels every live task (their futures drop at the next tick).
+    pub(crate) fn cancel_all(&self) {
+        let keys: Vec<TaskKey> = self
+            .tasks
+            .borrow()
+            .iter()
+            .filter(|(_, s)| !s.is_finished())
+            .map(|(index, s)| TaskKey { index, gen: s.id })
+            .collect();
+        for key in keys {
+            self.cancel_task(key);
+        }
+    }
+
+    /// Closes the loop: refuses new work and drops every task, callback and
+    /// timer, running their destructors here, one by one, each guarded so a
+    /// panicking destructor is reported and the rest are still dropped.
+    pub(crate) fn close(&self) {
+        if self.closed.replace(true) {
+            return;
+        }
+        let remote_callbacks = self.remote.close();
+        // Move everything out first: destructors may call back into the loop
+        // (a `Task` handle dropping, a `Sleep` cancelling its timer), and they
+        // must find empty containers, not borrowed ones.
+        let tasks = mem::take(&mut *self.tasks.borrow_mut());
+        let queue = mem::take(&mut *self.run_queue.borrow_mut());
+        let timers = self.timers.borrow_mut().drain();
+        let guarded = |what: &str, f: &mut dyn FnMut()| {
+            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(f)) {
+                self.report(what, Some(p), None);
+            }
+        };
+        for slot in tasks {
+            let mut slot = Some(slot);
+            guarded("exception while dropping a task at close", &mut || drop(slot.take()));
+        }
+        let mut rest = Some((queue, timers, remote_callbacks));
+        guarded("exception while dropping a callback at close", &mut || drop(rest.take()));
+        self.waker_pool.borrow_mut().clear();
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

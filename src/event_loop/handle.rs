@@ -1,0 +1,243 @@
+//! Handles to a loop: [`Handle`] on the loop's thread, [`ThreadsafeHandle`]
+//! from anywhere, and [`CallbackHandle`] for a scheduled callback.
+
+use std::cell::Cell;
+use std::fmt;
+use std::future::Future;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::core::{CallbackCell, Core, TimerEntry};
+use super::remote::Remote;
+use super::RunError;
+use crate::task::Task;
+use crate::time::wheel::TimerKey;
+
+/// A cheap, cloneable reference to a loop, for use on the loop's thread:
+/// schedule tasks and callbacks, stop the loop, read its clock.
+///
+/// Get one from [`EventLoop::handle`](crate::EventLoop::handle) or, inside
+/// the loop, [`get_running_loop`](crate::get_running_loop).
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc, time::Duration};
+///
+/// let mut lp = evloop::EventLoop::builder().manual_clock().build()?;
+/// let h = lp.handle();
+/// let log = Rc::new(RefCell::new(Vec::new()));
+/// let l = log.clone();
+/// h.call_later(Duration::from_secs(2), move || l.borrow_mut().push("later"));
+/// let l = log.clone();
+/// h.call_soon(move || l.borrow_mut().push("soon"));
+/// lp.run_until_complete(evloop::sleep(Duration::from_secs(3)))?;
+/// assert_eq!(*log.borrow(), ["soon", "later"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    core: Rc<Core>,
+}
+
+impl Handle {
+    pub(crate) fn new(core: Rc<Core>) -> Handle {
+        Handle { core }
+    }
+
+    /// Schedules `future` as a task on this loop. It starts when the loop
+    /// next runs, after tasks created before it. On a closed loop nothing is
+    /// scheduled: the future is dropped and the handle reports `Cancelled`.
+    pub fn create_task<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.core.spawn(future)
+    }
+
+    /// Schedules `f` to run on the next tick, after what is already queued
+    /// (callbacks and tasks run in FIFO order).
+    pub fn call_soon(&self, f: impl FnOnce() + 'static) -> CallbackHandle {
+        let cell = new_cell(f);
+        if !self.core.is_closed() {
+            self.core.push_callback(cell.clone());
+        } else {
+            cell.cancel();
+        }
+        CallbackHandle { cell, timer: None }
+    }
+
+    /// Schedules `f` to run `delay` from now.
+    pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> CallbackHandle {
+        let now = self.core.clock.now();
+        self.call_at(now.checked_add(delay).unwrap_or(now + crate::time::FAR_FUTURE), f)
+    }
+
+    /// Schedules `f` to run at `when` (on this loop's clock). Callbacks due at
+    /// the same time run in the order they were scheduled.
+    pub fn call_at(&self, when: Instant, f: impl FnOnce() + 'static) -> CallbackHandle {
+        let cell = new_cell(f);
+        if self.core.is_closed() {
+            cell.cancel();
+            return CallbackHandle { cell, timer: None };
+        }
+        let tick = self.core.clock.deadline_tick(when);
+        let key = self.core.timers.borrow_mut().insert(tick, TimerEntry::Call(cell.clone()));
+        CallbackHandle {
+            cell,
+            timer: Some((Rc::downgrade(&self.core), key)),
+        }
+    }
+
+    /// Asks the loop to stop: `run_forever` returns after the current tick,
+    /// `run_until_complete` returns [`RunError::Stopped`] if its future is not done.
+    pub fn stop(&self) {
+        self.core.remote.stop();
+    }
+
+    /// The loop's current time.
+    pub fn time(&self) -> Instant {
+        self.core.clock.now()
+    }
+
+    /// Whether the loop is running.
+    pub fn is_running(&self) -> bool {
+        self.core.is_running()
+    }
+
+    /// Whether the loop is closed.
+    pub fn is_closed(&self) -> bool {
+        self.core.is_closed()
+    }
+
+    /// Closes the loop (see [`EventLoop::close`](crate::EventLoop::close)).
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Running`] if the loop is running: asyncio's "Cannot close
+    /// a running event loop".
+    pub fn close(&self) -> Result<(), RunError> {
+        if self.core.is_running() {
+            return Err(RunError::Running);
+        }
+        self.core.close();
+        Ok(())
+    }
+
+    /// A `Send + Sync` handle for other threads.
+    pub fn threadsafe(&self) -> ThreadsafeHandle {
+        ThreadsafeHandle {
+            remote: self.core.remote.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle").field("loop", &self.core.id()).finish()
+    }
+}
+
+fn new_cell(f: impl FnOnce() + 'static) -> Rc<CallbackCell> {
+    Rc::new(CallbackCell {
+        f: Cell::new(Some(Box::new(f))),
+        cancelled: Cell::new(false),
+    })
+}
+
+impl CallbackCell {
+    fn cancel(&self) {
+        self.cancelled.set(true);
+        drop(self.f.take());
+    }
+}
+
+/// A scheduled callback that can still be cancelled: asyncio's `Handle` /
+/// `TimerHandle`.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc, time::Duration};
+///
+/// let mut lp = evloop::EventLoop::builder().manual_clock().build()?;
+/// let ran = Rc::new(Cell::new(false));
+/// let r = ran.clone();
+/// let cb = lp.handle().call_later(Duration::from_secs(1), move || r.set(true));
+/// cb.cancel();
+/// assert!(cb.cancelled());
+/// lp.run_until_complete(evloop::sleep(Duration::from_secs(2)))?;
+/// assert!(!ran.get());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct CallbackHandle {
+    cell: Rc<CallbackCell>,
+    timer: Option<(Weak<Core>, TimerKey)>,
+}
+
+impl CallbackHandle {
+    /// Cancels the callback if it has not run yet; its closure is dropped at
+    /// once, and a timer's wheel entry is freed.
+    pub fn cancel(&self) {
+        self.cell.cancel();
+        if let Some((core, key)) = &self.timer {
+            if let Some(core) = core.upgrade() {
+                let entry = core.timers.borrow_mut().remove(*key);
+                drop(entry);
+            }
+        }
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called (or the loop was closed
+    /// when it was scheduled).
+    pub fn cancelled(&self) -> bool {
+        self.cell.cancelled.get()
+    }
+}
+
+impl fmt::Debug for CallbackHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallbackHandle").field("cancelled", &self.cancelled()).finish()
+    }
+}
+
+/// A `Send + Sync` handle to a loop, for other threads:
+/// `call_soon_threadsafe` and `stop`.
+///
+/// ```
+/// let mut lp = evloop::EventLoop::new()?;
+/// let remote = lp.handle().threadsafe();
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// let worker = std::thread::spawn(move || {
+///     remote.call_soon_threadsafe(move || tx.send(42).unwrap()).unwrap();
+///     remote.stop();
+/// });
+/// lp.run_forever()?;
+/// worker.join().unwrap();
+/// assert_eq!(rx.recv().unwrap(), 42);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct ThreadsafeHandle {
+    remote: Arc<Remote>,
+}
+
+impl ThreadsafeHandle {
+    /// Schedules `f` on the loop's thread, waking the loop if it is blocked.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Closed`] if the loop is closed (`f` is dropped).
+    pub fn call_soon_threadsafe(&self, f: impl FnOnce() + Send + 'static) -> Result<(), RunError> {
+        self.remote.call_soon(Box::new(f)).map_err(|_| RunError::Closed)
+    }
+
+    /// Asks the loop to stop after its current tick, waking it if blocked.
+    pub fn stop(&self) {
+        self.remote.stop();
+    }
+}
+
+impl fmt::Debug for ThreadsafeHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ThreadsafeHandle")
+    }
+}

@@ -1,0 +1,431 @@
+//! The event loop: asyncio's `BaseEventLoop`, on one thread.
+//!
+//! # Ground rules
+//!
+//! - An [`EventLoop`] is `!Send`: it and everything it runs stay on the thread
+//!   that made it. [`ThreadsafeHandle`] is the only way in from elsewhere.
+//! - At most one loop *runs* per thread at a time; a nested run gets
+//!   [`RunError::AlreadyRunning`].
+//! - Dropping a loop closes it, and closing drops every task, callback and
+//!   timer it still holds, so their destructors run and nothing leaks.
+//! - The loop never spins: when nothing is ready it blocks in the reactor
+//!   until I/O, a remote wake, or the next timer.
+//!
+//! The tick itself is in `core.rs`; the thread-local "running loop" in
+//! `context.rs`; the cross-thread queue in `remote.rs`.
+
+pub(crate) mod context;
+pub(crate) mod core;
+mod handle;
+pub(crate) mod remote;
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::marker::PhantomData;
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_task::waker_ref;
+
+pub use handle::{CallbackHandle, Handle, ThreadsafeHandle};
+
+use self::core::{Core, MAIN};
+use crate::task::panic_message;
+use crate::task::waker::TaskWaker;
+
+/// Why a loop could not run (or finish running) a future.
+///
+/// ```
+/// use evloop::{EventLoop, RunError};
+///
+/// let mut lp = EventLoop::new()?;
+/// lp.close()?;
+/// assert_eq!(lp.run_until_complete(async {}), Err(RunError::Closed));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunError {
+    /// A loop is already running on this thread (a nested run).
+    AlreadyRunning,
+    /// The loop is closed.
+    Closed,
+    /// `stop()` was called before the future completed.
+    Stopped,
+    /// The operation needs a loop that is not running (e.g. `close()`).
+    Running,
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RunError::AlreadyRunning => "cannot run an event loop while another loop is running on this thread",
+            RunError::Closed => "the event loop is closed",
+            RunError::Stopped => "the event loop stopped before the future completed",
+            RunError::Running => "cannot close a running event loop",
+        })
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// What the loop hands its exception handler: asyncio's context dict.
+#[derive(Debug)]
+pub struct ExceptionContext {
+    /// What happened, e.g. `"Exception in callback"`.
+    pub message: String,
+    /// The panic payload, if a panic caused this.
+    pub payload: Option<Box<dyn Any + Send>>,
+    /// The task concerned, if any.
+    pub task_id: Option<u64>,
+}
+
+impl ExceptionContext {
+    /// The panic message, when the payload is a string.
+    pub fn panic_message(&self) -> Option<&str> {
+        self.payload.as_deref().and_then(panic_message)
+    }
+}
+
+impl fmt::Display for ExceptionContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(msg) = self.panic_message() {
+            write!(f, ": {msg}")?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) type ExceptionHandler = Box<dyn Fn(ExceptionContext)>;
+
+fn default_exception_handler(ctx: ExceptionContext) {
+    eprintln!("evloop: {ctx}");
+}
+
+/// Configures an [`EventLoop`] before it is built.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let mut lp = evloop::EventLoop::builder().manual_clock().build()?;
+/// let start = lp.time();
+/// lp.run_until_complete(evloop::sleep(Duration::from_secs(3600)))?; // returns at once
+/// assert_eq!(lp.time() - start, Duration::from_secs(3600));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a Builder does nothing until .build()"]
+pub struct Builder {
+    manual_clock: bool,
+    handler: Option<ExceptionHandler>,
+    stop_on_task_panic: bool,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("manual_clock", &self.manual_clock)
+            .field("exception_handler", &self.handler.is_some())
+            .field("stop_on_task_panic", &self.stop_on_task_panic)
+            .finish()
+    }
+}
+
+impl Builder {
+    /// Uses a manual clock: time stands still while anything is ready and
+    /// jumps straight to the next timer when nothing is, so timer logic runs
+    /// instantly and deterministically (tokio's paused time).
+    pub fn manual_clock(mut self) -> Builder {
+        self.manual_clock = true;
+        self
+    }
+
+    /// Replaces the exception handler, which receives panics from callbacks,
+    /// panics of tasks that nobody awaited, and panicking destructors. The
+    /// default prints to stderr, like asyncio's.
+    pub fn exception_handler(mut self, handler: impl Fn(ExceptionContext) + 'static) -> Builder {
+        self.handler = Some(Box::new(handler));
+        self
+    }
+
+    /// Fail fast: a panic in any task stops the loop, and the panic resumes
+    /// out of `run_until_complete` / `run_forever` / `run_once`.
+    pub fn stop_on_task_panic(mut self, yes: bool) -> Builder {
+        self.stop_on_task_panic = yes;
+        self
+    }
+
+    /// Builds the loop.
+    pub fn build(self) -> io::Result<EventLoop> {
+        let handler = self.handler.unwrap_or_else(|| Box::new(default_exception_handler));
+        let core = Core::new(self.manual_clock, handler, self.stop_on_task_panic)?;
+        Ok(EventLoop {
+            core: Rc::new(core),
+            _not_send: PhantomData,
+        })
+    }
+}
+
+/// An event loop: a run queue of tasks and callbacks, a timer wheel and a
+/// reactor, driven on one thread.
+///
+/// ```
+/// let mut lp = evloop::EventLoop::new()?;
+/// let task = lp.handle().create_task(async { 6 * 7 });
+/// assert_eq!(lp.run_until_complete(task)?.unwrap(), 42);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// A loop stays on its thread:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// assert_send(evloop::EventLoop::new().unwrap());
+/// ```
+pub struct EventLoop {
+    core: Rc<Core>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl EventLoop {
+    /// A loop with the real clock and the default exception handler.
+    pub fn new() -> io::Result<EventLoop> {
+        EventLoop::builder().build()
+    }
+
+    /// A [`Builder`] for a loop with other settings.
+    pub fn builder() -> Builder {
+        Builder {
+            manual_clock: false,
+            handler: None,
+            stop_on_task_panic: false,
+        }
+    }
+
+    /// A handle for scheduling work on this loop.
+    pub fn handle(&self) -> Handle {
+        Handle::new(self.core.clone())
+    }
+
+    /// Runs the loop until `future` completes and returns its output.
+    ///
+    /// Tasks still pending when it returns stay on the loop and continue the
+    /// next time the loop runs.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::AlreadyRunning`] inside a running loop,
+    /// [`RunError::Closed`] on a closed loop, [`RunError::Stopped`] if
+    /// [`Handle::stop`] was called before `future` completed.
+    ///
+    /// # Panics
+    ///
+    /// If `future` panics, the panic propagates (as in tokio's `block_on`).
+    pub fn run_until_complete<F: Future>(&mut self, future: F) -> Result<F::Output, RunError> {
+        self.check_open()?;
+        let _guard = context::enter(&self.core)?;
+        let mut future = pin!(future);
+        let main_waker = Arc::new(TaskWaker {
+            loop_id: self.core.id(),
+            task: MAIN,
+            remote: self.core.remote.clone(),
+        });
+        let waker = waker_ref(&main_waker);
+        let mut output = None;
+        self.core.schedule_main();
+        loop {
+            self.core.tick(
+                &mut || {
+                    if output.is_none() {
+                        if let Poll::Ready(v) = future.as_mut().poll(&mut Context::from_waker(&waker)) {
+                            output = Some(v);
+                        }
+                    }
+                },
+                None,
+            );
+            if let Some(v) = output {
+                return Ok(v);
+            }
+            if self.core.remote.take_stop() {
+                return Err(RunError::Stopped);
+            }
+        }
+    }
+
+    /// Runs the loop until [`Handle::stop`] (or [`ThreadsafeHandle::stop`]).
+    /// A stop requested before the call makes the loop run one tick and return.
+    ///
+    /// ```
+    /// let mut lp = evloop::EventLoop::new()?;
+    /// let h = lp.handle();
+    /// h.call_soon({ let h = h.clone(); move || h.stop() });
+    /// lp.run_forever()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn run_forever(&mut self) -> Result<(), RunError> {
+        self.check_open()?;
+        let _guard = context::enter(&self.core)?;
+        loop {
+            self.core.tick(&mut || {}, None);
+            if self.core.remote.take_stop() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Runs exactly one tick, for hosts that drive the loop from their own
+    /// loop (a game frame, a GUI idle handler). `timeout` caps how long the
+    /// tick may block waiting for I/O or timers: `Some(Duration::ZERO)` never
+    /// blocks, `None` blocks until something is ready.
+    ///
+    /// Pair it with the loop's raw fd ([`AsRawFd`]), which becomes readable
+    /// when I/O or a remote wake arrives, and [`next_timeout`](Self::next_timeout).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let mut lp = evloop::EventLoop::new()?;
+    /// let task = lp.handle().create_task(async { evloop::yield_now().await; 5 });
+    /// while !task.done() {
+    ///     lp.run_once(Some(Duration::ZERO))?; // one game frame's worth
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn run_once(&mut self, timeout: Option<Duration>) -> Result<(), RunError> {
+        self.check_open()?;
+        let _guard = context::enter(&self.core)?;
+        self.core.tick(&mut || {}, timeout);
+        self.core.remote.take_stop();
+        Ok(())
+    }
+
+    /// How long a host may wait before calling [`run_once`](Self::run_once)
+    /// again if the loop's fd stays quiet: zero if work is ready, the time to
+    /// the next timer, or `None` when only I/O or a remote wake can bring work.
+    pub fn next_timeout(&self) -> Option<Duration> {
+        self.core.next_timeout()
+    }
+
+    /// Whether the loop is running.
+    pub fn is_running(&self) -> bool {
+        self.core.is_running()
+    }
+
+    /// Whether the loop is closed.
+    pub fn is_closed(&self) -> bool {
+        self.core.is_closed()
+    }
+
+    /// Closes the loop, dropping every task, callback and timer it holds.
+    /// Closing twice is fine.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Running`] if the loop is running.
+    pub fn close(&mut self) -> Result<(), RunError> {
+        self.handle().close()
+    }
+
+    /// The loop's current time (the manual clock's, if it has one).
+    pub fn time(&self) -> Instant {
+        self.core.clock.now()
+    }
+
+    fn check_open(&self) -> Result<(), RunError> {
+        if self.core.is_closed() {
+            Err(RunError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl AsRawFd for EventLoop {
+    /// The fd of the loop's `epoll` instance: readable when I/O or a remote
+    /// wake is waiting, so a host's own poller can wait on it.
+    fn as_raw_fd(&self) -> RawFd {
+        self.core.reactor.borrow().as_raw_fd()
+    }
+}
+
+impl Drop for EventLoop {
+    fn drop(&mut self) {
+        self.core.close();
+    }
+}
+
+impl fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("running", &self.is_running())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// Runs `future` on a new loop and returns its output: asyncio's `run()`.
+///
+/// When `future` completes, tasks it left behind are cancelled (their
+/// futures dropped, on the loop, within the loop's context) and the loop is
+/// closed.
+///
+/// # Panics
+///
+/// Inside a running loop (await the future, or `create_task` it, instead),
+/// if the loop cannot be created, if `future` panics, or if the loop is
+/// stopped before `future` completes.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let out = evloop::run(async {
+///     evloop::sleep(Duration::from_millis(1)).await;
+///     "done"
+/// });
+/// assert_eq!(out, "done");
+/// ```
+pub fn run<F: Future>(future: F) -> F::Output {
+    if context::current().is_some() {
+        panic!("evloop::run() cannot be called from a running event loop; .await the future or create_task() it instead");
+    }
+    let mut lp = EventLoop::new().expect("evloop::run(): could not create the event loop");
+    let output = match lp.run_until_complete(future) {
+        Ok(v) => v,
+        Err(e) => panic!("evloop::run(): {e}"),
+    };
+    lp.core.cancel_all();
+    let _ = lp.run_once(Some(Duration::ZERO));
+    let _ = lp.close();
+    output
+}
+
+/// The loop running on this thread: asyncio's `get_running_loop()`.
+///
+/// # Panics
+///
+/// When no loop is running on this thread.
+///
+/// ```
+/// evloop::run(async {
+///     let handle = evloop::get_running_loop();
+///     assert!(handle.is_running());
+/// });
+/// ```
+pub fn get_running_loop() -> Handle {
+    try_get_running_loop().expect("no evloop event loop is running on this thread (call this from inside evloop::run or run_until_complete)")
+}
+
+/// The loop running on this thread, or `None`.
+///
+/// ```
+/// assert!(evloop::try_get_running_loop().is_none());
+/// ```
+pub fn try_get_running_loop() -> Option<Handle> {
+    context::current().map(Handle::new)
+}

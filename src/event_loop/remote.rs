@@ -1,0 +1,112 @@
+//! The loop's cross-thread half: what other threads may touch.
+//!
+//! # Ground rules
+//!
+//! - This is the only part of a loop that is `Send + Sync`. Everything else
+//!   lives in [`Core`](super::core::Core) on the loop's thread.
+//! - A wake or callback from another thread is pushed onto a lock-free
+//!   `crossbeam` queue, then `notified` is raised; only the thread that raises
+//!   it from `false` writes to the `mio::Waker` (one syscall per batch, not
+//!   per wake).
+//! - The loop lowers `notified` with a `swap` *before* draining the queues:
+//!   a push that saw `notified == true` and skipped the syscall is then
+//!   ordered before the drain, so it cannot be lost.
+//! - Once `closed` is set, wakes are dropped and callbacks refused: waking a
+//!   task whose loop is gone is a no-op.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam_queue::SegQueue;
+
+use crate::task::TaskKey;
+
+/// A callback sent from another thread.
+pub(crate) type RemoteCallback = Box<dyn FnOnce() + Send>;
+
+pub(crate) struct Remote {
+    tasks: SegQueue<TaskKey>,
+    callbacks: SegQueue<RemoteCallback>,
+    notified: AtomicBool,
+    stop: AtomicBool,
+    closed: AtomicBool,
+    waker: mio::Waker,
+}
+
+impl Remote {
+    pub(crate) fn new(waker: mio::Waker) -> Remote {
+        Remote {
+            tasks: SegQueue::new(),
+            callbacks: SegQueue::new(),
+            notified: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            waker,
+        }
+    }
+
+    /// Queues a task wake from any thread.
+    pub(crate) fn wake(&self, task: TaskKey) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        self.tasks.push(task);
+        self.notify();
+    }
+
+    /// Queues a callback from any thread; gives it back if the loop is closed.
+    pub(crate) fn call_soon(&self, f: RemoteCallback) -> Result<(), RemoteCallback> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(f);
+        }
+        self.callbacks.push(f);
+        self.notify();
+        Ok(())
+    }
+
+    /// Asks the loop to stop after its current tick.
+    pub(crate) fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.notify();
+    }
+
+    pub(crate) fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn take_stop(&self) -> bool {
+        self.stop.swap(false, Ordering::SeqCst)
+    }
+
+    /// Whether something was queued since the loop last drained.
+    pub(crate) fn pending(&self) -> bool {
+        self.notified.load(Ordering::Acquire)
+    }
+
+    fn notify(&self) {
+        if !self.notified.swap(true, Ordering::SeqCst) {
+            // The loop may be blocked in `epoll_wait`; an error here means the
+            // eventfd is gone with the loop, which makes the wake moot.
+            let _ = self.waker.wake();
+        }
+    }
+
+    /// Drains queued wakes and callbacks, if any were signalled.
+    pub(crate) fn drain(&self, mut on_task: impl FnMut(TaskKey), mut on_callback: impl FnMut(RemoteCallback)) {
+        if !self.notified.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        while let Some(task) = self.tasks.pop() {
+            on_task(task);
+        }
+        while let Some(f) = self.callbacks.pop() {
+            on_callback(f);
+        }
+    }
+
+    /// Refuses further wakes and callbacks; returns the callbacks still queued.
+    pub(crate) fn close(&self) -> Vec<RemoteCallback> {
+        self.closed.store(true, Ordering::Release);
+        while self.tasks.pop().is_some() {}
+        std::iter::from_fn(|| self.callbacks.pop()).collect()
+    }
+}

@@ -1,0 +1,311 @@
+//! Tasks: futures the loop owns and drives, and the [`Task`] handles that
+//! await them.
+//!
+//! # Ground rules
+//!
+//! - A task's future lives in the loop's slab on the loop's thread, so it
+//!   need not be `Send`. Its destructor runs on the loop's thread.
+//! - A task is named by [`TaskKey`]: slab index plus a generation that is
+//!   never reused within a loop, so a stale handle or waker can never reach
+//!   the task that now occupies its slot.
+//! - Dropping a [`Task`] handle *detaches* the task: it keeps running, as in
+//!   asyncio and tokio. [`Task::cancel`] or [`Task::abort_on_drop`] stop it.
+//! - A panic inside a task is caught; the loop lives on and the handle
+//!   yields [`TaskError::Panicked`].
+//!
+//! The life cycle of a task is drawn in `slot.rs`.
+
+mod raw;
+pub(crate) mod slot;
+pub(crate) mod waker;
+mod yield_now;
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+pub(crate) use raw::{Runnable, Stage};
+pub use yield_now::{yield_now, YieldNow};
+
+use crate::event_loop::core::Core;
+use crate::event_loop::get_running_loop;
+use slot::Outcome;
+
+/// Names a task inside its loop: slab index plus generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TaskKey {
+    pub(crate) index: usize,
+    pub(crate) gen: u64,
+}
+
+/// Why a [`Task`] produced no value.
+///
+/// ```
+/// use evloop::TaskError;
+///
+/// let err = evloop::run(async {
+///     evloop::create_task(async { panic!("boom") }).await.unwrap_err()
+/// });
+/// assert!(matches!(err, TaskError::Panicked(_)));
+/// assert_eq!(err.panic_message(), Some("boom"));
+/// ```
+pub enum TaskError {
+    /// The task was cancelled (or its loop closed) before it finished.
+    Cancelled,
+    /// The task's future panicked; this is the panic payload.
+    Panicked(Box<dyn Any + Send>),
+}
+
+impl TaskError {
+    /// Whether this is [`TaskError::Cancelled`].
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, TaskError::Cancelled)
+    }
+
+    /// The panic message, when the task panicked with a string.
+    pub fn panic_message(&self) -> Option<&str> {
+        match self {
+            TaskError::Panicked(payload) => panic_message(payload.as_ref()),
+            TaskError::Cancelled => None,
+        }
+    }
+}
+
+/// The text of a panic payload, if it is a string (as `panic!` makes it).
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&'static str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
+
+impl fmt::Debug for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskError::Cancelled => f.write_str("Cancelled"),
+            TaskError::Panicked(_) => f.debug_tuple("Panicked").field(&self.panic_message().unwrap_or("..")).finish(),
+        }
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskError::Cancelled => f.write_str("task was cancelled"),
+            TaskError::Panicked(_) => match self.panic_message() {
+                Some(msg) => write!(f, "task panicked: {msg}"),
+                None => f.write_str("task panicked"),
+            },
+        }
+    }
+}
+
+impl std::error::Error for TaskError {}
+
+/// Schedules `future` on the running loop: asyncio's `create_task`.
+///
+/// The task starts on the loop's next tick, after tasks created before it.
+///
+/// # Panics
+///
+/// Outside a running loop; use [`Handle::create_task`](crate::Handle::create_task)
+/// to schedule on a loop that is not running yet.
+///
+/// ```
+/// let sum = evloop::run(async {
+///     let a = evloop::create_task(async { 1 });
+///     let b = evloop::create_task(async { 2 });
+///     a.await.unwrap() + b.await.unwrap()
+/// });
+/// assert_eq!(sum, 3);
+/// ```
+pub fn create_task<F>(future: F) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    get_running_loop().create_task(future)
+}
+
+/// A handle to a spawned task: asyncio's `Task`, tokio's `JoinHandle`.
+///
+/// Awaiting it gives `Ok(value)`, or `Err(TaskError)` if the task panicked or
+/// was cancelled.
+///
+/// - **await**: wait for the result.
+/// - **drop**: detach; the task keeps running and its result is discarded.
+/// - **[`cancel`](Task::cancel)**: drop the task's future at the next tick.
+/// - **[`abort_on_drop`](Task::abort_on_drop)**: cancel when the guard drops.
+///
+/// ```
+/// use std::time::Duration;
+/// use evloop::{sleep, TaskError};
+///
+/// evloop::run(async {
+///     let slow = evloop::create_task(async { sleep(Duration::from_secs(60)).await; 1 });
+///     assert!(slow.cancel());
+///     assert!(matches!(slow.await, Err(TaskError::Cancelled)));
+/// });
+/// ```
+///
+/// A `Task` belongs to its loop's thread:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// evloop::run(async { assert_send(evloop::create_task(async {})) });
+/// ```
+#[must_use = "a dropped Task keeps running detached; .await it, or use abort_on_drop() to cancel on drop"]
+pub struct Task<T> {
+    core: Rc<Core>,
+    key: TaskKey,
+    _output: PhantomData<fn() -> T>,
+}
+
+impl<T> Task<T> {
+    pub(crate) fn new(core: Rc<Core>, key: TaskKey) -> Task<T> {
+        Task {
+            core,
+            key,
+            _output: PhantomData,
+        }
+    }
+
+    /// The task's id, unique within its loop and never reused.
+    pub fn id(&self) -> u64 {
+        self.key.gen
+    }
+
+    /// The task's name: the one given with [`set_name`](Task::set_name), or
+    /// `Task-<id>` as in asyncio.
+    pub fn name(&self) -> String {
+        self.core
+            .with_task(self.key, |slot| slot.name.as_deref().map(str::to_owned))
+            .flatten()
+            .unwrap_or_else(|| format!("Task-{}", self.key.gen))
+    }
+
+    /// Names the task (shown in error reports).
+    pub fn set_name(&self, name: impl Into<String>) {
+        let name = name.into().into_boxed_str();
+        self.core.with_task(self.key, |slot| slot.name = Some(name));
+    }
+
+    /// Whether the task has finished: returned, panicked or been cancelled.
+    pub fn done(&self) -> bool {
+        self.core.with_task(self.key, |slot| slot.is_finished()).unwrap_or(true)
+    }
+
+    /// Whether the task ended by cancellation. Like asyncio, this becomes
+    /// `true` only once the cancellation has been carried out (next tick).
+    pub fn cancelled(&self) -> bool {
+        self.core
+            .with_task(self.key, |slot| matches!(slot.outcome, Outcome::Cancelled))
+            .unwrap_or(true)
+    }
+
+    /// Requests cancellation: the task's future is dropped at the loop's next
+    /// tick, and awaiting the handle then gives [`TaskError::Cancelled`].
+    /// Returns `false` if the task had already finished.
+    pub fn cancel(&self) -> bool {
+        self.core.cancel_task(self.key)
+    }
+
+    /// The result, if the task has finished and it was not taken yet:
+    /// asyncio's `Task.result()` without the exception for "not done"
+    /// (that is `None` here).
+    pub fn result(&mut self) -> Option<Result<T, TaskError>>
+    where
+        T: 'static,
+    {
+        match self.core.poll_join::<T>(self.key, None) {
+            Poll::Ready(result) => Some(result),
+            Poll::Pending => None,
+        }
+    }
+
+    /// Turns the handle into a guard that cancels the task when dropped.
+    pub fn abort_on_drop(self) -> AbortOnDrop<T> {
+        AbortOnDrop(self)
+    }
+}
+
+impl<T: 'static> Future for Task<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.core.poll_join(self.key, Some(cx.waker()))
+    }
+}
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        self.core.detach_task(self.key);
+    }
+}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("done", &self.done())
+            .finish()
+    }
+}
+
+/// A [`Task`] that is cancelled when this guard is dropped.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// evloop::run(async {
+///     let guard = evloop::create_task(evloop::sleep(Duration::from_secs(60))).abort_on_drop();
+///     let id = guard.id();
+///     drop(guard); // the sleeping task is cancelled at the next tick
+///     # let _ = id;
+/// });
+/// ```
+#[must_use = "dropping the guard cancels the task at once"]
+#[derive(Debug)]
+pub struct AbortOnDrop<T>(Task<T>);
+
+impl<T> Deref for AbortOnDrop<T> {
+    type Target = Task<T>;
+    fn deref(&self) -> &Task<T> {
+        &self.0
+    }
+}
+
+impl<T> DerefMut for AbortOnDrop<T> {
+    fn deref_mut(&mut self) -> &mut Task<T> {
+        &mut self.0
+    }
+}
+
+impl<T: 'static> Future for AbortOnDrop<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Replaces `slot`'s waker with `waker` unless it would wake the same task;
+/// returns the old waker so the caller can drop it outside any borrow.
+pub(crate) fn register_waker(slot: &mut Option<Waker>, waker: &Waker) -> Option<Waker> {
+    match slot {
+        Some(old) if old.will_wake(waker) => None,
+        _ => slot.replace(waker.clone()),
+    }
+}

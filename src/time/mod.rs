@@ -1,0 +1,183 @@
+//! Time: the clock, the timer wheel, and [`sleep`].
+//!
+//! # Ground rules
+//!
+//! - The wheel (`wheel.rs`) is pure: it files payloads under integer ticks
+//!   and knows nothing of `Instant`s, wakers or loops. The clock (`clock.rs`)
+//!   converts at the edge: 1 tick = 1 ms since the loop was created.
+//! - A [`Sleep`] arms at most one timer, on its first pending poll; polling
+//!   it again with another waker swaps the waker in place (no new entry), and
+//!   dropping it disarms the timer at once.
+//! - A deadline already past completes on the first poll without arming a
+//!   timer.
+
+pub(crate) mod clock;
+pub(crate) mod wheel;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::event_loop::context;
+use crate::event_loop::core::{Core, TimerEntry};
+use wheel::TimerKey;
+
+/// Stands in for "never" where an `Instant` overflow would occur (~30 years).
+pub(crate) const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// Waits for `duration`: asyncio's `await asyncio.sleep(d)`.
+///
+/// Measured from the call on the running loop's clock (or, if no loop is
+/// running yet, from the first poll). A zero duration completes at once; use
+/// [`yield_now`](crate::yield_now) to give other tasks a turn.
+///
+/// # Panics
+///
+/// When polled outside a running evloop loop.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let start = Instant::now();
+/// evloop::run(evloop::sleep(Duration::from_millis(20)));
+/// assert!(start.elapsed() >= Duration::from_millis(20));
+/// ```
+pub fn sleep(duration: Duration) -> Sleep {
+    let deadline = match context::with_current(|core| core.clock.now()) {
+        Some(now) => Deadline::At(now.checked_add(duration).unwrap_or(now + FAR_FUTURE)),
+        None => Deadline::After(duration),
+    };
+    Sleep {
+        deadline,
+        timer: None,
+        fired: false,
+    }
+}
+
+/// Waits until `deadline` (on the loop's clock). A deadline already past
+/// completes on the first poll without arming a timer.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let mut lp = evloop::EventLoop::builder().manual_clock().build()?;
+/// let at = lp.time() + Duration::from_secs(10);
+/// lp.run_until_complete(evloop::sleep_until(at))?;
+/// assert_eq!(lp.time(), at);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        deadline: Deadline::At(deadline),
+        timer: None,
+        fired: false,
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Deadline {
+    At(Instant),
+    /// Made outside a loop: resolved against the loop's clock on first poll.
+    After(Duration),
+}
+
+/// Future returned by [`sleep`] and [`sleep_until`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    deadline: Deadline,
+    timer: Option<(Rc<Core>, TimerKey)>,
+    fired: bool,
+}
+
+impl Sleep {
+    /// The instant this sleep ends, once known (it is fixed at creation
+    /// inside a loop, or at first poll otherwise).
+    pub fn deadline(&self) -> Option<Instant> {
+        match self.deadline {
+            Deadline::At(t) => Some(t),
+            Deadline::After(_) => None,
+        }
+    }
+
+    /// Whether the sleep has completed.
+    pub fn is_elapsed(&self) -> bool {
+        self.fired
+    }
+
+    /// Moves the deadline (earlier or later), re-arming if needed.
+    pub fn reset(&mut self, deadline: Instant) {
+        self.disarm();
+        self.deadline = Deadline::At(deadline);
+        self.fired = false;
+    }
+
+    fn disarm(&mut self) {
+        if let Some((core, key)) = self.timer.take() {
+            // `try_` because a destructor may run while the loop is closing.
+            let entry = core.timers.try_borrow_mut().ok().and_then(|mut t| t.remove(key));
+            drop(entry);
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.fired {
+            return Poll::Ready(());
+        }
+        if let Some((core, key)) = &self.timer {
+            let mut timers = core.timers.borrow_mut();
+            if let Some(TimerEntry::Wake(waker)) = timers.payload_mut(*key) {
+                // Still armed: make sure the latest waker is the one woken.
+                let old = (!waker.will_wake(cx.waker())).then(|| std::mem::replace(waker, cx.waker().clone()));
+                drop(timers);
+                drop(old);
+                return Poll::Pending;
+            }
+            // The entry is gone: it fired (the wheel removes what it fires).
+            drop(timers);
+            self.timer = None;
+            self.fired = true;
+            return Poll::Ready(());
+        }
+        let core = context::current().expect("evloop::sleep polled outside a running evloop event loop");
+        let now = core.clock.now();
+        let deadline = match self.deadline {
+            Deadline::At(t) => t,
+            Deadline::After(d) => {
+                let t = now.checked_add(d).unwrap_or(now + FAR_FUTURE);
+                self.deadline = Deadline::At(t);
+                t
+            }
+        };
+        if deadline <= now {
+            self.fired = true;
+            return Poll::Ready(());
+        }
+        let tick = core.clock.deadline_tick(deadline);
+        let key = core.timers.borrow_mut().insert(tick, TimerEntry::Wake(cx.waker().clone()));
+        self.timer = Some((core, key));
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.disarm();
+    }
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .field("armed", &self.timer.is_some())
+            .field("elapsed", &self.fired)
+            .finish()
+    }
+}

@@ -1,0 +1,399 @@
+//! A hierarchical timing wheel, pure: it knows integer ticks, not `Instant`s.
+//!
+//! # Implementation
+//!
+//! The wheel is Varghese and Lauck's hierarchical timing wheel ("Hashed and
+//! Hierarchical Timing Wheels", SOSP 1987), in the shape tokio's timer made
+//! popular: [`LEVELS`] levels of 64 slots each. A slot on level `n` covers
+//! `64^n` ticks, so level 0 has one slot per tick (1 ms in evloop) and the
+//! whole wheel spans `64^6` ticks, a little over two years. An entry lives on
+//! the lowest level whose slot width still separates its deadline from the
+//! wheel's current tick (`elapsed`); when time reaches a slot on a higher
+//! level, the slot is emptied and its entries drop ("cascade") to lower levels.
+//!
+//! Each slot is a doubly linked list threaded through a [`Slab`] of entries by
+//! index, so insert and cancel are O(1) and need no allocation beyond the
+//! slab's amortised growth. A 64-bit `occupied` mask per level finds the next
+//! non-empty slot with one `trailing_zeros`.
+//!
+//! # Ground rules
+//!
+//! - `elapsed` never goes backwards; an entry whose deadline is already past is
+//!   stored as due "now" and fires on the next [`Wheel::poll`].
+//! - Entries fire in deadline order, and entries with the same deadline fire in
+//!   insertion order (every entry carries a sequence number, its key's
+//!   generation).
+//! - A removed entry never fires, and its slab slot is freed at once.
+//! - A deadline beyond the wheel's span is parked on the top level and
+//!   re-filed each time its slot comes round, until it is in range.
+//!
+//! # Fields and who may touch them
+//!
+//! Only the owning loop touches a wheel, through `&mut self`: there is no
+//! interior mutability here, so no borrow can fail inside.
+
+use slab::Slab;
+
+/// Number of levels. `64^LEVELS` ticks is the span the wheel can file exactly.
+pub(crate) const LEVELS: usize = 6;
+const SLOT_BITS: u32 = 6;
+const SLOTS: usize = 1 << SLOT_BITS;
+/// Deadlines further than this from `elapsed` are filed as if they were this far.
+const MAX_SPAN: u64 = (1 << (SLOT_BITS * LEVELS as u32)) - 1;
+const NIL: u32 = u32::MAX;
+
+/// Names one armed timer. The generation makes a key stale once its entry
+/// fired or was removed, even if the slab reuses the slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TimerKey {
+    index: u32,
+    gen: u64,
+}
+
+struct Entry<T> {
+    when: u64,
+    gen: u64,
+    prev: u32,
+    next: u32,
+    level: u8,
+    slot: u8,
+    payload: T,
+}
+
+#[derive(Clone, Copy)]
+struct List {
+    head: u32,
+    tail: u32,
+}
+
+const EMPTY: List = List {
+    head: NIL,
+    tail: NIL,
+};
+
+struct Level {
+    occupied: u64,
+    slots: [List; SLOTS],
+}
+
+/// The timing wheel. `T` is what a timer carries (a waker, a callback).
+pub(crate) struct Wheel<T> {
+    elapsed: u64,
+    next_gen: u64,
+    entries: Slab<Entry<T>>,
+    levels: [Level; LEVELS],
+}
+
+/// The level on which a deadline `when` is filed, seen from tick `elapsed`:
+/// the level of the highest bit in which the two differ.
+fn level_for(elapsed: u64, when: u64) -> usize {
+    // OR-ing in the level-0 mask makes "same slot as now" land on level 0.
+    let masked = (elapsed ^ when) | (SLOTS as u64 - 1);
+    let significant = 63 - masked.leading_zeros() as usize;
+    (significant / SLOT_BITS as usize).min(LEVELS - 1)
+}
+
+/// The slot index of `when` on `level`.
+fn slot_for(when: u64, level: usize) -> usize {
+    ((when >> (level as u32 * SLOT_BITS)) as usize) & (SLOTS - 1)
+}
+
+/// Ticks covered by one slot on `level`.
+fn slot_range(level: usize) -> u64 {
+    1 << (level as u32 * SLOT_BITS)
+}
+
+impl<T> Default for Wheel<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Wheel<T> {
+    /// An empty wheel at tick 0.
+    pub(crate) fn new() -> Self {
+        Wheel {
+            elapsed: 0,
+            next_gen: 0,
+            entries: Slab::new(),
+            levels: std::array::from_fn(|_| Level {
+                occupied: 0,
+                slots: [EMPTY; SLOTS],
+            }),
+        }
+    }
+
+    /// Number of armed timers.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Arms a timer for tick `when` (clamped to "now" if already past).
+    pub(crate) fn insert(&mut self, when: u64, payload: T) -> TimerKey {
+        let when = when.max(self.elapsed);
+        let gen = self.next_gen;
+        self.next_gen += 1;
+        let index = self.entries.insert(Entry {
+            when,
+            gen,
+            prev: NIL,
+            next: NIL,
+            level: 0,
+            slot: 0,
+            payload,
+        });
+        let index = u32::try_from(index).expect("more than 4 billion timers armed at once");
+        self.file(index);
+        TimerKey { index, gen }
+    }
+
+    /// Disarms a timer, returning its payload, or `None` if the key is stale
+    /// (the timer already fired or was removed).
+    pub(crate) fn remove(&mut self, key: TimerKey) -> Option<T> {
+        if !self.contains(key) {
+            return None;
+        }
+        self.unlink(key.index);
+        Some(self.entries.remove(key.index as usize).payload)
+    }
+
+    /// Whether the timer is still armed.
+    pub(crate) fn contains(&self, key: TimerKey) -> bool {
+        matches!(self.entries.get(key.index as usize), Some(e) if e.gen == key.gen)
+    }
+
+    /// Mutable access to an armed timer's payload (to swap a waker).
+    pub(crate) fn payload_mut(&mut self, key: TimerKey) -> Option<&mut T> {
+        match self.entries.get_mut(key.index as usize) {
+            Some(e) if e.gen == key.gen => Some(&mut e.payload),
+            _ => None,
+        }
+    }
+
+    /// The tick at which the wheel next has work: a timer to fire, or a slot
+    /// to cascade. `None` when no timer is armed.
+    pub(crate) fn next_expiration(&self) -> Option<(usize, u64)> {
+        // Lower levels always expire first: everything on level n lies within
+        // the current level-(n+1) slot, which is before any other slot there.
+        (0..LEVELS).find_map(|level| self.level_expiration(level).map(|t| (level, t)))
+    }
+
+    fn level_expiration(&self, level: usize) -> Option<u64> {
+        let occupied = self.levels[level].occupied;
+        if occupied == 0 {
+            return None;
+        }
+        let range = slot_range(level);
+        let now_slot = slot_for(self.elapsed, level);
+        let slot = (occupied.rotate_right(now_slot as u32).trailing_zeros() as usize + now_slot) % SLOTS;
+        let level_range = range << SLOT_BITS;
+        let level_start = self.elapsed & !(level_range - 1);
+        let mut deadline = level_start + slot as u64 * range;
+        // A slot "behind" the current one is in the next rotation. On levels
+        // above 0 the current slot is never occupied except for the top
+        // level's parked far-future entries, which also belong to the next
+        // rotation.
+        if deadline < self.elapsed || (level > 0 && deadline == self.elapsed) {
+            deadline += level_range;
+        }
+        debug_assert!(deadline >= self.elapsed);
+        Some(deadline)
+    }
+
+    /// Advances to tick `now`, pushing the payloads of every timer due at or
+    /// before `now` onto `fired`, in deadline order, ties in insertion order.
+    pub(crate) fn poll(&mut self, now: u64, fired: &mut Vec<T>) {
+        let mut due: Vec<(u64, u64, u32)> = Vec::new();
+        while let Some((level, tick)) = self.next_expiration() {
+            if tick > now {
+                break;
+            }
+            self.elapsed = tick;
+            let slot = slot_for(tick, level);
+            let mut index = std::mem::replace(&mut self.levels[level].slots[slot], EMPTY).head;
+            self.levels[level].occupied &= !(1 << slot);
+            while index != NIL {
+                let entry = &mut self.entries[index as usize];
+                let next = entry.next;
+                entry.prev = NIL;
+                entry.next = NIL;
+                if level == 0 {
+                    due.push((entry.when, entry.gen, index));
+                } else {
+                    self.file(index);
+                }
+                index = next;
+            }
+            if !due.is_empty() {
+                // A level-0 slot holds one tick's timers, but cascading may have
+                // appended an older timer behind a younger one: restore order.
+                due.sort_unstable_by_key(|&(when, gen, _)| (when, gen));
+                fired.extend(due.drain(..).map(|(_, _, i)| self.entries.remove(i as usize).payload));
+            }
+        }
+        self.elapsed = self.elapsed.max(now);
+    }
+
+    /// Removes every timer, returning their payloads (used when a loop closes).
+    pub(crate) fn drain(&mut self) -> Vec<T> {
+        for level in &mut self.levels {
+            level.occupied = 0;
+            level.slots = [EMPTY; SLOTS];
+        }
+        self.entries.drain().map(|e| e.payload).collect()
+    }
+
+    /// Files entry `index` on the level and slot its deadline calls for.
+    fn file(&mut self, index: u32) {
+        let elapsed = self.elapsed;
+        let entry = &mut self.entries[index as usize];
+        let placed = entry.when.min(elapsed + MAX_SPAN);
+        let level = level_for(elapsed, placed);
+        let slot = slot_for(placed, level);
+        entry.level = level as u8;
+        entry.slot = slot as u8;
+        let list = &mut self.levels[level].slots[slot];
+        entry.prev = list.tail;
+        entry.next = NIL;
+        let old_tail = list.tail;
+        list.tail = index;
+        if old_tail == NIL {
+            list.head = index;
+        } else {
+            self.entries[old_tail as usize].next = index;
+        }
+        self.levels[level].occupied |= 1 << slot;
+    }
+
+    /// Takes entry `index` out of its slot's list.
+    fn unlink(&mut self, index: u32) {
+        let (prev, next, level, slot) = {
+            let e = &self.entries[index as usize];
+            (e.prev, e.next, e.level as usize, e.slot as usize)
+        };
+        let list = &mut self.levels[level].slots[slot];
+        if prev == NIL {
+            list.head = next;
+        } else {
+            self.entries[prev as usize].next = next;
+        }
+        let list = &mut self.levels[level].slots[slot];
+        if next == NIL {
+            list.tail = prev;
+        } else {
+            self.entries[next as usize].prev = prev;
+        }
+        let list = &self.levels[level].slots[slot];
+        if list.head == NIL {
+            self.levels[level].occupied &= !(1 << slot);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fire(wheel: &mut Wheel<u32>, now: u64) -> Vec<u32> {
+        let mut out = Vec::new();
+        wheel.poll(now, &mut out);
+        out
+    }
+
+    #[test]
+    fn level_for_picks_highest_differing_bit() {
+        assert_eq!(level_for(0, 0), 0);
+        assert_eq!(level_for(0, 63), 0);
+        assert_eq!(level_for(0, 64), 1);
+        assert_eq!(level_for(0, 4095), 1);
+        assert_eq!(level_for(0, 4096), 2);
+        assert_eq!(level_for(100, 101), 0);
+        assert_eq!(level_for(0, u64::MAX), LEVELS - 1);
+    }
+
+    #[test]
+    fn slot_for_masks_level_bits() {
+        assert_eq!(slot_for(5, 0), 5);
+        assert_eq!(slot_for(64 + 5, 0), 5);
+        assert_eq!(slot_for(64 * 3 + 5, 1), 3);
+    }
+
+    #[test]
+    fn poll_fires_in_deadline_order_then_insertion_order() {
+        let mut w = Wheel::new();
+        w.insert(300, 1);
+        w.insert(5, 2);
+        w.insert(300, 3);
+        w.insert(70_000, 4);
+        w.insert(5, 5);
+        assert_eq!(fire(&mut w, 4), Vec::<u32>::new());
+        assert_eq!(fire(&mut w, 5), vec![2, 5]);
+        assert_eq!(fire(&mut w, 1000), vec![1, 3]);
+        assert_eq!(fire(&mut w, 69_999), Vec::<u32>::new());
+        assert_eq!(fire(&mut w, 70_000), vec![4]);
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn cascaded_entry_keeps_insertion_order_against_younger_one() {
+        let mut w = Wheel::new();
+        // Filed on level 1 now, cascades into level 0 later.
+        w.insert(100, 1);
+        assert_eq!(fire(&mut w, 90), Vec::<u32>::new());
+        // Same deadline, filed straight on level 0, but inserted later.
+        w.insert(100, 2);
+        assert_eq!(fire(&mut w, 100), vec![1, 2]);
+    }
+
+    #[test]
+    fn remove_prevents_firing_and_frees_entry() {
+        let mut w = Wheel::new();
+        let a = w.insert(10, 1);
+        let b = w.insert(10, 2);
+        assert_eq!(w.remove(a), Some(1));
+        assert_eq!(w.remove(a), None);
+        assert_eq!(w.len(), 1);
+        assert_eq!(fire(&mut w, 10), vec![2]);
+        assert!(!w.contains(b));
+    }
+
+    #[test]
+    fn past_deadline_fires_on_next_poll() {
+        let mut w = Wheel::new();
+        fire(&mut w, 1000);
+        w.insert(3, 7);
+        assert_eq!(w.next_expiration().map(|e| e.1), Some(1000));
+        assert_eq!(fire(&mut w, 1000), vec![7]);
+    }
+
+    #[test]
+    fn far_future_deadline_is_parked_and_fires_exactly() {
+        let mut w = Wheel::new();
+        let far = MAX_SPAN * 3 + 12_345;
+        w.insert(far, 1);
+        w.insert(MAX_SPAN + 1, 2);
+        let mut seen = Vec::new();
+        // Jump from expiration to expiration, as an idle loop would.
+        while let Some((_, t)) = w.next_expiration() {
+            for v in fire(&mut w, t) {
+                seen.push((v, t));
+            }
+        }
+        assert_eq!(seen, vec![(2, MAX_SPAN + 1), (1, far)]);
+    }
+
+    #[test]
+    fn stale_key_does_not_touch_reused_slot() {
+        let mut w = Wheel::new();
+        let a = w.insert(1, 1);
+        assert_eq!(fire(&mut w, 1), vec![1]);
+        let b = w.insert(2, 2);
+        assert_eq!(w.remove(a), None);
+        assert!(w.contains(b));
+    }
+}
