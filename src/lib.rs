@@ -52,14 +52,33 @@
 #![warn(missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod combinators;
 mod event_loop;
+mod future;
+pub mod net;
+pub mod process;
 mod reactor;
 mod task;
 mod time;
+mod to_thread;
 
 pub use event_loop::{
-    get_running_loop, run, try_get_running_loop, Builder, CallbackHandle, EventLoop, ExceptionContext, Handle, RunError,
-    ThreadsafeHandle,
+    get_running_loop, run, try_get_running_loop, Builder, CallbackHandle, EventLoop, ExceptionContext, Handle,
+    RunError, ThreadsafeHandle,
 };
 pub use task::{create_task, yield_now, AbortOnDrop, Task, TaskError, YieldNow};
 pub use time::{sleep, sleep_until, Sleep};
+pub use to_thread::{to_thread, ToThread, ToThreadError};
+
+pub use combinators::{
+    as_completed, gather, shield, timeout, timeout_at, try_gather, wait, wait_for, AsCompleted, Gather, ReturnWhen,
+    Shield, TaskGroup, TaskGroupError, TaskOutcome, Timeout, TimeoutError, TimeoutScope, TryGather,
+};
+pub use future::{Future, FutureError};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::combinators::MaybeDone;
+    pub use std::future::poll_fn;
+}
+pub mod sync;

@@ -6,7 +6,9 @@
 //!    pending stop), else until the next timer, else forever.
 //! 2. **I/O.** Block in `mio::Poll` for that long and wake the I/O waiters.
 //!    With no I/O source registered and a zero timeout the syscall is skipped:
-//!    there is nothing it could report that `Remote::pending` does not.
+//!    there is nothing it could report that `Remote::pending` does not. Except
+//!    under `run_once`: there the poll also clears the epoll fd's readiness,
+//!    which the host is waiting on.
 //! 3. **Remote wakes.** Drain what other threads sent.
 //! 4. **Timers.** Fire every timer due by now (a manual clock first jumps to
 //!    the next deadline when nothing is ready).
@@ -87,6 +89,8 @@ pub(crate) struct Core {
     run_queue: RefCell<VecDeque<Job>>,
     /// Scratch buffer for fired timers, kept to avoid an allocation per tick.
     fired: RefCell<Vec<TimerEntry>>,
+    /// Scratch buffer for the wakers of ready I/O, likewise.
+    io_woken: RefCell<Vec<Waker>>,
     waker_pool: RefCell<Vec<Arc<TaskWaker>>>,
     next_task_id: Cell<u64>,
     main_queued: Cell<bool>,
@@ -99,7 +103,11 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new(manual_clock: bool, handler: ExceptionHandler, stop_on_task_panic: bool) -> std::io::Result<Core> {
+    pub(crate) fn new(
+        manual_clock: bool,
+        handler: ExceptionHandler,
+        stop_on_task_panic: bool,
+    ) -> std::io::Result<Core> {
         let (reactor, waker) = Reactor::new()?;
         Ok(Core {
             id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
@@ -110,6 +118,7 @@ impl Core {
             tasks: RefCell::new(Slab::new()),
             run_queue: RefCell::new(VecDeque::new()),
             fired: RefCell::new(Vec::new()),
+            io_woken: RefCell::new(Vec::new()),
             waker_pool: RefCell::new(Vec::new()),
             next_task_id: Cell::new(1),
             main_queued: Cell::new(false),
@@ -150,12 +159,21 @@ impl Core {
             // Nothing runs on a closed loop: the handle reports `Cancelled`
             // (no slot carries this key), and the future is dropped here.
             drop(future);
-            return Task::new(self.clone(), TaskKey { index: usize::MAX - 1, gen });
+            return Task::new(
+                self.clone(),
+                TaskKey {
+                    index: usize::MAX - 1,
+                    gen,
+                },
+            );
         }
         let body: std::pin::Pin<Box<dyn Runnable>> = Box::pin(Stage::Running(future));
         let mut tasks = self.tasks.borrow_mut();
         let entry = tasks.vacant_entry();
-        let key = TaskKey { index: entry.key(), gen };
+        let key = TaskKey {
+            index: entry.key(),
+            gen,
+        };
         let waker = self.make_waker(key);
         entry.insert(TaskSlot {
             id: gen,
@@ -395,9 +413,47 @@ impl Core {
         }
     }
 
+    /// Registers `waker` to learn when the task finishes, without taking its
+    /// result (for `wait` and `TaskGroup`). `Ready` once it has finished.
+    pub(crate) fn poll_done(&self, key: TaskKey, waker: &Waker) -> Poll<()> {
+        let mut tasks = self.tasks.borrow_mut();
+        let Some(slot) = tasks.get_mut(key.index).filter(|s| s.id == key.gen) else {
+            return Poll::Ready(());
+        };
+        if slot.is_finished() {
+            return Poll::Ready(());
+        }
+        let old = register_waker(&mut slot.join_waker, waker);
+        drop(tasks);
+        drop(old);
+        Poll::Pending
+    }
+
+    /// Whether a finished task failed: it panicked, was cancelled, or its
+    /// output says so. `None` while it runs.
+    pub(crate) fn task_failed(&self, key: TaskKey, output_failed: impl FnOnce(&dyn Any) -> bool) -> Option<bool> {
+        let tasks = self.tasks.borrow();
+        let Some(slot) = tasks.get(key.index).filter(|s| s.id == key.gen) else {
+            return Some(true); // gone with its loop: cancelled
+        };
+        match &slot.outcome {
+            Outcome::Pending => None,
+            Outcome::Panicked(_) | Outcome::Cancelled => Some(true),
+            Outcome::Done => Some(
+                slot.body
+                    .as_ref()
+                    .and_then(|b| b.as_ref().get_ref().output())
+                    .is_some_and(output_failed),
+            ),
+            Outcome::Taken => Some(false),
+        }
+    }
+
     /// The `Task` handle is gone: free a finished task, detach a running one.
     pub(crate) fn detach_task(&self, key: TaskKey) {
-        let Ok(mut tasks) = self.tasks.try_borrow_mut() else { return };
+        let Ok(mut tasks) = self.tasks.try_borrow_mut() else {
+            return;
+        };
         let Some(slot) = tasks.get_mut(key.index).filter(|s| s.id == key.gen) else {
             return;
         };
@@ -476,8 +532,16 @@ impl Core {
         }
 
         // 2. I/O.
-        if timeout != Some(Duration::ZERO) || self.reactor.borrow().has_sources() {
-            self.reactor.borrow_mut().poll(timeout);
+        // A host driving the loop with `run_once` waits on our epoll fd, which
+        // stays readable until `epoll_wait` harvests the remote waker's event:
+        // poll on every `run_once` tick, or a level-triggered host would spin.
+        if timeout != Some(Duration::ZERO) || cap.is_some() || self.reactor.borrow().has_sources() {
+            let mut woken = mem::take(&mut *self.io_woken.borrow_mut());
+            self.reactor.borrow_mut().poll(timeout, &mut woken);
+            // Woken after the reactor's borrow is released: a waker is foreign
+            // code and may register or drop I/O sources.
+            woken.drain(..).for_each(Waker::wake);
+            *self.io_woken.borrow_mut() = woken;
         }
 
         // 3. Remote wakes and callbacks.
@@ -513,7 +577,9 @@ impl Core {
         // 5. Run what was ready when this step began.
         let n = self.run_queue.borrow().len();
         for _ in 0..n {
-            let Some(next) = self.run_queue.borrow_mut().pop_front() else { break };
+            let Some(next) = self.run_queue.borrow_mut().pop_front() else {
+                break;
+            };
             match next {
                 Job::Task(key) => self.run_task(key),
                 Job::Callback(cell) => self.run_callback(&cell),
@@ -565,8 +631,22 @@ impl Core {
             let mut slot = Some(slot);
             guarded("exception while dropping a task at close", &mut || drop(slot.take()));
         }
-        let mut rest = Some((queue, timers, remote_callbacks));
-        guarded("exception while dropping a callback at close", &mut || drop(rest.take()));
+        // A callback's closure lives in a cell shared with its `CallbackHandle`:
+        // take it out, or it would outlive the loop for as long as the handle.
+        let closures: Vec<_> = (queue.iter())
+            .filter_map(|job| match job {
+                Job::Callback(cell) => cell.f.take(),
+                _ => None,
+            })
+            .chain(timers.iter().filter_map(|entry| match entry {
+                TimerEntry::Call(cell) => cell.f.take(),
+                TimerEntry::Wake(_) => None,
+            }))
+            .collect();
+        let mut rest = Some((queue, timers, remote_callbacks, closures));
+        guarded("exception while dropping a callback at close", &mut || {
+            drop(rest.take())
+        });
         self.waker_pool.borrow_mut().clear();
     }
 }

@@ -82,7 +82,11 @@ impl Handle {
             return CallbackHandle { cell, timer: None };
         }
         let tick = self.core.clock.deadline_tick(when);
-        let key = self.core.timers.borrow_mut().insert(tick, TimerEntry::Call(cell.clone()));
+        let key = self
+            .core
+            .timers
+            .borrow_mut()
+            .insert(tick, TimerEntry::Call(cell.clone()));
         CallbackHandle {
             cell,
             timer: Some((Rc::downgrade(&self.core), key)),
@@ -195,7 +199,9 @@ impl CallbackHandle {
 
 impl fmt::Debug for CallbackHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CallbackHandle").field("cancelled", &self.cancelled()).finish()
+        f.debug_struct("CallbackHandle")
+            .field("cancelled", &self.cancelled())
+            .finish()
     }
 }
 

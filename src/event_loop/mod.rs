@@ -250,6 +250,9 @@ impl EventLoop {
                 None,
             );
             if let Some(v) = output {
+                // A stop requested during this run ends with it (asyncio resets
+                // `_stopping`), rather than cutting the next run short.
+                self.core.remote.take_stop();
                 return Ok(v);
             }
             if self.core.remote.take_stop() {
@@ -392,7 +395,9 @@ impl fmt::Debug for EventLoop {
 /// ```
 pub fn run<F: Future>(future: F) -> F::Output {
     if context::current().is_some() {
-        panic!("evloop::run() cannot be called from a running event loop; .await the future or create_task() it instead");
+        panic!(
+            "evloop::run() cannot be called from a running event loop; .await the future or create_task() it instead"
+        );
     }
     let mut lp = EventLoop::new().expect("evloop::run(): could not create the event loop");
     let output = match lp.run_until_complete(future) {
@@ -418,7 +423,9 @@ pub fn run<F: Future>(future: F) -> F::Output {
 /// });
 /// ```
 pub fn get_running_loop() -> Handle {
-    try_get_running_loop().expect("no evloop event loop is running on this thread (call this from inside evloop::run or run_until_complete)")
+    try_get_running_loop().expect(
+        "no evloop event loop is running on this thread (call this from inside evloop::run or run_until_complete)",
+    )
 }
 
 /// The loop running on this thread, or `None`.

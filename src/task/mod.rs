@@ -88,7 +88,10 @@ impl fmt::Debug for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TaskError::Cancelled => f.write_str("Cancelled"),
-            TaskError::Panicked(_) => f.debug_tuple("Panicked").field(&self.panic_message().unwrap_or("..")).finish(),
+            TaskError::Panicked(_) => f
+                .debug_tuple("Panicked")
+                .field(&self.panic_message().unwrap_or(".."))
+                .finish(),
         }
     }
 }
@@ -228,6 +231,22 @@ impl<T> Task<T> {
         }
     }
 
+    /// `Ready` once the task has finished; its result stays in place.
+    pub(crate) fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.core.poll_done(self.key, cx.waker())
+    }
+
+    /// Whether the finished task failed (panicked, was cancelled, or returned
+    /// a failure); `None` while it runs.
+    pub(crate) fn failed(&self) -> Option<bool>
+    where
+        T: crate::TaskOutcome + 'static,
+    {
+        self.core.task_failed(self.key, |output| {
+            output.downcast_ref::<T>().is_some_and(crate::TaskOutcome::is_failure)
+        })
+    }
+
     /// Turns the handle into a guard that cancels the task when dropped.
     pub fn abort_on_drop(self) -> AbortOnDrop<T> {
         AbortOnDrop(self)
@@ -298,6 +317,25 @@ impl<T: 'static> Future for AbortOnDrop<T> {
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.cancel();
+    }
+}
+
+/// Cancels a task without owning its handle (dropping it does nothing).
+pub(crate) struct CancelHandle {
+    core: Rc<Core>,
+    key: TaskKey,
+}
+
+impl CancelHandle {
+    pub(crate) fn new<T>(task: &Task<T>) -> CancelHandle {
+        CancelHandle {
+            core: task.core.clone(),
+            key: task.key,
+        }
+    }
+
+    pub(crate) fn cancel(&self) -> bool {
+        self.core.cancel_task(self.key)
     }
 }
 

@@ -38,6 +38,9 @@ pub(crate) trait Runnable {
     /// Moves the finished output into `out`, which must be an
     /// `&mut Option<Output>`; leaves `out` untouched otherwise.
     fn take_output(self: Pin<&mut Self>, out: &mut dyn Any);
+
+    /// The finished output, if any, for a look without taking it.
+    fn output(&self) -> Option<&dyn Any>;
 }
 
 /// A task body: the future while it runs, its output once it has finished.
@@ -81,6 +84,13 @@ where
             if let Some(out) = out.downcast_mut::<Option<F::Output>>() {
                 *out = output.take();
             }
+        }
+    }
+
+    fn output(&self) -> Option<&dyn Any> {
+        match self {
+            Stage::Finished(Some(output)) => Some(output),
+            _ => None,
         }
     }
 }

@@ -160,7 +160,10 @@ impl Future for Sleep {
             return Poll::Ready(());
         }
         let tick = core.clock.deadline_tick(deadline);
-        let key = core.timers.borrow_mut().insert(tick, TimerEntry::Wake(cx.waker().clone()));
+        let key = core
+            .timers
+            .borrow_mut()
+            .insert(tick, TimerEntry::Wake(cx.waker().clone()));
         self.timer = Some((core, key));
         Poll::Pending
     }

@@ -66,10 +66,7 @@ struct List {
     tail: u32,
 }
 
-const EMPTY: List = List {
-    head: NIL,
-    tail: NIL,
-};
+const EMPTY: List = List { head: NIL, tail: NIL };
 
 struct Level {
     occupied: u64,

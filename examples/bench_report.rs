@@ -1,0 +1,220 @@
+//! Turns criterion's saved results into the markdown table in BENCHMARKS.md.
+//!
+//! Reads every `<group>/<function>/new/{benchmark,estimates}.json` under the
+//! criterion directory and prints one table: a row per group, each
+//! runtime's median (and the median per operation when the group declared a
+//! `Throughput::Elements`), then evloop's median divided by each peer's.
+//! Nothing here knows the group or runtime names: any bench that puts an
+//! `evloop` function (or, failing that, an `evloop_*` one) next to its peers
+//! shows up. If the executor bench left
+//! an `allocs.json` (heap allocations per operation), a second table shows it.
+//!
+//! ```text
+//! cargo bench --bench executor -- --warm-up-time 1 --measurement-time 3
+//! cargo run --release --example bench_report            # or: -- <criterion dir>
+//! ```
+//!
+//! The criterion directory is the first argument, else `$CRITERION_HOME`, else
+//! `$CARGO_TARGET_DIR/criterion`, else `target/criterion` in this crate.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// The function id every ratio is taken against.
+const BASE: &str = "evloop";
+
+/// One benchmark's result.
+struct Entry {
+    median_ns: f64,
+    /// Operations per iteration, from `Throughput::Elements`.
+    ops: Option<u64>,
+}
+
+fn criterion_dir() -> PathBuf {
+    if let Some(arg) = std::env::args_os().nth(1) {
+        return arg.into();
+    }
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return home.into();
+    }
+    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(target).join("criterion");
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("criterion")
+}
+
+fn read_json(path: &Path) -> Option<Value> {
+    serde_json::from_str(&fs::read_to_string(path).ok()?).ok()
+}
+
+/// Every directory under `dir` (recursively) named `new` that holds a
+/// finished benchmark.
+fn find_results(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        if path.file_name().is_some_and(|n| n == "new") {
+            if path.join("benchmark.json").is_file() && path.join("estimates.json").is_file() {
+                out.push(path);
+            }
+        } else {
+            find_results(&path, out);
+        }
+    }
+}
+
+/// `(group, function, entry)` from one `new/` directory.
+fn load(new_dir: &Path) -> Option<(String, String, Entry)> {
+    let bench = read_json(&new_dir.join("benchmark.json"))?;
+    let estimates = read_json(&new_dir.join("estimates.json"))?;
+    let group = bench["group_id"].as_str()?.to_owned();
+    let mut function = bench["function_id"].as_str().unwrap_or("").to_owned();
+    if let Some(value) = bench["value_str"].as_str() {
+        function = if function.is_empty() {
+            value.to_owned()
+        } else {
+            format!("{function}/{value}")
+        };
+    }
+    let median_ns = estimates["median"]["point_estimate"].as_f64()?;
+    let throughput = &bench["throughput"];
+    let ops = throughput["Elements"]
+        .as_u64()
+        .or_else(|| throughput["ElementsAndBytes"]["elements"].as_u64());
+    Some((group, function, Entry { median_ns, ops }))
+}
+
+/// `1.23 ms`, `456 ns`, ...
+fn fmt_time(ns: f64) -> String {
+    let (v, unit) = if ns >= 1e9 {
+        (ns / 1e9, "s")
+    } else if ns >= 1e6 {
+        (ns / 1e6, "ms")
+    } else if ns >= 1e3 {
+        (ns / 1e3, "µs")
+    } else {
+        (ns, "ns")
+    };
+    let digits = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{v:.digits$} {unit}")
+}
+
+/// Peers shown first, in this order (the targets are stated against tokio);
+/// any other id follows alphabetically.
+const PREFERRED: [&str; 4] = ["tokio", "monoio", "async_executor", "local_pool"];
+
+/// Column order: the base first, its variants (`evloop_*`) next, then the
+/// preferred peers, then the rest alphabetically.
+fn column_order(ids: impl Iterator<Item = String>) -> Vec<String> {
+    let mut ids: Vec<String> = ids.collect();
+    ids.sort_by_key(|id| {
+        let rank = if id == BASE {
+            0
+        } else if id.starts_with(BASE) {
+            1
+        } else if let Some(i) = PREFERRED.iter().position(|p| p == id) {
+            2 + i
+        } else {
+            2 + PREFERRED.len()
+        };
+        (rank, id.clone())
+    });
+    ids.dedup();
+    ids
+}
+
+fn print_row(cells: &[String]) {
+    println!("| {} |", cells.join(" | "));
+}
+
+fn main() {
+    let dir = criterion_dir();
+    let mut dirs = Vec::new();
+    find_results(&dir, &mut dirs);
+    let mut groups: BTreeMap<String, BTreeMap<String, Entry>> = BTreeMap::new();
+    for d in &dirs {
+        if let Some((group, function, entry)) = load(d) {
+            groups.entry(group).or_default().insert(function, entry);
+        }
+    }
+    if groups.is_empty() {
+        eprintln!(
+            "no criterion results under {} (run `cargo bench --bench executor` first)",
+            dir.display()
+        );
+        std::process::exit(1);
+    }
+
+    let columns = column_order(groups.values().flat_map(|g| g.keys().cloned()));
+    let peers: Vec<&String> = columns.iter().filter(|id| !id.starts_with(BASE)).collect();
+
+    let mut header = vec!["group".to_owned(), "ops/iter".to_owned()];
+    header.extend(columns.iter().map(|c| format!("{c} median (per op)")));
+    header.extend(peers.iter().map(|p| format!("{BASE}/{p}")));
+    print_row(&header);
+    print_row(&vec!["---".to_owned(); header.len()]);
+
+    for (group, entries) in &groups {
+        let ops = entries.values().find_map(|e| e.ops);
+        let mut row = vec![group.clone(), ops.map_or_else(|| "—".to_owned(), |n| n.to_string())];
+        for id in &columns {
+            row.push(match entries.get(id) {
+                Some(e) => match e.ops {
+                    Some(n) if n > 0 => format!("{} ({})", fmt_time(e.median_ns), fmt_time(e.median_ns / n as f64)),
+                    _ => fmt_time(e.median_ns),
+                },
+                None => "—".to_owned(),
+            });
+        }
+        // A group without a plain `evloop` entry is measured against its
+        // first `evloop_*` variant (e.g. `evloop_gather`).
+        let base = entries
+            .get(BASE)
+            .or_else(|| entries.iter().find(|(id, _)| id.starts_with(BASE)).map(|(_, e)| e));
+        for peer in &peers {
+            row.push(match (base, entries.get(peer.as_str())) {
+                (Some(b), Some(p)) if p.median_ns > 0.0 => format!("{:.2}×", b.median_ns / p.median_ns),
+                _ => "—".to_owned(),
+            });
+        }
+        print_row(&row);
+    }
+
+    // Heap allocations per operation, when the executor bench recorded them.
+    if let Some(Value::Object(allocs)) = read_json(&dir.join("allocs.json")) {
+        let ids = column_order(
+            allocs
+                .values()
+                .filter_map(Value::as_object)
+                .flat_map(|m| m.keys().cloned()),
+        );
+        println!();
+        let mut header = vec!["allocations per op".to_owned()];
+        header.extend(ids.iter().cloned());
+        print_row(&header);
+        print_row(&vec!["---".to_owned(); header.len()]);
+        for (group, by_id) in &allocs {
+            let mut row = vec![group.clone()];
+            for id in &ids {
+                row.push(
+                    by_id[id.as_str()]
+                        .as_f64()
+                        .map_or_else(|| "—".to_owned(), |v| format!("{v:.2}")),
+                );
+            }
+            print_row(&row);
+        }
+    }
+}

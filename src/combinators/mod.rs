@@ -1,0 +1,25 @@
+//! asyncio's combinators: composing futures and tasks.
+//!
+//! | asyncio | here |
+//! |---|---|
+//! | `gather(*aws)` | [`gather`](crate::gather()), [`gather!`](crate::gather!), [`try_gather`](crate::try_gather) (`set.rs`, `gather.rs`) |
+//! | `wait_for`, `timeout` | [`wait_for`](crate::wait_for), [`timeout`](crate::timeout()) (`timeout.rs`) |
+//! | `wait`, `as_completed`, `shield` | [`wait`](crate::wait), [`as_completed`](crate::as_completed), [`shield`](crate::shield) (`wait.rs`) |
+//! | `TaskGroup` | [`TaskGroup`](crate::TaskGroup) (`task_group.rs`) |
+//!
+//! Everything here is safe Rust built on the public task and time API plus
+//! two crate-internal hooks on tasks (`poll_done`, `failed`).
+#![forbid(unsafe_code)]
+
+mod gather;
+mod set;
+mod task_group;
+mod timeout;
+mod wait;
+
+#[doc(hidden)]
+pub use gather::MaybeDone;
+pub use gather::{gather, try_gather, Gather, TryGather};
+pub use task_group::{TaskGroup, TaskGroupError};
+pub use timeout::{timeout, timeout_at, wait_for, Timeout, TimeoutError, TimeoutScope};
+pub use wait::{as_completed, shield, wait, AsCompleted, ReturnWhen, Shield, TaskOutcome};

@@ -1,0 +1,693 @@
+//! [`Queue`]: asyncio's `Queue`, a FIFO channel between tasks, optionally
+//! bounded, with `task_done`/`join` accounting.
+//!
+//! # Ground rules
+//!
+//! - **Items are handed off.** While a getter waits, the queue is empty.
+//!   When an item arrives it is moved *out of the queue and into the oldest
+//!   waiting getter's node*, so the oldest getter gets the oldest item, and
+//!   [`Queue::get_nowait`] (or any later getter) cannot take it first.
+//! - **Slots are promised.** While a putter waits, the queue is full. When
+//!   a slot frees up it is *reserved* for the oldest waiting putter, which
+//!   puts its item when it next runs; [`Queue::put_nowait`] cannot take a
+//!   reserved slot. Putters woken together put in the order they run, which
+//!   is the order they were woken.
+//! - **Cancellation loses nothing.** A [`QueueGet`] dropped after an item
+//!   was handed to it puts the item back at the *front* of the queue (it is
+//!   older than anything there), from where it goes to the next getter. A
+//!   [`QueuePut`] dropped before it put its item drops the item, never puts
+//!   it (as in asyncio), and passes its reserved slot on.
+//! - Invariants: getters wait only while `items` is empty; putters wait only
+//!   while there is no unreserved room; `settle` restores both after every
+//!   change.
+//!
+//! # Fields and who may touch them
+//!
+//! - `items`: queued items nobody has been promised.
+//! - `handed`: items moved into notified getters' nodes and not yet taken.
+//!   They still occupy capacity. `settle` raises it; a getter lowers it when
+//!   it takes its item or gives it back on drop.
+//! - `reserved`: slots promised to notified putters. `settle` raises it; a
+//!   putter lowers it when it puts or when it is dropped.
+//! - `unfinished`: items put and not yet marked done; raised by every put,
+//!   lowered by `task_done`; `joiners` are all woken when it reaches zero.
+//! - `getters`, `putters`, `joiners`: wait lists; each future removes its
+//!   own node.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::wait_list::{Removed, WaitList, WaiterKey, Wakeups};
+
+/// A first-in first-out queue between tasks: asyncio's `Queue`.
+///
+/// A `maxsize` of 0 means unbounded. [`put`](Queue::put) waits while a
+/// bounded queue is full; [`get`](Queue::get) waits while it is empty.
+/// Waiting getters and putters are served in FIFO order, and a cancelled
+/// waiter never loses an item (see the module docs).
+///
+/// ```
+/// use std::rc::Rc;
+/// use evloop::sync::Queue;
+///
+/// evloop::run(async {
+///     let q = Rc::new(Queue::new(2));
+///     let producer = {
+///         let q = q.clone();
+///         evloop::create_task(async move {
+///             for i in 0..5 {
+///                 q.put(i).await; // waits while 2 items are queued
+///             }
+///         })
+///     };
+///     let mut got = Vec::new();
+///     for _ in 0..5 {
+///         got.push(q.get().await);
+///     }
+///     producer.await.unwrap();
+///     assert_eq!(got, [0, 1, 2, 3, 4]);
+/// });
+/// ```
+///
+/// A `Queue` belongs to its loop's thread:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// assert_send(evloop::sync::Queue::<u8>::unbounded());
+/// ```
+pub struct Queue<T> {
+    state: RefCell<State<T>>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+struct State<T> {
+    items: VecDeque<T>,
+    maxsize: usize,
+    handed: usize,
+    reserved: usize,
+    unfinished: usize,
+    getters: WaitList<T>,
+    putters: WaitList,
+    joiners: WaitList,
+}
+
+impl<T> State<T> {
+    /// Whether a new item may go in now without taking a promised slot.
+    fn has_room(&self) -> bool {
+        self.maxsize == 0 || self.items.len() + self.handed + self.reserved < self.maxsize
+    }
+
+    fn push(&mut self, item: T, wakeups: &mut Wakeups) {
+        self.items.push_back(item);
+        self.unfinished += 1;
+        self.settle(wakeups);
+    }
+
+    /// Restores the invariants after any change: hands queued items to
+    /// waiting getters (oldest item to oldest getter), then promises free
+    /// slots to waiting putters.
+    fn settle(&mut self, wakeups: &mut Wakeups) {
+        while self.getters.has_waiting() {
+            let Some(item) = self.items.pop_front() else { break };
+            match self.getters.notify_one_with(item) {
+                Ok(w) => wakeups.push(w),
+                Err(_) => unreachable!("a getter is waiting"),
+            }
+            self.handed += 1;
+        }
+        while self.putters.has_waiting() && self.has_room() {
+            if let Some(w) = self.putters.notify_one() {
+                wakeups.push(w);
+            }
+            self.reserved += 1;
+        }
+    }
+}
+
+impl<T> Queue<T> {
+    /// A queue holding at most `maxsize` items; 0 means unbounded.
+    ///
+    /// ```
+    /// let q = evloop::sync::Queue::<u32>::new(10);
+    /// assert_eq!(q.maxsize(), 10);
+    /// ```
+    pub fn new(maxsize: usize) -> Queue<T> {
+        Queue {
+            state: RefCell::new(State {
+                items: VecDeque::new(),
+                maxsize,
+                handed: 0,
+                reserved: 0,
+                unfinished: 0,
+                getters: WaitList::new(),
+                putters: WaitList::new(),
+                joiners: WaitList::new(),
+            }),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// A queue without a size limit: [`put`](Queue::put) never waits.
+    ///
+    /// ```
+    /// let q = evloop::sync::Queue::unbounded();
+    /// for i in 0..1000 {
+    ///     q.put_nowait(i).unwrap();
+    /// }
+    /// assert_eq!(q.maxsize(), 0);
+    /// ```
+    pub fn unbounded() -> Queue<T> {
+        Queue::new(0)
+    }
+
+    /// The size limit given at creation (0 = unbounded).
+    ///
+    /// ```
+    /// assert_eq!(evloop::sync::Queue::<()>::new(3).maxsize(), 3);
+    /// ```
+    pub fn maxsize(&self) -> usize {
+        self.state.borrow().maxsize
+    }
+
+    /// How many items a [`get_nowait`](Queue::get_nowait) could take now.
+    ///
+    /// Items already handed to a woken getter that has not run yet are not
+    /// counted (they are no longer on offer), though they still take up
+    /// capacity until that getter runs.
+    ///
+    /// ```
+    /// let q = evloop::sync::Queue::unbounded();
+    /// q.put_nowait('a').unwrap();
+    /// assert_eq!(q.qsize(), 1);
+    /// ```
+    pub fn qsize(&self) -> usize {
+        self.state.borrow().items.len()
+    }
+
+    /// Whether [`get_nowait`](Queue::get_nowait) would fail.
+    ///
+    /// ```
+    /// let q = evloop::sync::Queue::unbounded();
+    /// assert!(q.empty());
+    /// q.put_nowait(1).unwrap();
+    /// assert!(!q.empty());
+    /// ```
+    pub fn empty(&self) -> bool {
+        self.state.borrow().items.is_empty()
+    }
+
+    /// Whether [`put_nowait`](Queue::put_nowait) would fail: the queued
+    /// items, the items handed to woken getters and the slots promised to
+    /// woken putters add up to `maxsize`. Never true when unbounded.
+    ///
+    /// ```
+    /// let q = evloop::sync::Queue::new(1);
+    /// q.put_nowait(1).unwrap();
+    /// assert!(q.full());
+    /// ```
+    pub fn full(&self) -> bool {
+        !self.state.borrow().has_room()
+    }
+
+    /// Puts `item` at the back, waiting while the queue is full.
+    ///
+    /// Dropping the returned future before it completes drops `item`
+    /// without putting it, and passes on any slot promised to it.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let q = evloop::sync::Queue::new(1);
+    ///     q.put("hello").await;
+    ///     assert_eq!(q.get().await, "hello");
+    /// });
+    /// ```
+    pub fn put(&self, item: T) -> QueuePut<'_, T> {
+        QueuePut {
+            queue: self,
+            item: Some(item),
+            waiter: None,
+        }
+    }
+
+    /// Puts `item` at the back if there is room now; otherwise gives it back
+    /// in [`QueueFull`]. A slot promised to a woken putter is not room.
+    ///
+    /// ```
+    /// let q = evloop::sync::Queue::new(1);
+    /// q.put_nowait(1).unwrap();
+    /// let err = q.put_nowait(2).unwrap_err();
+    /// assert_eq!(err.into_inner(), 2);
+    /// ```
+    pub fn put_nowait(&self, item: T) -> Result<(), QueueFull<T>> {
+        let mut wakeups = Wakeups::new();
+        {
+            let mut state = self.state.borrow_mut();
+            if !state.has_room() {
+                return Err(QueueFull(item));
+            }
+            state.push(item, &mut wakeups);
+        }
+        wakeups.wake();
+        Ok(())
+    }
+
+    /// Takes the item at the front, waiting while the queue is empty.
+    ///
+    /// Dropping the returned future after an item was handed to it puts the
+    /// item back at the front, for the next getter: no item is lost.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    ///
+    /// evloop::run(async {
+    ///     let q = Rc::new(evloop::sync::Queue::unbounded());
+    ///     let q2 = q.clone();
+    ///     let producer = evloop::create_task(async move { q2.put_nowait(7).unwrap() });
+    ///     assert_eq!(q.get().await, 7);
+    ///     producer.await.unwrap();
+    /// });
+    /// ```
+    pub fn get(&self) -> QueueGet<'_, T> {
+        QueueGet {
+            queue: self,
+            waiter: None,
+            done: false,
+        }
+    }
+
+    /// Takes the item at the front if there is one; items already handed to
+    /// woken getters are theirs and cannot be taken.
+    ///
+    /// ```
+    /// let q = evloop::sync::Queue::unbounded();
+    /// assert!(q.get_nowait().is_err());
+    /// q.put_nowait(5).unwrap();
+    /// assert_eq!(q.get_nowait(), Ok(5));
+    /// ```
+    pub fn get_nowait(&self) -> Result<T, QueueEmpty> {
+        let mut wakeups = Wakeups::new();
+        let item = {
+            let mut state = self.state.borrow_mut();
+            let item = state.items.pop_front().ok_or(QueueEmpty)?;
+            state.settle(&mut wakeups);
+            item
+        };
+        wakeups.wake();
+        Ok(item)
+    }
+
+    /// Marks one item taken from the queue as processed: asyncio's
+    /// `Queue.task_done()`. When every item ever put has been marked done,
+    /// every task waiting in [`join`](Queue::join) wakes.
+    ///
+    /// # Panics
+    ///
+    /// If called more times than items were put (asyncio raises
+    /// `ValueError`).
+    ///
+    /// ```
+    /// let q = evloop::sync::Queue::unbounded();
+    /// q.put_nowait(1).unwrap();
+    /// q.get_nowait().unwrap();
+    /// q.task_done();
+    /// ```
+    pub fn task_done(&self) {
+        let mut wakeups = Wakeups::new();
+        {
+            let mut state = self.state.borrow_mut();
+            assert!(
+                state.unfinished > 0,
+                "Queue::task_done() called more times than there were items put"
+            );
+            state.unfinished -= 1;
+            if state.unfinished == 0 {
+                while let Some(w) = state.joiners.notify_one() {
+                    wakeups.push(w);
+                }
+            }
+        }
+        wakeups.wake();
+    }
+
+    /// Waits until every item ever put has been marked with
+    /// [`task_done`](Queue::task_done): asyncio's `Queue.join()`. Completes
+    /// at once if there is nothing unfinished.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    ///
+    /// evloop::run(async {
+    ///     let q = Rc::new(evloop::sync::Queue::unbounded());
+    ///     for i in 0..3 {
+    ///         q.put_nowait(i).unwrap();
+    ///     }
+    ///     let worker = q.clone();
+    ///     let _worker = evloop::create_task(async move {
+    ///         loop {
+    ///             let _item = worker.get().await;
+    ///             worker.task_done();
+    ///         }
+    ///     })
+    ///     .abort_on_drop(); // the worker never returns: cancel it at the end
+    ///     q.join().await;
+    ///     assert!(q.empty());
+    /// });
+    /// ```
+    pub fn join(&self) -> QueueJoin<'_, T> {
+        QueueJoin {
+            queue: self,
+            waiter: None,
+            done: false,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Queue");
+        if let Ok(state) = self.state.try_borrow() {
+            d.field("qsize", &state.items.len())
+                .field("maxsize", &state.maxsize)
+                .field("handed", &state.handed)
+                .field("reserved", &state.reserved)
+                .field("unfinished", &state.unfinished)
+                .field("getters", &state.getters.waiting())
+                .field("putters", &state.putters.waiting());
+        }
+        d.finish_non_exhaustive()
+    }
+}
+
+/// Future returned by [`Queue::put`].
+///
+/// ```
+/// evloop::run(async {
+///     let q = evloop::sync::Queue::unbounded();
+///     let put: evloop::sync::QueuePut<'_, i32> = q.put(1);
+///     put.await;
+///     assert_eq!(q.qsize(), 1);
+/// });
+/// ```
+#[must_use = "futures do nothing unless awaited; dropping this drops the item"]
+pub struct QueuePut<'a, T> {
+    queue: &'a Queue<T>,
+    /// `Some` until put; the item is never pinned, so `QueuePut` is `Unpin`.
+    item: Option<T>,
+    waiter: Option<WaiterKey>,
+}
+
+impl<T> Unpin for QueuePut<'_, T> {}
+
+impl<T> Future for QueuePut<'_, T> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        assert!(self.item.is_some(), "QueuePut polled after completion");
+        let queue = self.queue;
+        let mut wakeups = Wakeups::new();
+        {
+            let mut state = queue.state.borrow_mut();
+            match self.waiter {
+                // Room implies no putter waits (invariant), so this is fair.
+                None if state.has_room() => {}
+                None => {
+                    let key = state.putters.push_back(cx.waker());
+                    drop(state);
+                    self.waiter = Some(key);
+                    return Poll::Pending;
+                }
+                Some(key) if state.putters.is_notified(key) => {
+                    // A slot was promised to us: use it.
+                    let _ = state.putters.remove(key);
+                    state.reserved -= 1;
+                    self.waiter = None;
+                }
+                Some(key) => {
+                    let old = state.putters.update_waker(key, cx.waker());
+                    drop(state);
+                    drop(old);
+                    return Poll::Pending;
+                }
+            }
+            let item = self.item.take().expect("checked above");
+            state.push(item, &mut wakeups);
+        }
+        wakeups.wake();
+        Poll::Ready(())
+    }
+}
+
+impl<T> Drop for QueuePut<'_, T> {
+    fn drop(&mut self) {
+        let Some(key) = self.waiter.take() else { return };
+        let mut wakeups = Wakeups::new();
+        let removed = {
+            let mut state = self.queue.state.borrow_mut();
+            let removed = state.putters.remove(key);
+            if removed.was_notified() {
+                // Pass the promised slot on to the next putter, if any.
+                state.reserved -= 1;
+                state.settle(&mut wakeups);
+            }
+            removed
+        };
+        drop(removed);
+        wakeups.wake();
+        // `self.item` is dropped after this, outside any borrow.
+    }
+}
+
+impl<T> fmt::Debug for QueuePut<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueuePut")
+            .field("queued", &self.waiter.is_some())
+            .field("done", &self.item.is_none())
+            .finish()
+    }
+}
+
+/// Future returned by [`Queue::get`].
+///
+/// ```
+/// evloop::run(async {
+///     let q = evloop::sync::Queue::unbounded();
+///     q.put_nowait("x").unwrap();
+///     let get: evloop::sync::QueueGet<'_, &str> = q.get();
+///     assert_eq!(get.await, "x");
+/// });
+/// ```
+#[must_use = "futures do nothing unless awaited"]
+pub struct QueueGet<'a, T> {
+    queue: &'a Queue<T>,
+    waiter: Option<WaiterKey>,
+    done: bool,
+}
+
+impl<T> Future for QueueGet<'_, T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        assert!(!self.done, "QueueGet polled after completion");
+        let queue = self.queue;
+        let mut wakeups = Wakeups::new();
+        let item = {
+            let mut state = queue.state.borrow_mut();
+            let item = match self.waiter {
+                None => match state.items.pop_front() {
+                    // Items queued imply no getter waits (invariant), so this is fair.
+                    Some(item) => item,
+                    None => {
+                        let key = state.getters.push_back(cx.waker());
+                        drop(state);
+                        self.waiter = Some(key);
+                        return Poll::Pending;
+                    }
+                },
+                Some(key) if state.getters.is_notified(key) => {
+                    let Removed::Notified(item) = state.getters.remove(key) else {
+                        unreachable!("checked notified")
+                    };
+                    state.handed -= 1;
+                    self.waiter = None;
+                    item
+                }
+                Some(key) => {
+                    let old = state.getters.update_waker(key, cx.waker());
+                    drop(state);
+                    drop(old);
+                    return Poll::Pending;
+                }
+            };
+            // Capacity freed: promise it to a waiting putter.
+            state.settle(&mut wakeups);
+            item
+        };
+        self.done = true;
+        wakeups.wake();
+        Poll::Ready(item)
+    }
+}
+
+impl<T> Drop for QueueGet<'_, T> {
+    fn drop(&mut self) {
+        let Some(key) = self.waiter.take() else { return };
+        let mut wakeups = Wakeups::new();
+        let waiting = {
+            let mut state = self.queue.state.borrow_mut();
+            match state.getters.remove(key) {
+                Removed::Notified(item) => {
+                    // An item was handed to us and never taken: it is older
+                    // than anything queued, so it goes back to the front,
+                    // and on to the next waiting getter if there is one.
+                    state.handed -= 1;
+                    state.items.push_front(item);
+                    state.settle(&mut wakeups);
+                    None
+                }
+                Removed::Waiting(waker) => Some(waker),
+            }
+        };
+        drop(waiting);
+        wakeups.wake();
+    }
+}
+
+impl<T> fmt::Debug for QueueGet<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueGet")
+            .field("queued", &self.waiter.is_some())
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+/// Future returned by [`Queue::join`].
+///
+/// ```
+/// evloop::run(async {
+///     let q = evloop::sync::Queue::<u8>::unbounded();
+///     let join: evloop::sync::QueueJoin<'_, u8> = q.join();
+///     join.await; // nothing unfinished: completes at once
+/// });
+/// ```
+#[must_use = "futures do nothing unless awaited"]
+pub struct QueueJoin<'a, T> {
+    queue: &'a Queue<T>,
+    waiter: Option<WaiterKey>,
+    done: bool,
+}
+
+impl<T> Future for QueueJoin<'_, T> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        assert!(!self.done, "QueueJoin polled after completion");
+        let queue = self.queue;
+        let mut state = queue.state.borrow_mut();
+        match self.waiter {
+            None if state.unfinished == 0 => {}
+            None => {
+                let key = state.joiners.push_back(cx.waker());
+                drop(state);
+                self.waiter = Some(key);
+                return Poll::Pending;
+            }
+            // Like asyncio, a woken joiner completes even if more items were
+            // put since the count reached zero.
+            Some(key) if state.joiners.is_notified(key) => {
+                let _ = state.joiners.remove(key);
+                self.waiter = None;
+            }
+            Some(key) => {
+                let old = state.joiners.update_waker(key, cx.waker());
+                drop(state);
+                drop(old);
+                return Poll::Pending;
+            }
+        }
+        self.done = true;
+        Poll::Ready(())
+    }
+}
+
+impl<T> Drop for QueueJoin<'_, T> {
+    fn drop(&mut self) {
+        if let Some(key) = self.waiter.take() {
+            // Nothing to pass on: every joiner is woken together.
+            let removed = self.queue.state.borrow_mut().joiners.remove(key);
+            drop(removed);
+        }
+    }
+}
+
+impl<T> fmt::Debug for QueueJoin<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueJoin")
+            .field("queued", &self.waiter.is_some())
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+/// [`Queue::put_nowait`] found no room; the rejected item is inside.
+///
+/// ```
+/// let q = evloop::sync::Queue::new(1);
+/// q.put_nowait("a").unwrap();
+/// let err = q.put_nowait("b").unwrap_err();
+/// assert_eq!(err.to_string(), "queue is full");
+/// assert_eq!(err.0, "b");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct QueueFull<T>(pub T);
+
+impl<T> QueueFull<T> {
+    /// The item that did not fit.
+    ///
+    /// ```
+    /// let err = evloop::sync::QueueFull(3);
+    /// assert_eq!(err.into_inner(), 3);
+    /// ```
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Debug for QueueFull<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Like std's `SendError`: no `T: Debug` bound, so `?` works for any T.
+        f.write_str("QueueFull(..)")
+    }
+}
+
+impl<T> fmt::Display for QueueFull<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("queue is full")
+    }
+}
+
+impl<T> Error for QueueFull<T> {}
+
+/// [`Queue::get_nowait`] found no item on offer.
+///
+/// ```
+/// let q = evloop::sync::Queue::<u8>::unbounded();
+/// let err = q.get_nowait().unwrap_err();
+/// assert_eq!(err.to_string(), "queue is empty");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueEmpty;
+
+impl fmt::Display for QueueEmpty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("queue is empty")
+    }
+}
+
+impl Error for QueueEmpty {}

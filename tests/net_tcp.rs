@@ -1,0 +1,285 @@
+//! TCP over loopback: echo at scale, refusal, reset, half-close, address in
+//! use, split halves, the futures-io traits, and an idle loop that blocks.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::time::{Duration, Instant};
+
+use evloop::net::{StreamReader, TcpListener, TcpStream};
+
+async fn echo_server(listener: TcpListener) {
+    loop {
+        let (stream, _) = listener.accept().await.unwrap();
+        drop(evloop::create_task(async move {
+            let mut buf = [0; 4096];
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if stream.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+}
+
+#[test]
+fn echo_50_clients_1000_round_trips() {
+    const CLIENTS: usize = 50;
+    const ROUNDS: usize = 1000;
+    let start = Instant::now();
+    let total = evloop::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _server = evloop::create_task(echo_server(listener)).abort_on_drop();
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|c| {
+                evloop::create_task(async move {
+                    let stream = TcpStream::connect(addr).await.unwrap();
+                    stream.set_nodelay(true).unwrap();
+                    let mut buf = [0u8; 8];
+                    for i in 0..ROUNDS {
+                        let msg = ((c * ROUNDS + i) as u64).to_le_bytes();
+                        stream.write_all(&msg).await.unwrap();
+                        stream.read_exact(&mut buf).await.unwrap();
+                        assert_eq!(buf, msg);
+                    }
+                    ROUNDS
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for c in clients {
+            total += c.await.unwrap();
+        }
+        total
+    });
+    assert_eq!(total, CLIENTS * ROUNDS);
+    eprintln!("50 x 1000 echo round trips in {:?}", start.elapsed());
+}
+
+#[test]
+fn connect_refused_is_connection_refused() {
+    // Bind then drop a listener: nothing listens on that port afterwards.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let err = evloop::run(TcpStream::connect(addr)).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+}
+
+#[test]
+fn bind_twice_is_addr_in_use() {
+    evloop::run(async {
+        let a = TcpListener::bind("127.0.0.1:0").unwrap();
+        let err = TcpListener::bind(a.local_addr().unwrap()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+    });
+}
+
+#[test]
+fn peer_reset_while_reading_is_an_error_not_a_hang() {
+    evloop::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        // The client sends two bytes; the server reads one and closes with
+        // the other unread, which makes Linux answer with RST, not FIN.
+        client.write_all(b"ab").await.unwrap();
+        let mut one = [0];
+        server.read_exact(&mut one).await.unwrap();
+        let reader = evloop::create_task(async move {
+            let mut buf = [0; 16];
+            let r = client.read(&mut buf).await;
+            (r.map_err(|e| e.kind()), client)
+        });
+        evloop::yield_now().await; // the client is now waiting in read
+        drop(server);
+        let (r, client) = evloop::wait_for(reader, Duration::from_secs(5))
+            .await
+            .expect("hung")
+            .unwrap();
+        assert_eq!(r, Err(io::ErrorKind::ConnectionReset));
+        // After the reset, writing fails too (EPIPE), rather than hanging.
+        let mut err = None;
+        for _ in 0..10 {
+            if let Err(e) = client.write(b"more").await {
+                err = Some(e.kind());
+                break;
+            }
+        }
+        assert!(
+            matches!(err, Some(io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset)),
+            "{err:?}"
+        );
+    });
+}
+
+#[test]
+fn peer_reset_while_writing_is_an_error() {
+    evloop::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        client.write_all(b"x").await.unwrap();
+        evloop::sleep(Duration::from_millis(10)).await; // let the byte land
+        drop(server); // unread data: RST
+        let chunk = vec![0u8; 64 * 1024];
+        let res: io::Result<()> = evloop::wait_for(
+            async {
+                loop {
+                    client.write_all(&chunk).await?;
+                }
+            },
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("hung");
+        let err = res.unwrap_err();
+        assert!(
+            matches!(err.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset),
+            "{err:?}"
+        );
+    });
+}
+
+#[test]
+fn shutdown_write_then_still_read() {
+    evloop::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        client.write_all(b"request").await.unwrap();
+        client.shutdown(Shutdown::Write).unwrap();
+        // The server reads to end of stream, then answers.
+        let mut req = Vec::new();
+        let mut buf = [0; 64];
+        loop {
+            let n = server.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            req.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(req, b"request");
+        server.write_all(b"response").await.unwrap();
+        drop(server);
+        let mut resp = [0; 8];
+        client.read_exact(&mut resp).await.unwrap();
+        assert_eq!(&resp, b"response");
+        assert_eq!(client.read(&mut buf).await.unwrap(), 0);
+        // Writing after our own shutdown is an error.
+        assert_eq!(client.write(b"x").await.unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+    });
+}
+
+#[test]
+fn addresses_and_nodelay() {
+    evloop::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (server, peer) = listener.accept().await.unwrap();
+        assert_eq!(client.peer_addr().unwrap(), addr);
+        assert_eq!(peer, client.local_addr().unwrap());
+        assert_eq!(server.local_addr().unwrap(), addr);
+        client.set_nodelay(true).unwrap();
+        assert!(client.nodelay().unwrap());
+    });
+}
+
+#[test]
+fn owned_halves_in_separate_tasks() {
+    evloop::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (rd, wr) = server.into_split();
+        // Server: a reader task feeds lines back through the writer task.
+        let echo = evloop::create_task(async move {
+            let mut buf = [0; 1];
+            loop {
+                if rd.read(&mut buf).await.unwrap() == 0 {
+                    break; // dropping `wr` at the end sends FIN
+                }
+                wr.write_all(&buf).await.unwrap();
+            }
+        });
+        client.write_all(b"hello").await.unwrap();
+        client.shutdown(Shutdown::Write).unwrap();
+        let mut out = Vec::new();
+        let mut reader = StreamReader::new(&client);
+        reader.read_until(b'\0', &mut out).await.unwrap();
+        assert_eq!(out, b"hello");
+        echo.await.unwrap();
+    });
+}
+
+#[test]
+fn futures_io_traits_work() {
+    use futures::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    evloop::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        client.write_all(b"line one\nline two\n").await.unwrap();
+        client.close().await.unwrap(); // shutdown(Write)
+        let mut lines = futures::io::BufReader::new(&server).lines();
+        let mut got = Vec::new();
+        while let Some(line) = futures::StreamExt::next(&mut lines).await {
+            got.push(line.unwrap());
+        }
+        assert_eq!(got, ["line one", "line two"]);
+        AsyncWriteExt::write_all(&mut &server, b"bye").await.unwrap();
+        drop(server);
+        let mut rest = String::new();
+        client.read_to_string(&mut rest).await.unwrap();
+        assert_eq!(rest, "bye");
+    });
+}
+
+#[test]
+fn idle_loop_blocks_until_io_arrives() {
+    // The loop must sleep in epoll_wait and be woken by the socket: a
+    // thread connects after a delay and the accept completes.
+    let addr: SocketAddr = evloop::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            std::io::Write::write_all(&mut s, b"hi").unwrap();
+        });
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut buf = [0; 2];
+        stream.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"hi");
+        t.join().unwrap();
+        addr
+    });
+    assert_eq!(addr.ip().to_string(), "127.0.0.1");
+}
+
+#[test]
+fn read_exact_reports_early_eof() {
+    evloop::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        server.write_all(b"abc").await.unwrap();
+        drop(server);
+        let mut buf = [0; 10];
+        let err = client.read_exact(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    });
+}
+
+#[test]
+#[should_panic(expected = "inside a running")]
+fn bind_outside_a_loop_panics_clearly() {
+    let _ = TcpListener::bind("127.0.0.1:0");
+}

@@ -1,0 +1,325 @@
+//! `sleep` and `sleep_until`: on the manual clock for the logic, on the real
+//! clock where real time is the point.
+
+mod common;
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Waker};
+use std::time::{Duration, Instant};
+
+use common::{manual_loop, CountingWaker, DropGuard, Trace};
+use evloop::{sleep, sleep_until, yield_now, EventLoop};
+
+#[test]
+fn sleep_on_manual_clock_finishes_at_once_and_advances_time_exactly() {
+    let mut lp = manual_loop();
+    let start_loop = lp.time();
+    let start_wall = Instant::now();
+    lp.run_until_complete(sleep(Duration::from_secs(3600))).unwrap();
+    assert_eq!(lp.time() - start_loop, Duration::from_secs(3600));
+    assert!(
+        start_wall.elapsed() < Duration::from_secs(5),
+        "manual clock slept for real"
+    );
+}
+
+#[test]
+fn sleep_sequential_on_manual_clock_adds_up() {
+    let mut lp = manual_loop();
+    let start = lp.time();
+    let h = lp.handle();
+    let stamps = lp
+        .run_until_complete(async move {
+            let mut stamps = Vec::new();
+            for ms in [1u64, 10, 100, 1000, 10_000] {
+                sleep(Duration::from_millis(ms)).await;
+                stamps.push((h.time() - start).as_millis());
+            }
+            stamps
+        })
+        .unwrap();
+    assert_eq!(stamps, [1, 11, 111, 1111, 11_111]);
+}
+
+#[test]
+fn sleep_several_sleepers_interleave_deterministically() {
+    let mut lp = manual_loop();
+    let h = lp.handle();
+    let start = lp.time();
+    let trace = Trace::new();
+    // (name, period in ms, rounds)
+    let sleepers = [("a", 300u64, 3), ("b", 200, 4), ("c", 500, 2)];
+    let tasks: Vec<_> = sleepers
+        .iter()
+        .map(|&(name, period, rounds)| {
+            let (t, h2) = (trace.clone(), h.clone());
+            h.create_task(async move {
+                for _ in 0..rounds {
+                    sleep(Duration::from_millis(period)).await;
+                    t.push(format!("{name}@{}", (h2.time() - start).as_millis()));
+                }
+            })
+        })
+        .collect();
+    lp.run_until_complete(async move {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    })
+    .unwrap();
+    // Ties (600 ms: a and b; 1000 ms: c) resolve in the order the timers were
+    // armed: at 400 ms b re-armed for 600 after a had armed for 600 at 300.
+    assert_eq!(
+        trace.events(),
+        ["b@200", "a@300", "b@400", "c@500", "a@600", "b@600", "b@800", "a@900", "c@1000"]
+    );
+    assert_eq!(lp.time() - start, Duration::from_millis(1000));
+}
+
+#[test]
+fn sleep_equal_deadlines_wake_in_insertion_order() {
+    let mut lp = manual_loop();
+    let h = lp.handle();
+    let trace = Trace::new();
+    let deadline = lp.time() + Duration::from_millis(1234);
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let t = trace.clone();
+            h.create_task(async move {
+                sleep_until(deadline).await;
+                t.push(format!("{i}"));
+            })
+        })
+        .collect();
+    lp.run_until_complete(async move {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    })
+    .unwrap();
+    assert_eq!(trace.events(), ["0", "1", "2", "3", "4", "5", "6", "7"]);
+    assert_eq!(lp.time(), deadline);
+}
+
+#[test]
+fn sleep_manual_clock_stands_still_while_tasks_are_ready() {
+    let mut lp = manual_loop();
+    let start = lp.time();
+    let h = lp.handle();
+    let busy = h.create_task(async {
+        for _ in 0..50 {
+            yield_now().await;
+        }
+    });
+    let h2 = h.clone();
+    let sleeper = h.create_task(async move {
+        sleep(Duration::from_secs(1)).await;
+        h2.time()
+    });
+    lp.run_until_complete(busy).unwrap().unwrap();
+    assert_eq!(lp.time(), start, "clock moved while a task was ready");
+    let woke_at = lp.run_until_complete(sleeper).unwrap().unwrap();
+    assert_eq!(woke_at - start, Duration::from_secs(1));
+}
+
+#[test]
+fn sleep_until_a_past_instant_completes_at_once() {
+    let mut lp = manual_loop();
+    let before = lp.time();
+    lp.run_until_complete(sleep(Duration::from_secs(5))).unwrap();
+    let now = lp.time();
+    let polls = lp
+        .run_until_complete(async move {
+            let mut s = pin!(sleep_until(before));
+            let waker = Waker::from(CountingWaker::new());
+            let ready = s.as_mut().poll(&mut Context::from_waker(&waker)).is_ready();
+            (ready, s.is_elapsed())
+        })
+        .unwrap();
+    assert_eq!(polls, (true, true));
+    lp.run_until_complete(sleep_until(now)).unwrap();
+    assert_eq!(lp.time(), now, "a deadline already reached must not move the clock");
+    assert_eq!(lp.next_timeout(), None, "a past deadline armed a timer");
+}
+
+#[test]
+fn sleep_zero_completes_on_first_poll() {
+    let mut lp = manual_loop();
+    let start = lp.time();
+    let ready = lp
+        .run_until_complete(async {
+            let mut s = pin!(sleep(Duration::ZERO));
+            let waker = Waker::from(CountingWaker::new());
+            s.as_mut().poll(&mut Context::from_waker(&waker)).is_ready()
+        })
+        .unwrap();
+    assert!(ready);
+    assert_eq!(lp.time(), start);
+}
+
+#[test]
+fn sleep_repolled_with_a_new_waker_wakes_only_the_latest() {
+    let mut lp = manual_loop();
+    let start = lp.time();
+    let (first, second) = (CountingWaker::new(), CountingWaker::new());
+    let (w1, w2) = (Waker::from(first.clone()), Waker::from(second.clone()));
+    let elapsed = lp
+        .run_until_complete(async move {
+            let mut s = Box::pin(sleep(Duration::from_secs(1)));
+            assert!(s.as_mut().poll(&mut Context::from_waker(&w1)).is_pending());
+            assert!(s.as_mut().poll(&mut Context::from_waker(&w2)).is_pending());
+            assert!(s.as_mut().poll(&mut Context::from_waker(&w2)).is_pending());
+            // Outlive the sleep's deadline; the loop fires its timer meanwhile.
+            sleep(Duration::from_secs(2)).await;
+            let ready = s.as_mut().poll(&mut Context::from_waker(&w2)).is_ready();
+            (ready, s.is_elapsed())
+        })
+        .unwrap();
+    assert_eq!(elapsed, (true, true));
+    assert_eq!(
+        first.wakes(),
+        0,
+        "the replaced waker was woken: a second timer entry leaked"
+    );
+    assert_eq!(second.wakes(), 1);
+    assert_eq!(lp.time() - start, Duration::from_secs(2));
+    assert_eq!(lp.next_timeout(), None, "a timer entry is left over");
+}
+
+#[test]
+fn sleep_dropped_while_pending_leaves_no_timer() {
+    let mut lp = manual_loop();
+    let start = lp.time();
+    let counting = CountingWaker::new();
+    let waker = Waker::from(counting.clone());
+    lp.run_until_complete(async move {
+        let mut s = Box::pin(sleep(Duration::from_secs(3600)));
+        assert!(s.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+        assert!(evloop::get_running_loop().time() + Duration::from_secs(1) < s.deadline().unwrap());
+        drop(s);
+    })
+    .unwrap();
+    assert_eq!(lp.next_timeout(), None, "dropped sleep left its timer in the wheel");
+    // Nothing left to jump to: the manual clock stays put and nobody is woken.
+    lp.run_once(Some(Duration::ZERO)).unwrap();
+    assert_eq!(lp.time(), start);
+    assert_eq!(counting.wakes(), 0);
+}
+
+#[test]
+fn sleep_in_a_cancelled_task_never_fires() {
+    let mut lp = manual_loop();
+    let trace = Trace::new();
+    let (t, g) = (trace.clone(), DropGuard::new(&trace, "sleeper"));
+    let task = lp.handle().create_task(async move {
+        let _g = g;
+        sleep(Duration::from_secs(10)).await;
+        t.push("woke");
+    });
+    lp.run_once(Some(Duration::ZERO)).unwrap();
+    assert_eq!(
+        lp.next_timeout(),
+        Some(Duration::ZERO),
+        "manual clock: a timer is armed"
+    );
+    task.cancel();
+    lp.run_once(Some(Duration::ZERO)).unwrap();
+    assert_eq!(trace.events(), ["drop sleeper"]);
+    assert_eq!(lp.next_timeout(), None);
+}
+
+#[test]
+fn sleep_reset_moves_the_deadline() {
+    let mut lp = manual_loop();
+    let start = lp.time();
+    let h = lp.handle();
+    let woke = lp
+        .run_until_complete(async move {
+            let mut s = Box::pin(sleep(Duration::from_secs(10)));
+            let counting = CountingWaker::new();
+            let w = Waker::from(counting);
+            assert!(s.as_mut().poll(&mut Context::from_waker(&w)).is_pending());
+            s.as_mut().reset(h.time() + Duration::from_secs(2));
+            s.await;
+            h.time()
+        })
+        .unwrap();
+    assert_eq!(woke - start, Duration::from_secs(2));
+    assert_eq!(lp.next_timeout(), None, "reset left the old timer armed");
+}
+
+#[test]
+fn sleep_created_outside_a_loop_counts_from_its_first_poll() {
+    let mut lp = manual_loop();
+    let s = sleep(Duration::from_secs(5));
+    assert_eq!(s.deadline(), None);
+    lp.run_until_complete(sleep(Duration::from_secs(100))).unwrap();
+    let first_poll = lp.time();
+    lp.run_until_complete(s).unwrap();
+    assert_eq!(lp.time() - first_poll, Duration::from_secs(5));
+}
+
+#[test]
+fn sleep_real_clock_takes_at_least_the_duration() {
+    let mut lp = EventLoop::new().unwrap();
+    let start = Instant::now();
+    lp.run_until_complete(sleep(Duration::from_millis(100))).unwrap();
+    let elapsed = start.elapsed();
+    assert!(elapsed >= Duration::from_millis(100), "woke early: {elapsed:?}");
+    assert!(elapsed < Duration::from_millis(200), "woke late: {elapsed:?}");
+}
+
+#[test]
+fn sleep_real_clock_is_not_starved_by_a_self_waking_task() {
+    let mut lp = EventLoop::new().unwrap();
+    let stop = std::rc::Rc::new(std::cell::Cell::new(false));
+    let spins = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let (st, sp) = (stop.clone(), spins.clone());
+    let spinner = lp.handle().create_task(async move {
+        while !st.get() {
+            sp.set(sp.get() + 1);
+            yield_now().await;
+        }
+    });
+    let elapsed = lp
+        .run_until_complete(async {
+            let start = Instant::now();
+            sleep(Duration::from_millis(10)).await;
+            let elapsed = start.elapsed();
+            stop.set(true);
+            elapsed
+        })
+        .unwrap();
+    lp.run_until_complete(spinner).unwrap().unwrap();
+    assert!(elapsed >= Duration::from_millis(10), "{elapsed:?}");
+    assert!(
+        elapsed < Duration::from_millis(50),
+        "timer delayed by a busy task: {elapsed:?}"
+    );
+    assert!(spins.get() > 1, "the spinner never ran alongside the timer");
+}
+
+#[test]
+fn sleep_many_real_sleepers_wake_in_deadline_order() {
+    let mut lp = EventLoop::new().unwrap();
+    let h = lp.handle();
+    let trace = Trace::new();
+    let tasks: Vec<_> = [30u64, 10, 20, 5]
+        .into_iter()
+        .map(|ms| {
+            let t = trace.clone();
+            h.create_task(async move {
+                sleep(Duration::from_millis(ms)).await;
+                t.push(format!("{ms}"));
+            })
+        })
+        .collect();
+    lp.run_until_complete(async move {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    })
+    .unwrap();
+    assert_eq!(trace.events(), ["5", "10", "20", "30"]);
+}
