@@ -125,9 +125,10 @@ fn peer_reset_while_writing_is_an_error() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
         let (server, _) = listener.accept().await.unwrap();
-        client.write_all(b"x").await.unwrap();
-        evloop::sleep(Duration::from_millis(10)).await; // let the byte land
-        drop(server); // unread data: RST
+        client.write_all(b"xy").await.unwrap();
+        let mut one = [0];
+        server.read_exact(&mut one).await.unwrap(); // the bytes have landed
+        drop(server); // one byte unread: RST
         let chunk = vec![0u8; 64 * 1024];
         let res: io::Result<()> = evloop::wait_for(
             async {

@@ -81,11 +81,13 @@ impl<F: Future> fmt::Debug for Gather<F> {
 /// `Err` as soon as it happens (the other inline children are dropped).
 ///
 /// ```
-/// let out: Result<Vec<u8>, &str> = evloop::run(evloop::try_gather([
-///     Box::pin(async { Ok(1) }) as std::pin::Pin<Box<dyn std::future::Future<Output = _>>>,
-///     Box::pin(async { Err("bad") }),
-/// ]));
-/// assert_eq!(out, Err("bad"));
+/// use std::time::Duration;
+///
+/// let out = evloop::run(evloop::try_gather([1u64, 2, 3].map(|n| async move {
+///     evloop::sleep(Duration::from_millis(n)).await;
+///     if n == 2 { Err(format!("item {n} failed")) } else { Ok(n) }
+/// })));
+/// assert_eq!(out, Err("item 2 failed".to_string()));
 /// ```
 pub fn try_gather<I, T, E>(futures: I) -> TryGather<I::Item>
 where

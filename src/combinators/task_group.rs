@@ -103,7 +103,7 @@ impl Drop for Member {
 ///
 /// evloop::run(async {
 ///     let group = TaskGroup::new();
-///     let slow = group.create_task(async { sleep(Duration::from_secs(60)).await; Ok(()) });
+///     let slow = group.create_task(async { sleep(Duration::from_secs(60)).await; Ok::<(), &str>(()) });
 ///     let _child = group.create_task(async { Err::<(), _>("failed") });
 ///     let err = group.join().await.unwrap_err();
 ///     assert!(!err.panicked);
