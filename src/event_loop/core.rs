@@ -54,10 +54,13 @@ pub(crate) const MAIN: TaskKey = TaskKey {
     gen: u64::MAX,
 };
 
-/// How many finished tasks' wakers are kept for reuse.
-const WAKER_POOL: usize = 256;
-
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
+
+/// What `poll_join` hands a `Task` handle once its task has finished.
+pub(crate) struct Joined<T> {
+    pub(crate) result: Result<T, TaskError>,
+    pub(crate) name: Option<Box<str>>,
+}
 
 /// One entry of the run queue.
 pub(crate) enum Job {
@@ -87,6 +90,9 @@ pub(crate) struct Core {
     pub(crate) reactor: RefCell<Reactor>,
     tasks: RefCell<Slab<TaskSlot>>,
     run_queue: RefCell<VecDeque<Job>>,
+    /// The task being polled right now, for the self-wake fast path.
+    polling: Cell<Option<TaskKey>>,
+    self_woken: Cell<bool>,
     /// Scratch buffer for fired timers, kept to avoid an allocation per tick.
     fired: RefCell<Vec<TimerEntry>>,
     /// Scratch buffer for the wakers of ready I/O, likewise.
@@ -117,6 +123,8 @@ impl Core {
             reactor: RefCell::new(reactor),
             tasks: RefCell::new(Slab::new()),
             run_queue: RefCell::new(VecDeque::new()),
+            polling: Cell::new(None),
+            self_woken: Cell::new(false),
             fired: RefCell::new(Vec::new()),
             io_woken: RefCell::new(Vec::new()),
             waker_pool: RefCell::new(Vec::new()),
@@ -207,12 +215,12 @@ impl Core {
 
     fn recycle_waker(&self, waker: Arc<TaskWaker>) {
         // Only an `Arc` nobody else holds may be handed to another task:
-        // a clone kept by some future must keep naming the old task.
+        // a clone kept by some future must keep naming the old task. The pool
+        // is not capped: like the slab, it never holds more than the peak
+        // number of live tasks, and a burst of spawns then costs no waker
+        // allocation at all.
         if Arc::strong_count(&waker) == 1 {
-            let mut pool = self.waker_pool.borrow_mut();
-            if pool.len() < WAKER_POOL {
-                pool.push(waker);
-            }
+            self.waker_pool.borrow_mut().push(waker);
         }
     }
 
@@ -231,6 +239,12 @@ impl Core {
             if !self.main_queued.replace(true) {
                 self.run_queue.borrow_mut().push_back(Job::Main);
             }
+            return;
+        }
+        if self.polling.get() == Some(key) {
+            // The task woke itself while being polled (`yield_now`): no slab
+            // work now, `run_task` queues it once the poll returns.
+            self.self_woken.set(true);
             return;
         }
         let Ok(mut tasks) = self.tasks.try_borrow_mut() else {
@@ -286,11 +300,14 @@ impl Core {
                 _ => return,
             }
         };
+        self.polling.set(Some(key));
         let result = {
             let waker = waker_ref(&waker);
             let mut cx = Context::from_waker(&waker);
             panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll_run(&mut cx)))
         };
+        self.polling.set(None);
+        let self_woken = self.self_woken.replace(false);
         match result {
             Ok(Poll::Pending) => {
                 let mut tasks = self.tasks.borrow_mut();
@@ -298,6 +315,13 @@ impl Core {
                     Some(slot) if slot.id == key.gen => {
                         slot.body = Some(body);
                         slot.waker = Some(waker);
+                        // `queued` may already be set if the task was
+                        // cancelled during its own poll.
+                        if self_woken && !slot.queued {
+                            slot.queued = true;
+                            drop(tasks);
+                            self.run_queue.borrow_mut().push_back(Job::Task(key));
+                        }
                     }
                     // The slot vanished while we polled (the loop closed under
                     // us); the body is dropped below, outside the borrow.
@@ -363,54 +387,70 @@ impl Core {
     }
 
     /// Drops a freed slot; a panic nobody retrieved is reported.
-    fn release(&self, key: TaskKey, mut slot: TaskSlot) {
-        if let Outcome::Panicked(payload) = mem::replace(&mut slot.outcome, Outcome::Taken) {
-            let name = slot.name.take();
+    fn release(&self, key: TaskKey, slot: TaskSlot) {
+        let TaskSlot {
+            body,
+            waker,
+            outcome,
+            name,
+            join_waker,
+            ..
+        } = slot;
+        if let Outcome::Panicked(payload) = outcome {
             let msg = match name {
                 Some(name) => format!("Task exception was never retrieved ({name})"),
                 None => format!("Task exception was never retrieved (Task-{})", key.gen),
             };
             self.report(&msg, Some(payload), Some(key));
         }
-        if let Some(w) = slot.waker.take() {
+        if let Some(w) = waker {
             self.recycle_waker(w);
         }
-        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| drop(slot))) {
+        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| drop((body, join_waker)))) {
             self.report("exception while dropping a task's output", Some(p), Some(key));
         }
     }
 
-    /// `Task::poll` and `Task::result`: takes the result if the task is done,
-    /// else registers `waker` (if any) to be woken when it is.
-    pub(crate) fn poll_join<T: 'static>(&self, key: TaskKey, waker: Option<&Waker>) -> Poll<Result<T, TaskError>> {
+    /// `Task::poll` and `Task::result`: if the task has finished, frees its
+    /// slot and hands over the result (the handle keeps what it still needs
+    /// to answer `done`, `cancelled` and `name`); else registers `waker`.
+    pub(crate) fn poll_join<T: 'static>(&self, key: TaskKey, waker: Option<&Waker>) -> Poll<Joined<T>> {
         let mut tasks = self.tasks.borrow_mut();
         let Some(slot) = tasks.get_mut(key.index).filter(|s| s.id == key.gen) else {
-            return Poll::Ready(Err(TaskError::Cancelled));
+            return Poll::Ready(Joined {
+                result: Err(TaskError::Cancelled),
+                name: None,
+            });
         };
-        match &slot.outcome {
-            Outcome::Pending => {
-                let old = waker.and_then(|w| register_waker(&mut slot.join_waker, w));
-                drop(tasks);
-                drop(old);
-                Poll::Pending
-            }
+        if !slot.is_finished() {
+            let old = waker.and_then(|w| register_waker(&mut slot.join_waker, w));
+            drop(tasks);
+            drop(old);
+            return Poll::Pending;
+        }
+        let TaskSlot {
+            body,
+            waker,
+            outcome,
+            name,
+            ..
+        } = tasks.remove(key.index);
+        drop(tasks);
+        if let Some(w) = waker {
+            self.recycle_waker(w);
+        }
+        let result = match outcome {
             Outcome::Done => {
                 let mut out: Option<T> = None;
-                let body = slot.body.take();
-                slot.outcome = Outcome::Taken;
-                drop(tasks);
                 if let Some(mut body) = body {
                     body.as_mut().take_output(&mut out);
                 }
-                Poll::Ready(Ok(out.expect("task output has the handle's type")))
+                Ok(out.expect("task output has the handle's type"))
             }
-            Outcome::Panicked(_) => match mem::replace(&mut slot.outcome, Outcome::Taken) {
-                Outcome::Panicked(payload) => Poll::Ready(Err(TaskError::Panicked(payload))),
-                _ => unreachable!(),
-            },
-            Outcome::Cancelled => Poll::Ready(Err(TaskError::Cancelled)),
-            Outcome::Taken => panic!("evloop::Task polled again after it returned its result"),
-        }
+            Outcome::Panicked(payload) => Err(TaskError::Panicked(payload)),
+            Outcome::Cancelled | Outcome::Pending => Err(TaskError::Cancelled),
+        };
+        Poll::Ready(Joined { result, name })
     }
 
     /// Registers `waker` to learn when the task finishes, without taking its
@@ -445,12 +485,17 @@ impl Core {
                     .and_then(|b| b.as_ref().get_ref().output())
                     .is_some_and(output_failed),
             ),
-            Outcome::Taken => Some(false),
         }
     }
 
     /// The `Task` handle is gone: free a finished task, detach a running one.
     pub(crate) fn detach_task(&self, key: TaskKey) {
+        if self.polling.get() == Some(key) {
+            // The task woke itself while being polled (`yield_now`): no slab
+            // work now, `run_task` queues it once the poll returns.
+            self.self_woken.set(true);
+            return;
+        }
         let Ok(mut tasks) = self.tasks.try_borrow_mut() else {
             return;
         };
@@ -574,13 +619,15 @@ impl Core {
             *self.fired.borrow_mut() = fired;
         }
 
-        // 5. Run what was ready when this step began.
-        let n = self.run_queue.borrow().len();
-        for _ in 0..n {
-            let Some(next) = self.run_queue.borrow_mut().pop_front() else {
+        // 5. Run what was ready when this step began, and no more: what these
+        // jobs wake lands behind them, for the next tick. Popping one at a
+        // time leaves the rest queued if a panic unwinds out of a job.
+        let ready = self.run_queue.borrow().len();
+        for _ in 0..ready {
+            let Some(job) = self.run_queue.borrow_mut().pop_front() else {
                 break;
             };
-            match next {
+            match job {
                 Job::Task(key) => self.run_task(key),
                 Job::Callback(cell) => self.run_callback(&cell),
                 Job::Main => {

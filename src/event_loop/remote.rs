@@ -92,7 +92,8 @@ impl Remote {
 
     /// Drains queued wakes and callbacks, if any were signalled.
     pub(crate) fn drain(&self, mut on_task: impl FnMut(TaskKey), mut on_callback: impl FnMut(RemoteCallback)) {
-        if !self.notified.swap(false, Ordering::SeqCst) {
+        // A plain load first: the common case (nothing sent) stays a read.
+        if !self.notified.load(Ordering::Relaxed) || !self.notified.swap(false, Ordering::SeqCst) {
             return;
         }
         while let Some(task) = self.tasks.pop() {

@@ -166,7 +166,15 @@ where
 pub struct Task<T> {
     core: Rc<Core>,
     key: TaskKey,
+    /// Set once the result was taken and the slot freed.
+    released: Option<Released>,
     _output: PhantomData<fn() -> T>,
+}
+
+/// What a handle remembers of its task after taking the result.
+struct Released {
+    cancelled: bool,
+    name: Option<Box<str>>,
 }
 
 impl<T> Task<T> {
@@ -174,6 +182,7 @@ impl<T> Task<T> {
         Task {
             core,
             key,
+            released: None,
             _output: PhantomData,
         }
     }
@@ -186,10 +195,14 @@ impl<T> Task<T> {
     /// The task's name: the one given with [`set_name`](Task::set_name), or
     /// `Task-<id>` as in asyncio.
     pub fn name(&self) -> String {
-        self.core
-            .with_task(self.key, |slot| slot.name.as_deref().map(str::to_owned))
-            .flatten()
-            .unwrap_or_else(|| format!("Task-{}", self.key.gen))
+        let name = match &self.released {
+            Some(released) => released.name.as_deref().map(str::to_owned),
+            None => self
+                .core
+                .with_task(self.key, |slot| slot.name.as_deref().map(str::to_owned))
+                .flatten(),
+        };
+        name.unwrap_or_else(|| format!("Task-{}", self.key.gen))
     }
 
     /// Names the task (shown in error reports).
@@ -200,39 +213,64 @@ impl<T> Task<T> {
 
     /// Whether the task has finished: returned, panicked or been cancelled.
     pub fn done(&self) -> bool {
-        self.core.with_task(self.key, |slot| slot.is_finished()).unwrap_or(true)
+        self.released.is_some() || self.core.with_task(self.key, |slot| slot.is_finished()).unwrap_or(true)
     }
 
     /// Whether the task ended by cancellation. Like asyncio, this becomes
     /// `true` only once the cancellation has been carried out (next tick).
     pub fn cancelled(&self) -> bool {
-        self.core
-            .with_task(self.key, |slot| matches!(slot.outcome, Outcome::Cancelled))
-            .unwrap_or(true)
+        match &self.released {
+            Some(released) => released.cancelled,
+            None => self
+                .core
+                .with_task(self.key, |slot| matches!(slot.outcome, Outcome::Cancelled))
+                .unwrap_or(true),
+        }
     }
 
     /// Requests cancellation: the task's future is dropped at the loop's next
     /// tick, and awaiting the handle then gives [`TaskError::Cancelled`].
     /// Returns `false` if the task had already finished.
     pub fn cancel(&self) -> bool {
-        self.core.cancel_task(self.key)
+        self.released.is_none() && self.core.cancel_task(self.key)
     }
 
     /// The result, if the task has finished and it was not taken yet:
-    /// asyncio's `Task.result()` without the exception for "not done"
-    /// (that is `None` here).
+    /// asyncio's `Task.result()`, with `None` where asyncio raises
+    /// `InvalidStateError` (not done yet), and also once the result has been
+    /// taken (by this call or by awaiting the handle).
     pub fn result(&mut self) -> Option<Result<T, TaskError>>
     where
         T: 'static,
     {
-        match self.core.poll_join::<T>(self.key, None) {
+        if self.released.is_some() {
+            return None;
+        }
+        match self.join(None) {
             Poll::Ready(result) => Some(result),
             Poll::Pending => None,
         }
     }
 
+    /// Takes the result if the task has finished; see `Core::poll_join`.
+    fn join(&mut self, waker: Option<&Waker>) -> Poll<Result<T, TaskError>>
+    where
+        T: 'static,
+    {
+        self.core.poll_join::<T>(self.key, waker).map(|joined| {
+            self.released = Some(Released {
+                cancelled: matches!(joined.result, Err(TaskError::Cancelled)),
+                name: joined.name,
+            });
+            joined.result
+        })
+    }
+
     /// `Ready` once the task has finished; its result stays in place.
     pub(crate) fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.released.is_some() {
+            return Poll::Ready(());
+        }
         self.core.poll_done(self.key, cx.waker())
     }
 
@@ -242,6 +280,10 @@ impl<T> Task<T> {
     where
         T: crate::TaskOutcome + 'static,
     {
+        if let Some(released) = &self.released {
+            // The result is with the caller now; only a cancellation is known.
+            return Some(released.cancelled);
+        }
         self.core.task_failed(self.key, |output| {
             output.downcast_ref::<T>().is_some_and(crate::TaskOutcome::is_failure)
         })
@@ -256,14 +298,20 @@ impl<T> Task<T> {
 impl<T: 'static> Future for Task<T> {
     type Output = Result<T, TaskError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.core.poll_join(self.key, Some(cx.waker()))
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        assert!(
+            self.released.is_none(),
+            "evloop::Task polled again after it returned its result"
+        );
+        self.join(Some(cx.waker()))
     }
 }
 
 impl<T> Drop for Task<T> {
     fn drop(&mut self) {
-        self.core.detach_task(self.key);
+        if self.released.is_none() {
+            self.core.detach_task(self.key);
+        }
     }
 }
 

@@ -4,11 +4,11 @@
 //!              spawn (1)
 //!                 |
 //!                 v
-//!   +-------> [Pending] --poll returns Ready (2)--> [Done] --handle takes output (5)--> [Taken]
-//!   |  wake(3)    |   \
-//!   +-------------+    +--poll panics (4)--> [Panicked] --handle takes payload (5)--> [Taken]
-//!                 |
-//!                 +--cancel() then next tick (6)--> [Cancelled]
+//!   +-------> [Pending] --poll returns Ready (2)--> [Done] ----------+
+//!   |  wake (3)   |  |                                               |
+//!   +-------------+  +--poll panics (4)-----------> [Panicked] -----+--> slot freed (5)
+//!                 |                                                  |
+//!                 +--cancel(), next tick (6)------> [Cancelled] ----+
 //! ```
 //!
 //! 1. `Core::spawn`: the slot is inserted with `queued = true` and its key
@@ -16,13 +16,14 @@
 //! 2. `Core::run_task`: the body stores its output in place (see `raw.rs`).
 //! 3. A wake pushes the key on the run queue unless `queued` is already set.
 //! 4. The panic is caught; the future is dropped; the payload is kept.
-//! 5. `Task::poll` moves the result out.
+//! 5. `Task::poll` moves the result out and frees the slot; the handle
+//!    keeps the little it needs to answer `done`, `cancelled` and `name`.
 //! 6. `Task::cancel` sets `cancel_requested` and queues the task; when the run
 //!    queue reaches it, the future is dropped instead of polled.
 //!
 //! The slot is freed when the task has finished *and* its [`Task`](crate::Task)
-//! handle is gone (dropped, or never kept: a detached task frees its slot
-//! the moment it finishes).
+//! handle has taken the result or is gone (dropped, or never kept: a detached
+//! task frees its slot the moment it finishes).
 //!
 //! # Fields and who may touch them
 //!
@@ -45,8 +46,6 @@ pub(crate) enum Outcome {
     Done,
     Panicked(Box<dyn Any + Send>),
     Cancelled,
-    /// The handle has taken the result.
-    Taken,
 }
 
 pub(crate) struct TaskSlot {
