@@ -53,6 +53,8 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod combinators;
+#[cfg(feature = "criterion")]
+mod criterion_support;
 mod event_loop;
 mod future;
 pub mod net;
@@ -63,8 +65,8 @@ mod time;
 mod to_thread;
 
 pub use event_loop::{
-    get_running_loop, run, try_get_running_loop, Builder, CallbackHandle, EventLoop, ExceptionContext, Handle,
-    RunError, ThreadsafeHandle,
+    all_tasks, current_task, get_running_loop, run, try_get_running_loop, Builder, CallbackHandle, EventLoop,
+    ExceptionContext, Handle, LoopEvent, RunError, Stats, TaskInfo, ThreadsafeHandle,
 };
 pub use task::{create_task, yield_now, AbortOnDrop, Task, TaskError, YieldNow};
 pub use time::{sleep, sleep_until, Sleep};
@@ -75,6 +77,9 @@ pub use combinators::{
     Shield, TaskGroup, TaskGroupError, TaskOutcome, Timeout, TimeoutError, TimeoutScope, TryGather,
 };
 pub use future::{Future, FutureError};
+
+#[cfg(feature = "criterion")]
+pub use criterion_support::CriterionExecutor;
 
 #[doc(hidden)]
 pub mod __private {

@@ -29,6 +29,7 @@ pub(crate) fn enter(core: &Rc<Core>) -> Result<EnterGuard, RunError> {
         }
         *current = Some(core.clone());
         core.set_running(true);
+        core.instruments.run_started();
         Ok(EnterGuard { _private: () })
     })
 }
@@ -42,6 +43,7 @@ impl Drop for EnterGuard {
         let core = CURRENT.with(|current| current.borrow_mut().take());
         if let Some(core) = core {
             core.set_running(false);
+            core.instruments.run_ended();
         }
     }
 }

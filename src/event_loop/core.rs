@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 use futures_task::waker_ref;
 use slab::Slab;
 
+use super::instrument::{bump, Instruments, LoopEvent, Stats};
 use super::remote::Remote;
 use super::{ExceptionContext, ExceptionHandler};
 use crate::reactor::Reactor;
@@ -45,7 +46,7 @@ use crate::task::slot::{Outcome, TaskSlot};
 use crate::task::waker::TaskWaker;
 use crate::task::{register_waker, Runnable, Stage, Task, TaskError, TaskKey};
 use crate::time::clock::Clock;
-use crate::time::wheel::Wheel;
+use crate::time::wheel::{TimerKey, Wheel};
 
 /// Index reserved for the future passed to `run_until_complete`, which is
 /// polled in place rather than stored in the slab.
@@ -55,6 +56,41 @@ pub(crate) const MAIN: TaskKey = TaskKey {
 };
 
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The id events and reports use for `key` (0 for the main future).
+fn task_id(key: TaskKey) -> u64 {
+    if key == MAIN {
+        0
+    } else {
+        key.gen
+    }
+}
+
+/// How reports name a task: its name, else `Task-<id>` as in asyncio.
+fn task_label(key: TaskKey, name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("Task-{} ({name})", key.gen),
+        None => format!("Task-{}", key.gen),
+    }
+}
+
+/// A task's id and name, as `current_task` and `all_tasks` report them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// The task's id ([`Task::id`]).
+    pub id: u64,
+    /// The task's name ([`Task::name`]).
+    pub name: String,
+}
+
+impl TaskInfo {
+    fn new(id: u64, name: Option<&str>) -> TaskInfo {
+        TaskInfo {
+            id,
+            name: name.map_or_else(|| format!("Task-{id}"), str::to_owned),
+        }
+    }
+}
 
 /// What `poll_join` hands a `Task` handle once its task has finished.
 pub(crate) struct Joined<T> {
@@ -104,6 +140,7 @@ pub(crate) struct Core {
     closed: Cell<bool>,
     handler: ExceptionHandler,
     stop_on_task_panic: bool,
+    pub(crate) instruments: Instruments,
     /// A task panic to re-raise from `run_*` (with `stop_on_task_panic`).
     fatal: Cell<Option<Box<dyn Any + Send>>>,
 }
@@ -113,6 +150,7 @@ impl Core {
         manual_clock: bool,
         handler: ExceptionHandler,
         stop_on_task_panic: bool,
+        instruments: Instruments,
     ) -> std::io::Result<Core> {
         let (reactor, waker) = Reactor::new()?;
         Ok(Core {
@@ -134,6 +172,7 @@ impl Core {
             closed: Cell::new(false),
             handler,
             stop_on_task_panic,
+            instruments,
             fatal: Cell::new(None),
         })
     }
@@ -196,6 +235,8 @@ impl Core {
         });
         drop(tasks);
         self.run_queue.borrow_mut().push_back(Job::Task(key));
+        bump(&self.instruments.counters.tasks_spawned);
+        self.instruments.event(|| LoopEvent::Spawn { task: gen });
         Task::new(self.clone(), key)
     }
 
@@ -235,6 +276,20 @@ impl Core {
 
     /// Puts a woken task (or the main future) on the run queue, once.
     pub(crate) fn schedule(&self, key: TaskKey) {
+        self.schedule_from(key, false);
+    }
+
+    fn schedule_from(&self, key: TaskKey, remote: bool) {
+        let counters = &self.instruments.counters;
+        bump(if remote {
+            &counters.remote_wakes
+        } else {
+            &counters.local_wakes
+        });
+        self.instruments.event(|| LoopEvent::Wake {
+            task: task_id(key),
+            remote,
+        });
         if key == MAIN {
             if !self.main_queued.replace(true) {
                 self.run_queue.borrow_mut().push_back(Job::Main);
@@ -292,6 +347,7 @@ impl Core {
             if slot.cancel_requested {
                 let body = slot.body.take();
                 drop(tasks);
+                self.instruments.event(|| LoopEvent::Cancelled { task: key.gen });
                 self.finish(key, Outcome::Cancelled, body);
                 return;
             }
@@ -301,12 +357,23 @@ impl Core {
             }
         };
         self.polling.set(Some(key));
+        bump(&self.instruments.counters.polls);
+        let hooked = self.instruments.hooked();
+        let started = if hooked {
+            self.instruments.event(|| LoopEvent::PollStart { task: key.gen });
+            self.instruments.start_timing()
+        } else {
+            None
+        };
         let result = {
             let waker = waker_ref(&waker);
             let mut cx = Context::from_waker(&waker);
             panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll_run(&mut cx)))
         };
         self.polling.set(None);
+        if hooked {
+            self.after_poll(key, started, !matches!(result, Ok(Poll::Pending)));
+        }
         let self_woken = self.self_woken.replace(false);
         match result {
             Ok(Poll::Pending) => {
@@ -354,6 +421,20 @@ impl Core {
         }
     }
 
+    /// Debug mode's slow-poll report and the observer's `PollEnd`; kept out of
+    /// line so `run_task` stays small when neither is on.
+    #[cold]
+    fn after_poll(&self, key: TaskKey, started: Option<Instant>, finished: bool) {
+        if let Some(took) = self.instruments.slow_since(started) {
+            let name = self.with_task(key, |slot| slot.name.clone()).flatten();
+            self.report_slow(&task_label(key, name.as_deref()), took, Some(key));
+        }
+        self.instruments.event(|| LoopEvent::PollEnd {
+            task: key.gen,
+            finished,
+        });
+    }
+
     /// Records a task's outcome, wakes whoever awaits it, and frees the slot
     /// if nobody will ever ask. `body` is dropped (or kept, holding the
     /// output) outside every borrow.
@@ -367,6 +448,7 @@ impl Core {
                 return;
             };
             slot.outcome = outcome;
+            bump(&self.instruments.counters.tasks_finished);
             let (kept, dropped) = if keep_body { (body, None) } else { (None, body) };
             slot.body = kept;
             let join_waker = slot.join_waker.take();
@@ -522,10 +604,54 @@ impl Core {
 
     fn run_callback(&self, cell: &CallbackCell) {
         if let Some(f) = cell.f.take() {
+            bump(&self.instruments.counters.callbacks);
+            let started = self.instruments.start_timing();
             if let Err(p) = panic::catch_unwind(AssertUnwindSafe(f)) {
                 self.report("Exception in callback", Some(p), None);
             }
+            if let Some(took) = self.instruments.slow_since(started) {
+                self.report_slow("a callback", took, None);
+            }
         }
+    }
+
+    /// Debug mode's report of a poll or callback that held the loop too long
+    /// (asyncio's "Executing <Task ...> took 0.150 seconds").
+    fn report_slow(&self, what: &str, took: Duration, task: Option<TaskKey>) {
+        let message = format!("Executing {what} took {:.3} seconds", took.as_secs_f64());
+        self.report(&message, None, task);
+    }
+
+    /// Disarms a timer; `None` if it already fired or was disarmed.
+    pub(crate) fn cancel_timer(&self, key: TimerKey) -> Option<TimerEntry> {
+        // `try_` because a destructor may run while the wheel is being drained.
+        let entry = self.timers.try_borrow_mut().ok()?.remove(key);
+        if entry.is_some() {
+            bump(&self.instruments.counters.timers_cancelled);
+        }
+        entry
+    }
+
+    /// Counters, plus the live numbers only the containers know.
+    pub(crate) fn stats(&self) -> Stats {
+        let c = &self.instruments.counters;
+        let alive = c.tasks_spawned.get() - c.tasks_finished.get();
+        self.instruments.snapshot(alive, self.timers.borrow().len() as u64)
+    }
+
+    /// Id and name of the task being polled right now.
+    pub(crate) fn current_task(&self) -> Option<TaskInfo> {
+        let key = self.polling.get()?;
+        self.with_task(key, |slot| TaskInfo::new(key.gen, slot.name.as_deref()))
+    }
+
+    /// Id and name of every task that has not finished, in slab order.
+    pub(crate) fn all_tasks(&self) -> Vec<TaskInfo> {
+        let tasks = self.tasks.borrow();
+        (tasks.iter())
+            .filter(|(_, slot)| !slot.is_finished())
+            .map(|(_, slot)| TaskInfo::new(slot.id, slot.name.as_deref()))
+            .collect()
     }
 
     /// Hands an error to the loop's exception handler.
@@ -570,6 +696,14 @@ impl Core {
     /// One iteration of the loop. `main` polls `run_until_complete`'s future;
     /// `cap` bounds how long the I/O poll may block.
     pub(crate) fn tick(&self, main: &mut dyn FnMut(), cap: Option<Duration>) {
+        let counters = &self.instruments.counters;
+        bump(&counters.ticks);
+        let n = counters.ticks.get();
+        self.instruments.event(|| LoopEvent::TickStart {
+            n,
+            ready: self.run_queue.borrow().len(),
+        });
+
         // 1. How long may we block?
         let mut timeout = self.next_timeout();
         if let Some(cap) = cap {
@@ -582,7 +716,17 @@ impl Core {
         // poll on every `run_once` tick, or a level-triggered host would spin.
         if timeout != Some(Duration::ZERO) || cap.is_some() || self.reactor.borrow().has_sources() {
             let mut woken = mem::take(&mut *self.io_woken.borrow_mut());
-            self.reactor.borrow_mut().poll(timeout, &mut woken);
+            let blocking = timeout != Some(Duration::ZERO);
+            let started = blocking.then(Instant::now);
+            let events = self.reactor.borrow_mut().poll(timeout, &mut woken);
+            if let Some(started) = started {
+                self.instruments.add_blocked(started.elapsed());
+            }
+            if events > 0 {
+                let c = &counters.io_events;
+                c.set(c.get() + events as u64);
+                self.instruments.event(|| LoopEvent::IoReady { events });
+            }
             // Woken after the reactor's borrow is released: a waker is foreign
             // code and may register or drop I/O sources.
             woken.drain(..).for_each(Waker::wake);
@@ -591,7 +735,7 @@ impl Core {
 
         // 3. Remote wakes and callbacks.
         self.remote.drain(
-            |task| self.schedule(task),
+            |task| self.schedule_from(task, true),
             |f| {
                 self.push_callback(Rc::new(CallbackCell {
                     f: Cell::new(Some(f)),
@@ -611,6 +755,8 @@ impl Core {
             let mut fired = mem::take(&mut *self.fired.borrow_mut());
             self.timers.borrow_mut().poll(now, &mut fired);
             for entry in fired.drain(..) {
+                bump(&counters.timers_fired);
+                self.instruments.event(|| LoopEvent::TimerFired);
                 match entry {
                     TimerEntry::Wake(waker) => waker.wake(),
                     TimerEntry::Call(cell) => self.push_callback(cell),
@@ -632,10 +778,17 @@ impl Core {
                 Job::Callback(cell) => self.run_callback(&cell),
                 Job::Main => {
                     self.main_queued.set(false);
+                    bump(&counters.polls);
+                    self.instruments.event(|| LoopEvent::PollStart { task: 0 });
                     main();
+                    self.instruments.event(|| LoopEvent::PollEnd {
+                        task: 0,
+                        finished: false,
+                    });
                 }
             }
         }
+        self.instruments.event(|| LoopEvent::TickEnd { n });
         if let Some(payload) = self.fatal.take() {
             panic::resume_unwind(payload);
         }
@@ -674,7 +827,10 @@ impl Core {
                 self.report(what, Some(p), None);
             }
         };
-        for slot in tasks {
+        for (_, slot) in tasks {
+            if !slot.is_finished() {
+                bump(&self.instruments.counters.tasks_finished);
+            }
             let mut slot = Some(slot);
             guarded("exception while dropping a task at close", &mut || drop(slot.take()));
         }

@@ -8,7 +8,8 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::core::{CallbackCell, Core, TimerEntry};
+use super::core::{CallbackCell, Core, TaskInfo, TimerEntry};
+use super::instrument::Stats;
 use super::remote::Remote;
 use super::RunError;
 use crate::task::Task;
@@ -128,6 +129,23 @@ impl Handle {
         Ok(())
     }
 
+    /// What the loop has done so far: ticks, polls, wakes, tasks, timers,
+    /// I/O events, time blocked and running. Always on; plain counters.
+    pub fn stats(&self) -> Stats {
+        self.core.stats()
+    }
+
+    /// The task being polled right now (asyncio's `current_task()`), or
+    /// `None` in a callback or outside the loop.
+    pub fn current_task(&self) -> Option<TaskInfo> {
+        self.core.current_task()
+    }
+
+    /// Every task of this loop that has not finished (asyncio's `all_tasks()`).
+    pub fn all_tasks(&self) -> Vec<TaskInfo> {
+        self.core.all_tasks()
+    }
+
     /// A `Send + Sync` handle for other threads.
     pub fn threadsafe(&self) -> ThreadsafeHandle {
         ThreadsafeHandle {
@@ -184,8 +202,7 @@ impl CallbackHandle {
         self.cell.cancel();
         if let Some((core, key)) = &self.timer {
             if let Some(core) = core.upgrade() {
-                let entry = core.timers.borrow_mut().remove(*key);
-                drop(entry);
+                drop(core.cancel_timer(*key));
             }
         }
     }

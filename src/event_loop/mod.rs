@@ -17,6 +17,7 @@
 pub(crate) mod context;
 pub(crate) mod core;
 mod handle;
+pub(crate) mod instrument;
 pub(crate) mod remote;
 
 use std::any::Any;
@@ -33,9 +34,12 @@ use std::time::{Duration, Instant};
 
 use futures_task::waker_ref;
 
+pub use self::core::TaskInfo;
 pub use handle::{CallbackHandle, Handle, ThreadsafeHandle};
+pub use instrument::{LoopEvent, Stats};
 
 use self::core::{Core, MAIN};
+use self::instrument::{Instruments, Observer};
 use crate::task::panic_message;
 use crate::task::waker::TaskWaker;
 
@@ -124,6 +128,9 @@ pub struct Builder {
     manual_clock: bool,
     handler: Option<ExceptionHandler>,
     stop_on_task_panic: bool,
+    debug: bool,
+    slow_callback_duration: Duration,
+    observer: Option<Observer>,
 }
 
 impl fmt::Debug for Builder {
@@ -132,6 +139,9 @@ impl fmt::Debug for Builder {
             .field("manual_clock", &self.manual_clock)
             .field("exception_handler", &self.handler.is_some())
             .field("stop_on_task_panic", &self.stop_on_task_panic)
+            .field("debug", &self.debug)
+            .field("slow_callback_duration", &self.slow_callback_duration)
+            .field("observer", &self.observer.is_some())
             .finish()
     }
 }
@@ -160,10 +170,68 @@ impl Builder {
         self
     }
 
+    /// Debug mode, asyncio's: every task poll and callback is timed, and one
+    /// that holds the loop longer than
+    /// [`slow_callback_duration`](Self::slow_callback_duration) (a
+    /// `std::thread::sleep` in a task, say) is reported to the exception
+    /// handler with the task's name and how long it took. On by default when
+    /// the environment has `EVLOOP_DEBUG=1` (like `PYTHONASYNCIODEBUG`).
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc, time::Duration};
+    ///
+    /// let reports = Rc::new(RefCell::new(Vec::new()));
+    /// let r = reports.clone();
+    /// let mut lp = evloop::EventLoop::builder()
+    ///     .debug(true)
+    ///     .slow_callback_duration(Duration::from_millis(20))
+    ///     .exception_handler(move |ctx| r.borrow_mut().push(ctx.message))
+    ///     .build()?;
+    /// let task = lp.handle().create_task(async { std::thread::sleep(Duration::from_millis(30)) });
+    /// task.set_name("sleepy");
+    /// lp.run_until_complete(task)?.unwrap();
+    /// assert!(reports.borrow()[0].starts_with("Executing Task-1 (sleepy) took 0.0"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn debug(mut self, on: bool) -> Builder {
+        self.debug = on;
+        self
+    }
+
+    /// How long a poll or callback may hold the loop before debug mode
+    /// reports it (asyncio's `slow_callback_duration`; default 100 ms).
+    pub fn slow_callback_duration(mut self, d: Duration) -> Builder {
+        self.slow_callback_duration = d;
+        self
+    }
+
+    /// Sets an observer that sees what the loop does, in order: tick
+    /// boundaries, spawns, polls, wakes, timers firing, I/O readiness. Unset,
+    /// it costs nothing but a branch.
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use evloop::LoopEvent;
+    ///
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let s = seen.clone();
+    /// let mut lp = evloop::EventLoop::builder().on_event(move |e| s.borrow_mut().push(*e)).build()?;
+    /// let task = lp.handle().create_task(async {});
+    /// lp.run_until_complete(task)?.unwrap();
+    /// assert!(seen.borrow().contains(&LoopEvent::PollEnd { task: 1, finished: true }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_event(mut self, observer: impl Fn(&LoopEvent) + 'static) -> Builder {
+        self.observer = Some(Box::new(observer));
+        self
+    }
+
     /// Builds the loop.
     pub fn build(self) -> io::Result<EventLoop> {
         let handler = self.handler.unwrap_or_else(|| Box::new(default_exception_handler));
-        let core = Core::new(self.manual_clock, handler, self.stop_on_task_panic)?;
+        let slow = self.debug.then_some(self.slow_callback_duration);
+        let instruments = Instruments::new(self.observer, slow);
+        let core = Core::new(self.manual_clock, handler, self.stop_on_task_panic, instruments)?;
         Ok(EventLoop {
             core: Rc::new(core),
             _not_send: PhantomData,
@@ -204,6 +272,9 @@ impl EventLoop {
             manual_clock: false,
             handler: None,
             stop_on_task_panic: false,
+            debug: std::env::var_os("EVLOOP_DEBUG").is_some_and(|v| v == "1"),
+            slow_callback_duration: Duration::from_millis(100),
+            observer: None,
         }
     }
 
@@ -426,6 +497,40 @@ pub fn get_running_loop() -> Handle {
     try_get_running_loop().expect(
         "no evloop event loop is running on this thread (call this from inside evloop::run or run_until_complete)",
     )
+}
+
+/// The task being polled right now on this thread's loop: asyncio's
+/// `current_task()`. `None` outside a task (in a callback, or no loop).
+///
+/// ```
+/// evloop::run(async {
+///     let t = evloop::create_task(async { evloop::current_task().unwrap().id });
+///     let id = t.id();
+///     assert_eq!(t.await.unwrap(), id);
+/// });
+/// ```
+pub fn current_task() -> Option<TaskInfo> {
+    context::with_current(|core| core.current_task()).flatten()
+}
+
+/// Every unfinished task of this thread's running loop: asyncio's
+/// `all_tasks()`.
+///
+/// # Panics
+///
+/// When no loop is running on this thread.
+///
+/// ```
+/// evloop::run(async {
+///     let t = evloop::create_task(evloop::sleep(std::time::Duration::from_millis(5)));
+///     t.set_name("napper");
+///     let names: Vec<String> = evloop::all_tasks().into_iter().map(|t| t.name).collect();
+///     assert_eq!(names, ["napper"]);
+///     t.await.unwrap();
+/// });
+/// ```
+pub fn all_tasks() -> Vec<TaskInfo> {
+    get_running_loop().all_tasks()
 }
 
 /// The loop running on this thread, or `None`.

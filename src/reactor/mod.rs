@@ -117,17 +117,21 @@ impl Reactor {
     /// readiness each event reports, and pushes the wakers of the tasks
     /// waiting for it onto `woken`. The caller wakes them after releasing
     /// its borrow of the reactor.
-    pub(crate) fn poll(&mut self, timeout: Option<Duration>, woken: &mut Vec<Waker>) {
+    /// Returns how many readiness events it delivered (not counting the
+    /// remote waker's).
+    pub(crate) fn poll(&mut self, timeout: Option<Duration>, woken: &mut Vec<Waker>) -> usize {
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return 0,
             // epoll_wait fails only on a bad fd or bad arguments: a bug here.
             Err(e) => panic!("evloop: waiting for I/O failed: {e}"),
         }
+        let mut delivered = 0;
         for event in self.events.iter() {
             if event.token() == WAKE_TOKEN {
                 continue;
             }
+            delivered += 1;
             // A source deregistered since the kernel queued the event: ignore.
             let Some(io) = self.sources.get_mut(event.token().0) else {
                 continue;
@@ -156,6 +160,7 @@ impl Reactor {
                 woken.extend(io.writer.take());
             }
         }
+        delivered
     }
 }
 

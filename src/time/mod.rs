@@ -116,9 +116,7 @@ impl Sleep {
 
     fn disarm(&mut self) {
         if let Some((core, key)) = self.timer.take() {
-            // `try_` because a destructor may run while the loop is closing.
-            let entry = core.timers.try_borrow_mut().ok().and_then(|mut t| t.remove(key));
-            drop(entry);
+            drop(core.cancel_timer(key));
         }
     }
 }

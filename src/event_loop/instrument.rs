@@ -1,0 +1,267 @@
+//! Watching the loop: counters ([`Stats`]), an observer hook ([`LoopEvent`]),
+//! and debug mode's slow-callback detector.
+//!
+//! # Ground rules
+//!
+//! - Everything the loop measures goes through [`Instruments`]; the tick
+//!   calls it at fixed points and keeps no metrics of its own.
+//! - The counters are plain `Cell<u64>`s bumped on the loop's thread: always
+//!   on, a few instructions each, never a syscall or an atomic.
+//! - The observer is an `Option`: unset, an event costs one predictable
+//!   branch and the event is never even built (events are made by closures).
+//! - Debug mode reads the clock around each poll and callback, and only then.
+//!
+//! # Fields and who may touch them
+//!
+//! Only the loop thread, through `&self` (the cells make that possible
+//! without borrows that could fail).
+
+use std::cell::Cell;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// Counters of what a loop has done since it was made: read them with
+/// [`Handle::stats`](crate::Handle::stats).
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let mut lp = evloop::EventLoop::builder().manual_clock().build()?;
+/// let h = lp.handle();
+/// lp.run_until_complete(async {
+///     let t = evloop::create_task(evloop::sleep(Duration::from_secs(1)));
+///     t.await.unwrap();
+/// })?;
+/// let stats = h.stats();
+/// assert_eq!(stats.tasks_spawned, 1);
+/// assert_eq!(stats.timers_fired, 1);
+/// assert_eq!(stats.tasks_alive, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Ticks run (asyncio's `_run_once` iterations).
+    pub ticks: u64,
+    /// Task polls (the main future of `run_until_complete` included).
+    pub polls: u64,
+    /// Callbacks run (`call_soon`, `call_later`, `call_soon_threadsafe`).
+    pub callbacks: u64,
+    /// Wakes on the loop's own thread that queued a task.
+    pub local_wakes: u64,
+    /// Wakes that came through the cross-thread queue.
+    pub remote_wakes: u64,
+    /// Tasks created.
+    pub tasks_spawned: u64,
+    /// Tasks whose future has not finished (or been dropped) yet.
+    pub tasks_alive: u64,
+    /// Tasks that finished: returned, panicked or were cancelled.
+    pub tasks_finished: u64,
+    /// Timers armed right now.
+    pub timers_armed: u64,
+    /// Timers that fired.
+    pub timers_fired: u64,
+    /// Timers disarmed before firing.
+    pub timers_cancelled: u64,
+    /// I/O readiness events delivered by the reactor.
+    pub io_events: u64,
+    /// Time spent blocked in the reactor waiting for something to happen.
+    pub time_blocked: Duration,
+    /// Time spent inside `run_*` calls, not blocked.
+    pub time_running: Duration,
+}
+
+/// What the loop is doing, as seen by an observer set with
+/// [`Builder::on_event`](crate::Builder::on_event). Task ids are those of
+/// [`Task::id`](crate::Task::id); the main future of `run_until_complete` has
+/// id 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoopEvent {
+    /// A tick begins: `n` is its number, `ready` how many jobs are queued.
+    TickStart {
+        /// The tick's number, from 1.
+        n: u64,
+        /// Jobs queued when the tick began.
+        ready: usize,
+    },
+    /// The tick ends.
+    TickEnd {
+        /// The tick's number.
+        n: u64,
+    },
+    /// A task was created.
+    Spawn {
+        /// The new task's id.
+        task: u64,
+    },
+    /// A task is about to be polled.
+    PollStart {
+        /// The task's id.
+        task: u64,
+    },
+    /// A task's poll returned.
+    PollEnd {
+        /// The task's id.
+        task: u64,
+        /// Whether the task finished (returned or panicked).
+        finished: bool,
+    },
+    /// A task was queued by a wake.
+    Wake {
+        /// The task's id.
+        task: u64,
+        /// Whether the wake came from another thread.
+        remote: bool,
+    },
+    /// A timer fired.
+    TimerFired,
+    /// The reactor delivered I/O readiness events.
+    IoReady {
+        /// How many.
+        events: usize,
+    },
+    /// A task's future was dropped by a cancellation.
+    Cancelled {
+        /// The task's id.
+        task: u64,
+    },
+}
+
+pub(crate) type Observer = Box<dyn Fn(&LoopEvent)>;
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) ticks: Cell<u64>,
+    pub(crate) polls: Cell<u64>,
+    pub(crate) callbacks: Cell<u64>,
+    pub(crate) local_wakes: Cell<u64>,
+    pub(crate) remote_wakes: Cell<u64>,
+    pub(crate) tasks_spawned: Cell<u64>,
+    pub(crate) tasks_finished: Cell<u64>,
+    pub(crate) timers_fired: Cell<u64>,
+    pub(crate) timers_cancelled: Cell<u64>,
+    pub(crate) io_events: Cell<u64>,
+    pub(crate) blocked: Cell<Duration>,
+    pub(crate) running: Cell<Duration>,
+    /// When the current run began, while the loop runs.
+    pub(crate) run_started: Cell<Option<Instant>>,
+}
+
+/// Adds one to a counter.
+pub(crate) fn bump(cell: &Cell<u64>) {
+    cell.set(cell.get() + 1);
+}
+
+/// The loop's instruments: counters, observer, debug settings.
+pub(crate) struct Instruments {
+    pub(crate) counters: Counters,
+    /// Observer set or debug mode on: the one flag the hot path tests.
+    hooked: bool,
+    observer: Option<Observer>,
+    /// `Some(threshold)` in debug mode.
+    slow: Option<Duration>,
+}
+
+impl Instruments {
+    pub(crate) fn new(observer: Option<Observer>, slow: Option<Duration>) -> Instruments {
+        Instruments {
+            counters: Counters::default(),
+            hooked: observer.is_some() || slow.is_some(),
+            observer,
+            slow,
+        }
+    }
+
+    /// Whether an observer or debug mode is on. Hot paths test this once
+    /// and skip all of the rest when it is false.
+    #[inline(always)]
+    pub(crate) fn hooked(&self) -> bool {
+        self.hooked
+    }
+
+    /// Tells the observer, if any; `event` is only built when there is one.
+    #[inline(always)]
+    pub(crate) fn event(&self, event: impl FnOnce() -> LoopEvent) {
+        if self.hooked {
+            if let Some(observer) = &self.observer {
+                observer(&event());
+            }
+        }
+    }
+
+    /// In debug mode, the instant a poll or callback started.
+    pub(crate) fn start_timing(&self) -> Option<Instant> {
+        self.slow.map(|_| Instant::now())
+    }
+
+    /// In debug mode, how long a poll or callback held the loop, if that was
+    /// longer than the slow-callback threshold.
+    pub(crate) fn slow_since(&self, started: Option<Instant>) -> Option<Duration> {
+        let took = started?.elapsed();
+        (took >= self.slow?).then_some(took)
+    }
+
+    pub(crate) fn run_started(&self) {
+        self.counters.run_started.set(Some(Instant::now()));
+    }
+
+    pub(crate) fn run_ended(&self) {
+        if let Some(start) = self.counters.run_started.take() {
+            let c = &self.counters;
+            c.running.set(c.running.get() + start.elapsed());
+        }
+    }
+
+    pub(crate) fn add_blocked(&self, d: Duration) {
+        let c = &self.counters;
+        c.blocked.set(c.blocked.get() + d);
+    }
+
+    /// A snapshot; `alive` and `armed` come from the loop's containers.
+    pub(crate) fn snapshot(&self, alive: u64, armed: u64) -> Stats {
+        let c = &self.counters;
+        let in_run = c.run_started.get().map_or(Duration::ZERO, |s| s.elapsed());
+        let total = c.running.get() + in_run;
+        Stats {
+            ticks: c.ticks.get(),
+            polls: c.polls.get(),
+            callbacks: c.callbacks.get(),
+            local_wakes: c.local_wakes.get(),
+            remote_wakes: c.remote_wakes.get(),
+            tasks_spawned: c.tasks_spawned.get(),
+            tasks_alive: alive,
+            tasks_finished: c.tasks_finished.get(),
+            timers_armed: armed,
+            timers_fired: c.timers_fired.get(),
+            timers_cancelled: c.timers_cancelled.get(),
+            io_events: c.io_events.get(),
+            time_blocked: c.blocked.get(),
+            time_running: total.saturating_sub(c.blocked.get()),
+        }
+    }
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ticks, {} polls, {} callbacks; wakes {} local / {} remote; tasks {} spawned, {} alive, {} finished; \
+             timers {} armed, {} fired, {} cancelled; {} I/O events; {:?} blocked, {:?} running",
+            self.ticks,
+            self.polls,
+            self.callbacks,
+            self.local_wakes,
+            self.remote_wakes,
+            self.tasks_spawned,
+            self.tasks_alive,
+            self.tasks_finished,
+            self.timers_armed,
+            self.timers_fired,
+            self.timers_cancelled,
+            self.io_events,
+            self.time_blocked,
+            self.time_running
+        )
+    }
+}
