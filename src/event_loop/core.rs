@@ -32,7 +32,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, RawWakerVTable, Waker};
 use std::time::{Duration, Instant};
 
 use futures_task::waker_ref;
@@ -114,6 +114,9 @@ pub(crate) struct CallbackCell {
 
 /// What a timer does when it fires.
 pub(crate) enum TimerEntry {
+    /// Queue this task of ours: what a `Sleep` awaited directly by a task
+    /// stores, so arming and firing a timer needs no waker refcounting.
+    Task(TaskKey),
     Wake(Waker),
     Call(Rc<CallbackCell>),
 }
@@ -128,6 +131,11 @@ pub(crate) struct Core {
     run_queue: RefCell<VecDeque<Job>>,
     /// The task being polled right now, for the self-wake fast path.
     polling: Cell<Option<TaskKey>>,
+    /// The data pointer of that task's waker, to recognise it (with
+    /// `task_vtable`) in `waker_task`.
+    polling_waker: Cell<*const ()>,
+    /// The vtable `futures-task` gives our task wakers.
+    task_vtable: &'static RawWakerVTable,
     self_woken: Cell<bool>,
     /// Scratch buffer for fired timers, kept to avoid an allocation per tick.
     fired: RefCell<Vec<TimerEntry>>,
@@ -153,15 +161,26 @@ impl Core {
         instruments: Instruments,
     ) -> std::io::Result<Core> {
         let (reactor, waker) = Reactor::new()?;
+        let remote = Arc::new(Remote::new(waker));
+        let task_vtable = {
+            let probe = Arc::new(TaskWaker {
+                loop_id: 0,
+                task: MAIN,
+                remote: remote.clone(),
+            });
+            waker_ref(&probe).vtable()
+        };
         Ok(Core {
             id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
-            remote: Arc::new(Remote::new(waker)),
+            remote,
             clock: Clock::new(manual_clock),
             timers: RefCell::new(Wheel::new()),
             reactor: RefCell::new(reactor),
             tasks: RefCell::new(Slab::new()),
             run_queue: RefCell::new(VecDeque::new()),
             polling: Cell::new(None),
+            polling_waker: Cell::new(std::ptr::null()),
+            task_vtable,
             self_woken: Cell::new(false),
             fired: RefCell::new(Vec::new()),
             io_woken: RefCell::new(Vec::new()),
@@ -357,6 +376,7 @@ impl Core {
             }
         };
         self.polling.set(Some(key));
+        self.polling_waker.set(Arc::as_ptr(&waker) as *const ());
         bump(&self.instruments.counters.polls);
         let hooked = self.instruments.hooked();
         let started = if hooked {
@@ -622,6 +642,25 @@ impl Core {
         self.report(&message, None, task);
     }
 
+    /// The task `waker` belongs to, if it is the waker of the task being
+    /// polled right now. Lets a timer store a task key instead of a waker
+    /// clone (an atomic increment, and a decrement when it fires).
+    pub(crate) fn waker_task(&self, waker: &Waker) -> Option<TaskKey> {
+        let key = self.polling.get()?;
+        // Comparing the vtable too means a foreign waker that happens to
+        // share the address can never pass; a vtable duplicated by codegen
+        // can only make this miss, and then the caller clones the waker.
+        (waker.data() == self.polling_waker.get() && std::ptr::eq(waker.vtable(), self.task_vtable)).then_some(key)
+    }
+
+    /// What a timer should hold to wake the task behind `waker`.
+    pub(crate) fn timer_entry(&self, waker: &Waker) -> TimerEntry {
+        match self.waker_task(waker) {
+            Some(key) => TimerEntry::Task(key),
+            None => TimerEntry::Wake(waker.clone()),
+        }
+    }
+
     /// Disarms a timer; `None` if it already fired or was disarmed.
     pub(crate) fn cancel_timer(&self, key: TimerKey) -> Option<TimerEntry> {
         // `try_` because a destructor may run while the wheel is being drained.
@@ -758,6 +797,7 @@ impl Core {
                 bump(&counters.timers_fired);
                 self.instruments.event(|| LoopEvent::TimerFired);
                 match entry {
+                    TimerEntry::Task(key) => self.schedule(key),
                     TimerEntry::Wake(waker) => waker.wake(),
                     TimerEntry::Call(cell) => self.push_callback(cell),
                 }
@@ -843,7 +883,7 @@ impl Core {
             })
             .chain(timers.iter().filter_map(|entry| match entry {
                 TimerEntry::Call(cell) => cell.f.take(),
-                TimerEntry::Wake(_) => None,
+                TimerEntry::Task(_) | TimerEntry::Wake(_) => None,
             }))
             .collect();
         let mut rest = Some((queue, timers, remote_callbacks, closures));

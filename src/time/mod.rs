@@ -46,14 +46,23 @@ pub(crate) const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 /// assert!(start.elapsed() >= Duration::from_millis(20));
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    let deadline = match context::with_current(|core| core.clock.now()) {
-        Some(now) => Deadline::At(now.checked_add(duration).unwrap_or(now + FAR_FUTURE)),
-        None => Deadline::After(duration),
-    };
-    Sleep {
-        deadline,
-        timer: None,
-        fired: false,
+    match context::with_current(|core| (core.clone(), core.clock.now())) {
+        Some((core, now)) => Sleep {
+            deadline: Deadline::At(now.checked_add(duration).unwrap_or(now + FAR_FUTURE)),
+            core: Some(core),
+            timer: None,
+            fired: false,
+            // The deadline is ahead of the clock we just read; if the first
+            // poll comes late, the wheel fires the timer on its next tick.
+            ahead: !duration.is_zero(),
+        },
+        None => Sleep {
+            deadline: Deadline::After(duration),
+            core: None,
+            timer: None,
+            fired: false,
+            ahead: false,
+        },
     }
 }
 
@@ -72,8 +81,10 @@ pub fn sleep(duration: Duration) -> Sleep {
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline: Deadline::At(deadline),
+        core: None,
         timer: None,
         fired: false,
+        ahead: false,
     }
 }
 
@@ -88,8 +99,14 @@ enum Deadline {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     deadline: Deadline,
-    timer: Option<(Rc<Core>, TimerKey)>,
+    /// The loop whose wheel the timer goes on (known at creation inside a
+    /// loop, else found at the first poll).
+    core: Option<Rc<Core>>,
+    timer: Option<TimerKey>,
     fired: bool,
+    /// The deadline was computed ahead of the clock: the first poll need not
+    /// read the clock again to know it has not passed.
+    ahead: bool,
 }
 
 impl Sleep {
@@ -112,10 +129,11 @@ impl Sleep {
         self.disarm();
         self.deadline = Deadline::At(deadline);
         self.fired = false;
+        self.ahead = false;
     }
 
     fn disarm(&mut self) {
-        if let Some((core, key)) = self.timer.take() {
+        if let (Some(key), Some(core)) = (self.timer.take(), &self.core) {
             drop(core.cancel_timer(key));
         }
     }
@@ -125,44 +143,52 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.fired {
+        let this = &mut *self;
+        if this.fired {
             return Poll::Ready(());
         }
-        if let Some((core, key)) = &self.timer {
+        if let (Some(key), Some(core)) = (this.timer, &this.core) {
             let mut timers = core.timers.borrow_mut();
-            if let Some(TimerEntry::Wake(waker)) = timers.payload_mut(*key) {
-                // Still armed: make sure the latest waker is the one woken.
-                let old = (!waker.will_wake(cx.waker())).then(|| std::mem::replace(waker, cx.waker().clone()));
+            let Some(entry) = timers.payload_mut(key) else {
+                // The entry is gone: it fired (the wheel removes what it fires).
                 drop(timers);
-                drop(old);
-                return Poll::Pending;
-            }
-            // The entry is gone: it fired (the wheel removes what it fires).
+                this.timer = None;
+                this.fired = true;
+                return Poll::Ready(());
+            };
+            // Still armed: make sure the latest waker is the one woken.
+            let current = match entry {
+                TimerEntry::Task(task) => core.waker_task(cx.waker()) == Some(*task),
+                TimerEntry::Wake(waker) => waker.will_wake(cx.waker()),
+                TimerEntry::Call(_) => unreachable!("a Sleep's timer never holds a callback"),
+            };
+            let old = (!current).then(|| std::mem::replace(entry, core.timer_entry(cx.waker())));
             drop(timers);
-            self.timer = None;
-            self.fired = true;
-            return Poll::Ready(());
+            drop(old);
+            return Poll::Pending;
         }
-        let core = context::current().expect("evloop::sleep polled outside a running evloop event loop");
-        let now = core.clock.now();
-        let deadline = match self.deadline {
+        let core = match &this.core {
+            Some(core) => core.clone(),
+            None => context::current().expect("evloop::sleep polled outside a running evloop event loop"),
+        };
+        let deadline = match this.deadline {
             Deadline::At(t) => t,
             Deadline::After(d) => {
+                let now = core.clock.now();
                 let t = now.checked_add(d).unwrap_or(now + FAR_FUTURE);
-                self.deadline = Deadline::At(t);
+                this.deadline = Deadline::At(t);
+                this.ahead = !d.is_zero();
                 t
             }
         };
-        if deadline <= now {
-            self.fired = true;
+        if !this.ahead && deadline <= core.clock.now() {
+            this.fired = true;
             return Poll::Ready(());
         }
         let tick = core.clock.deadline_tick(deadline);
-        let key = core
-            .timers
-            .borrow_mut()
-            .insert(tick, TimerEntry::Wake(cx.waker().clone()));
-        self.timer = Some((core, key));
+        let entry = core.timer_entry(cx.waker());
+        this.timer = Some(core.timers.borrow_mut().insert(tick, entry));
+        this.core = Some(core);
         Poll::Pending
     }
 }
