@@ -2,7 +2,58 @@
 //!
 //! A small, single-threaded async executor built from Python asyncio's
 //! parts: an event loop with a run queue, a `mio` reactor, a hierarchical
-//! timer wheel, tasks with handles, and asyncio's vocabulary on top.
+//! timer wheel, tasks with handles, and asyncio's vocabulary on top. If you
+//! know asyncio, this table is the map; `ARCHITECTURE.md` in the repository
+//! walks through how each piece works.
+//!
+//! ## asyncio → evloop
+//!
+//! | asyncio | evloop |
+//! |---|---|
+//! | `asyncio.run(main())` | [`run`] |
+//! | `asyncio.new_event_loop()` | [`EventLoop::new`], [`EventLoop::builder`] → [`Builder`] |
+//! | `loop.run_until_complete(f)` | [`EventLoop::run_until_complete`] |
+//! | `loop.run_forever()` / `loop.stop()` | [`EventLoop::run_forever`] / [`Handle::stop`] |
+//! | `loop._run_once()` | [`EventLoop::run_once`], [`EventLoop::next_timeout`] |
+//! | `loop.is_running()`, `is_closed()`, `close()` | [`EventLoop::is_running`], [`EventLoop::is_closed`], [`EventLoop::close`] |
+//! | `loop.time()` | [`EventLoop::time`], [`Handle::time`] |
+//! | `asyncio.get_running_loop()` | [`get_running_loop`], [`try_get_running_loop`] → [`Handle`] |
+//! | `asyncio.create_task(coro)` | [`create_task`], [`Handle::create_task`] → [`Task`] |
+//! | `Task.cancel()`, `done()`, `cancelled()`, `result()` | [`Task::cancel`], [`Task::done`], [`Task::cancelled`], [`Task::result`]; awaiting gives [`TaskError`] on failure |
+//! | `Task.get_name()` / `set_name()` | [`Task::name`] / [`Task::set_name`] |
+//! | `asyncio.current_task()`, `all_tasks()` | [`current_task`], [`all_tasks`] → [`TaskInfo`] |
+//! | `asyncio.Future()` | [`evloop::Future`](crate::Future) (not `std::future::Future`) |
+//! | `asyncio.sleep(d)` / `asyncio.sleep(0)` | [`sleep`], [`sleep_until`] / [`yield_now`] |
+//! | `asyncio.gather(*aws)` | [`gather()`] (a `Vec`), [`gather!`] (a tuple), [`try_gather`] |
+//! | `asyncio.wait_for(aw, t)` | [`wait_for`] → [`TimeoutError`] |
+//! | `asyncio.timeout(t)`, `timeout_at(when)` | [`timeout()`], [`timeout_at`] → [`TimeoutScope`] |
+//! | `asyncio.wait(aws, return_when=...)` | [`wait`] with [`ReturnWhen`] |
+//! | `asyncio.as_completed(aws)` | [`as_completed`] |
+//! | `asyncio.shield(aw)` | [`shield`] |
+//! | `asyncio.TaskGroup()` | [`TaskGroup`] |
+//! | `loop.call_soon / call_later / call_at` | [`Handle::call_soon`], [`Handle::call_later`], [`Handle::call_at`] → [`CallbackHandle`] |
+//! | `loop.call_soon_threadsafe` | [`ThreadsafeHandle::call_soon_threadsafe`] (from [`Handle::threadsafe`]) |
+//! | `asyncio.to_thread(f)`, `loop.run_in_executor` | [`to_thread`] |
+//! | `asyncio.Event`, `Lock`, `Semaphore`, `Condition`, `Queue` | [`sync::Event`], [`sync::Lock`], [`sync::Semaphore`], [`sync::Condition`], [`sync::Queue`] |
+//! | `asyncio.open_connection`, `start_server` | [`net::TcpStream::connect`], [`net::TcpListener`] |
+//! | `open_unix_connection`, datagram endpoints | [`net::UnixStream`], [`net::UnixListener`], [`net::UdpSocket`] |
+//! | `asyncio.StreamReader` | [`net::StreamReader`] |
+//! | `asyncio.create_subprocess_exec` | [`process::Command`] |
+//! | `loop.set_exception_handler` | [`Builder::exception_handler`] → [`ExceptionContext`] |
+//! | debug mode, `loop.slow_callback_duration`, `PYTHONASYNCIODEBUG` | [`Builder::debug`], [`Builder::slow_callback_duration`], `EVLOOP_DEBUG=1` |
+//! | (none) loop counters | [`Handle::stats`] → [`Stats`] |
+//! | (none) an observer of the loop's steps | [`Builder::on_event`] → [`LoopEvent`] |
+//! | (none) a paused clock for tests | [`Builder::manual_clock`] |
+//!
+//! Rust has no exceptions: a task "raises" by panicking (caught; the loop
+//! lives on and the handle yields [`TaskError::Panicked`]) or by returning an
+//! `Err`. Cancelling a task drops its future on the loop's next tick, and
+//! dropping a [`Task`] handle detaches the task, as in asyncio.
+//!
+//! ## A first program
+//!
+//! The seed's `countasync`: three tasks print "One", sleep without blocking
+//! the loop, then print "Two". All three sleep at once.
 //!
 //! ```
 //! use std::time::Duration;
@@ -23,31 +74,47 @@
 //! assert_eq!(*log.borrow(), ["One", "One", "One", "Two", "Two", "Two"]);
 //! ```
 //!
-//! ## asyncio → evloop
+//! ## Watching the loop
 //!
-//! | asyncio | evloop |
-//! |---|---|
-//! | `asyncio.run(main())` | [`run`] |
-//! | `asyncio.new_event_loop()` | [`EventLoop::new`], [`EventLoop::builder`] |
-//! | `loop.run_until_complete(f)` | [`EventLoop::run_until_complete`] |
-//! | `loop.run_forever()` / `loop.stop()` | [`EventLoop::run_forever`] / [`Handle::stop`] |
-//! | `loop._run_once()` | [`EventLoop::run_once`] |
-//! | `loop.is_running()`, `is_closed()`, `close()` | [`EventLoop::is_running`], [`EventLoop::is_closed`], [`EventLoop::close`] |
-//! | `asyncio.get_running_loop()` | [`get_running_loop`], [`try_get_running_loop`] |
-//! | `asyncio.create_task(coro)` | [`create_task`] → [`Task`] |
-//! | `Task.cancel()`, `done()`, `cancelled()`, `result()` | [`Task::cancel`], [`Task::done`], [`Task::cancelled`], [`Task::result`] |
-//! | `asyncio.sleep(d)` / `asyncio.sleep(0)` | [`sleep`], [`sleep_until`] / [`yield_now`] |
-//! | `loop.call_soon / call_later / call_at` | [`Handle::call_soon`], [`Handle::call_later`], [`Handle::call_at`] → [`CallbackHandle`] |
-//! | `loop.call_soon_threadsafe` | [`ThreadsafeHandle::call_soon_threadsafe`] |
-//! | `loop.set_exception_handler` | [`Builder::exception_handler`] |
+//! The same program on a manual clock (no real waiting), with the loop's
+//! counters read afterwards. Every tick runs the jobs that were ready when
+//! it began: the main future, then the three tasks it spawned, then the
+//! tasks again when their timers fire, and the main future once more.
+//! `examples/trace.rs` prints the whole timeline with [`Builder::on_event`].
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let mut lp = evloop::EventLoop::builder().manual_clock().build()?;
+//! let handle = lp.handle();
+//! lp.run_until_complete(async {
+//!     let tasks = (0..3).map(|_| evloop::create_task(evloop::sleep(Duration::from_millis(10))));
+//!     evloop::gather(tasks).await;
+//! })?;
+//! let stats = handle.stats();
+//! assert_eq!((stats.tasks_spawned, stats.timers_fired, stats.tasks_alive), (3, 3, 0));
+//! assert_eq!(stats.polls, 1 + 3 + 3 + 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! ## Reading order
 //!
-//! 1. `src/event_loop/core.rs`: the tick, the run queue, task bookkeeping.
-//! 2. `src/task/slot.rs`: a task's life cycle; `src/task/waker.rs`: wakers.
-//! 3. `src/time/wheel.rs`: the timer wheel; `src/time/clock.rs`: the clock.
-//! 4. `src/reactor/mod.rs`: where the loop blocks.
+//! 1. `src/event_loop/core.rs`: the tick, the run queue, task bookkeeping;
+//!    `src/event_loop/mod.rs` and `handle.rs`: the public face of the loop.
+//! 2. `src/task/slot.rs`: a task's life cycle; `src/task/waker.rs`: wakers;
+//!    `src/task/raw.rs`: the one module with `unsafe` code, and why.
+//! 3. `src/time/wheel.rs`: the timer wheel; `src/time/clock.rs`: the clock;
+//!    `src/time/mod.rs`: `sleep`.
+//! 4. `src/reactor/mod.rs` and `registration.rs`: where the loop blocks, and
+//!    how a socket waits for readiness.
 //! 5. `src/event_loop/remote.rs`: how other threads get in.
+//! 6. `src/event_loop/instrument.rs`: stats, the observer and debug mode.
+//! 7. `src/combinators/`: `set.rs` first, then gather, timeout, wait,
+//!    task_group; and `src/future.rs`, asyncio's `Future`.
+//! 8. `src/sync/`: `wait_list.rs` first, then event, lock, semaphore,
+//!    condition, queue.
+//! 9. `src/net/`, `src/process.rs` and `src/to_thread.rs`: the world
+//!    outside the loop.
 #![deny(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]

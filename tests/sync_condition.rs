@@ -1,34 +1,13 @@
 //! `evloop::sync::Condition`: notify(n), notify_all, wait_for, cancellation.
 
+mod common;
+
 use std::cell::{Cell, RefCell};
-use std::future::Future;
 use std::rc::Rc;
-use std::time::Duration;
 
+use common::{run_guarded, settle};
 use evloop::sync::{Condition, Lock};
-use evloop::{create_task, sleep, EventLoop, Task};
-
-/// Runs `fut` on a fresh loop with the manual clock. A deadlock fails the
-/// test at once instead of hanging it: with nothing left to run, the manual
-/// clock jumps to the one-hour guard timer.
-fn run<F: Future>(fut: F) -> F::Output {
-    let mut lp = EventLoop::builder().manual_clock().build().unwrap();
-    let mut fut = std::pin::pin!(fut);
-    let mut guard = std::pin::pin!(sleep(Duration::from_secs(3600)));
-    let guarded = std::future::poll_fn(|cx| {
-        if let std::task::Poll::Ready(out) = fut.as_mut().poll(cx) {
-            return std::task::Poll::Ready(out);
-        }
-        assert!(guard.as_mut().poll(cx).is_pending(), "deadlock: every task is blocked");
-        std::task::Poll::Pending
-    });
-    lp.run_until_complete(guarded).unwrap()
-}
-
-/// Lets every other task run until all are blocked.
-async fn settle() {
-    sleep(Duration::from_millis(1)).await;
-}
+use evloop::{create_task, Task};
 
 /// `n` tasks that each wait once on `cond` and then log their index.
 fn waiters(n: u32, cond: &Rc<Condition>, log: &Rc<RefCell<Vec<u32>>>) -> Vec<Task<()>> {
@@ -46,7 +25,7 @@ fn waiters(n: u32, cond: &Rc<Condition>, log: &Rc<RefCell<Vec<u32>>>) -> Vec<Tas
 
 #[test]
 fn notify_one_wakes_one_waiter_at_a_time_in_fifo_order() {
-    run(async {
+    run_guarded(async {
         let cond = Rc::new(Condition::new());
         let log = Rc::new(RefCell::new(Vec::new()));
         let tasks = waiters(3, &cond, &log);
@@ -68,7 +47,7 @@ fn notify_one_wakes_one_waiter_at_a_time_in_fifo_order() {
 
 #[test]
 fn notify_n_wakes_n() {
-    run(async {
+    run_guarded(async {
         let cond = Rc::new(Condition::new());
         let log = Rc::new(RefCell::new(Vec::new()));
         let _tasks = waiters(4, &cond, &log);
@@ -84,7 +63,7 @@ fn notify_n_wakes_n() {
 
 #[test]
 fn notify_all_wakes_all_waiters() {
-    run(async {
+    run_guarded(async {
         let cond = Rc::new(Condition::new());
         let log = Rc::new(RefCell::new(Vec::new()));
         let tasks = waiters(4, &cond, &log);
@@ -104,7 +83,7 @@ fn notify_all_wakes_all_waiters() {
 
 #[test]
 fn wait_for_returns_once_the_predicate_holds() {
-    run(async {
+    run_guarded(async {
         let cond = Rc::new(Condition::new());
         let value = Rc::new(Cell::new(0));
         let checks = Rc::new(Cell::new(0));
@@ -135,7 +114,7 @@ fn wait_for_returns_once_the_predicate_holds() {
 
 #[test]
 fn wait_for_with_true_predicate_does_not_wait() {
-    run(async {
+    run_guarded(async {
         let cond = Condition::new();
         let guard = cond.lock().await;
         let _guard = cond.wait_for(guard, || true).await;
@@ -145,7 +124,7 @@ fn wait_for_with_true_predicate_does_not_wait() {
 
 #[test]
 fn cancelled_notified_waiter_passes_the_notification_on() {
-    run(async {
+    run_guarded(async {
         let cond = Rc::new(Condition::new());
         let log = Rc::new(RefCell::new(Vec::new()));
         let mut tasks = waiters(2, &cond, &log);
@@ -162,7 +141,7 @@ fn cancelled_notified_waiter_passes_the_notification_on() {
 
 #[test]
 fn cancelled_waiting_waiter_is_skipped() {
-    run(async {
+    run_guarded(async {
         let cond = Rc::new(Condition::new());
         let log = Rc::new(RefCell::new(Vec::new()));
         let tasks = waiters(3, &cond, &log);
@@ -181,7 +160,7 @@ fn cancelled_waiting_waiter_is_skipped() {
 #[test]
 fn conditions_can_share_a_lock() {
     // A bounded buffer with asyncio's two-condition pattern.
-    run(async {
+    run_guarded(async {
         let lock = Rc::new(Lock::new());
         let not_empty = Rc::new(Condition::with_lock(lock.clone()));
         let not_full = Rc::new(Condition::with_lock(lock.clone()));

@@ -1,39 +1,17 @@
 //! `evloop::sync::Event`: asyncio's `Event` semantics.
 
+mod common;
+
 use std::cell::RefCell;
-use std::future::Future;
 use std::rc::Rc;
-use std::time::Duration;
 
+use common::{run_guarded, settle};
+use evloop::create_task;
 use evloop::sync::Event;
-use evloop::{create_task, sleep, EventLoop};
-
-/// Runs `fut` on a fresh loop with the manual clock. A deadlock fails the
-/// test at once instead of hanging it: with nothing left to run, the manual
-/// clock jumps to the one-hour guard timer.
-fn run<F: Future>(fut: F) -> F::Output {
-    let mut lp = EventLoop::builder().manual_clock().build().unwrap();
-    let mut fut = std::pin::pin!(fut);
-    let mut guard = std::pin::pin!(sleep(Duration::from_secs(3600)));
-    let guarded = std::future::poll_fn(|cx| {
-        if let std::task::Poll::Ready(out) = fut.as_mut().poll(cx) {
-            return std::task::Poll::Ready(out);
-        }
-        assert!(guard.as_mut().poll(cx).is_pending(), "deadlock: every task is blocked");
-        std::task::Poll::Pending
-    });
-    lp.run_until_complete(guarded).unwrap()
-}
-
-/// Lets every other task run until all are blocked (the manual clock only
-/// moves when nothing is ready).
-async fn settle() {
-    sleep(Duration::from_millis(1)).await;
-}
 
 #[test]
 fn set_wakes_all_waiters_in_fifo_order() {
-    run(async {
+    run_guarded(async {
         let ev = Rc::new(Event::new());
         let log = Rc::new(RefCell::new(Vec::new()));
         let tasks: Vec<_> = (0..4)
@@ -57,7 +35,7 @@ fn set_wakes_all_waiters_in_fifo_order() {
 
 #[test]
 fn wait_on_set_event_completes_at_once() {
-    run(async {
+    run_guarded(async {
         let ev = Event::new();
         ev.set();
         ev.wait().await;
@@ -68,7 +46,7 @@ fn wait_on_set_event_completes_at_once() {
 
 #[test]
 fn clear_blocks_later_waiters() {
-    run(async {
+    run_guarded(async {
         let ev = Rc::new(Event::new());
         ev.set();
         ev.clear();
@@ -86,7 +64,7 @@ fn clear_blocks_later_waiters() {
 fn set_then_clear_still_wakes_notified_waiters() {
     // asyncio resolves each waiter's future in set(); a clear() before the
     // waiter runs does not take the wake-up back.
-    run(async {
+    run_guarded(async {
         let ev = Rc::new(Event::new());
         let e = ev.clone();
         let waiter = create_task(async move { e.wait().await });
@@ -100,7 +78,7 @@ fn set_then_clear_still_wakes_notified_waiters() {
 
 #[test]
 fn set_twice_is_harmless() {
-    run(async {
+    run_guarded(async {
         let ev = Event::new();
         ev.set();
         ev.set();
@@ -110,7 +88,7 @@ fn set_twice_is_harmless() {
 
 #[test]
 fn cancelled_waiter_leaves_the_others_unharmed() {
-    run(async {
+    run_guarded(async {
         let ev = Rc::new(Event::new());
         let spawn = |ev: Rc<Event>| create_task(async move { ev.wait().await });
         let a = spawn(ev.clone());

@@ -1,38 +1,19 @@
 //! `evloop::sync::Lock`: mutual exclusion, FIFO hand-off, cancellation.
 
+mod common;
+
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
+use common::{run_guarded, settle};
 use evloop::sync::Lock;
-use evloop::{create_task, sleep, EventLoop};
-
-/// Runs `fut` on a fresh loop with the manual clock. A deadlock fails the
-/// test at once instead of hanging it: with nothing left to run, the manual
-/// clock jumps to the one-hour guard timer.
-fn run<F: Future>(fut: F) -> F::Output {
-    let mut lp = EventLoop::builder().manual_clock().build().unwrap();
-    let mut fut = std::pin::pin!(fut);
-    let mut guard = std::pin::pin!(sleep(Duration::from_secs(3600)));
-    let guarded = std::future::poll_fn(|cx| {
-        if let std::task::Poll::Ready(out) = fut.as_mut().poll(cx) {
-            return std::task::Poll::Ready(out);
-        }
-        assert!(guard.as_mut().poll(cx).is_pending(), "deadlock: every task is blocked");
-        std::task::Poll::Pending
-    });
-    lp.run_until_complete(guarded).unwrap()
-}
-
-/// Lets every other task run until all are blocked.
-async fn settle() {
-    sleep(Duration::from_millis(1)).await;
-}
+use evloop::{create_task, sleep, Task};
 
 #[test]
 fn lock_gives_mutual_exclusion_across_awaits() {
-    run(async {
+    run_guarded(async {
         let lock = Rc::new(Lock::new());
         let inside = Rc::new(Cell::new(0));
         let max = Rc::new(Cell::new(0));
@@ -60,7 +41,7 @@ fn lock_gives_mutual_exclusion_across_awaits() {
 
 #[test]
 fn lock_waiters_acquire_in_fifo_order() {
-    run(async {
+    run_guarded(async {
         let lock = Rc::new(Lock::new());
         let log = Rc::new(RefCell::new(Vec::new()));
         let guard = lock.lock().await;
@@ -86,7 +67,7 @@ fn lock_waiters_acquire_in_fifo_order() {
 #[test]
 fn lock_reacquire_after_unlock_queues_behind_waiters() {
     // The releasing task cannot barge back in front of a waiter.
-    run(async {
+    run_guarded(async {
         let lock = Rc::new(Lock::new());
         let log = Rc::new(RefCell::new(Vec::new()));
         let guard = lock.lock().await;
@@ -108,19 +89,22 @@ fn lock_reacquire_after_unlock_queues_behind_waiters() {
     });
 }
 
+/// A task that takes `lock`, logs `i` in `acquired`, and unlocks.
+fn locker(lock: &Rc<Lock>, acquired: &Rc<RefCell<Vec<u32>>>, i: u32) -> Task<()> {
+    let (lock, acquired) = (lock.clone(), acquired.clone());
+    create_task(async move {
+        let _g = lock.lock().await;
+        acquired.borrow_mut().push(i);
+    })
+}
+
 #[test]
 fn cancelled_waiter_does_not_deadlock_the_next() {
-    run(async {
+    run_guarded(async {
         let lock = Rc::new(Lock::new());
         let acquired = Rc::new(RefCell::new(Vec::new()));
         let guard = lock.lock().await;
-        let spawn = |i: u32| {
-            let (lock, acquired) = (lock.clone(), acquired.clone());
-            create_task(async move {
-                let _g = lock.lock().await;
-                acquired.borrow_mut().push(i);
-            })
-        };
+        let spawn = |i| locker(&lock, &acquired, i);
         let (a, b, c) = (spawn(0), spawn(1), spawn(2));
         settle().await;
         assert!(b.cancel());
@@ -136,17 +120,11 @@ fn cancelled_waiter_does_not_deadlock_the_next() {
 
 #[test]
 fn waiter_cancelled_after_hand_off_passes_the_lock_on() {
-    run(async {
+    run_guarded(async {
         let lock = Rc::new(Lock::new());
         let acquired = Rc::new(RefCell::new(Vec::new()));
         let guard = lock.lock().await;
-        let spawn = |i: u32| {
-            let (lock, acquired) = (lock.clone(), acquired.clone());
-            create_task(async move {
-                let _g = lock.lock().await;
-                acquired.borrow_mut().push(i);
-            })
-        };
+        let spawn = |i| locker(&lock, &acquired, i);
         let (a, b) = (spawn(0), spawn(1));
         settle().await;
         drop(guard); // the lock now belongs to `a`...
@@ -162,7 +140,7 @@ fn waiter_cancelled_after_hand_off_passes_the_lock_on() {
 fn lock_future_dropped_after_hand_off_passes_the_lock_on() {
     // Deterministic version of the above, without relying on the order in
     // which the loop processes a cancel and a wake-up.
-    run(async {
+    run_guarded(async {
         let lock = Rc::new(Lock::new());
         let guard = lock.lock().await;
         let mut first = Box::pin(lock.lock());

@@ -1,39 +1,20 @@
 //! `evloop::sync::Queue`: FIFO delivery, bounds, nowait errors, task_done /
 //! join, fairness and cancellation.
 
+mod common;
+
 use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
+use common::{run_guarded, settle};
 use evloop::sync::{Queue, QueueEmpty, QueueFull};
-use evloop::{create_task, sleep, yield_now, EventLoop};
-
-/// Runs `fut` on a fresh loop with the manual clock. A deadlock fails the
-/// test at once instead of hanging it: with nothing left to run, the manual
-/// clock jumps to the one-hour guard timer.
-fn run<F: Future>(fut: F) -> F::Output {
-    let mut lp = EventLoop::builder().manual_clock().build().unwrap();
-    let mut fut = std::pin::pin!(fut);
-    let mut guard = std::pin::pin!(sleep(Duration::from_secs(3600)));
-    let guarded = std::future::poll_fn(|cx| {
-        if let std::task::Poll::Ready(out) = fut.as_mut().poll(cx) {
-            return std::task::Poll::Ready(out);
-        }
-        assert!(guard.as_mut().poll(cx).is_pending(), "deadlock: every task is blocked");
-        std::task::Poll::Pending
-    });
-    lp.run_until_complete(guarded).unwrap()
-}
-
-/// Lets every other task run until all are blocked.
-async fn settle() {
-    sleep(Duration::from_millis(1)).await;
-}
+use evloop::{create_task, sleep, yield_now};
 
 #[test]
 fn get_returns_items_in_put_order() {
-    run(async {
+    run_guarded(async {
         let q = Queue::unbounded();
         for i in 0..10 {
             q.put(i).await;
@@ -52,7 +33,7 @@ fn several_producers_and_consumers_deliver_every_item_once_in_order() {
     const PRODUCERS: u32 = 3;
     const CONSUMERS: u32 = 4;
     const PER_PRODUCER: u32 = 50;
-    run(async {
+    run_guarded(async {
         let q = Rc::new(Queue::new(5));
         let producers: Vec<_> = (0..PRODUCERS)
             .map(|p| {
@@ -115,7 +96,7 @@ fn several_producers_and_consumers_deliver_every_item_once_in_order() {
 
 #[test]
 fn one_consumer_sees_each_producers_items_in_order() {
-    run(async {
+    run_guarded(async {
         let q = Rc::new(Queue::new(2));
         let producers: Vec<_> = (0..3u32)
             .map(|p| {
@@ -142,7 +123,7 @@ fn one_consumer_sees_each_producers_items_in_order() {
 
 #[test]
 fn put_blocks_while_full_and_resumes_after_get() {
-    run(async {
+    run_guarded(async {
         let q = Rc::new(Queue::new(2));
         q.put(1).await;
         q.put(2).await;
@@ -161,7 +142,7 @@ fn put_blocks_while_full_and_resumes_after_get() {
 
 #[test]
 fn get_blocks_while_empty() {
-    run(async {
+    run_guarded(async {
         let q = Rc::new(Queue::<u8>::unbounded());
         let q2 = q.clone();
         let getter = create_task(async move { q2.get().await });
@@ -207,7 +188,7 @@ fn sizes_and_limits() {
 
 #[test]
 fn join_waits_for_task_done_on_every_item() {
-    run(async {
+    run_guarded(async {
         let q = Rc::new(Queue::unbounded());
         q.join().await; // nothing put: immediate
         for i in 0..3 {
@@ -248,7 +229,7 @@ fn task_done_too_many_times_panics() {
 
 #[test]
 fn getters_are_served_in_fifo_order() {
-    run(async {
+    run_guarded(async {
         let q = Rc::new(Queue::unbounded());
         let log = Rc::new(RefCell::new(Vec::new()));
         let getters: Vec<_> = (0..4)
@@ -273,7 +254,7 @@ fn getters_are_served_in_fifo_order() {
 
 #[test]
 fn get_nowait_cannot_steal_an_item_handed_to_a_waiter() {
-    run(async {
+    run_guarded(async {
         let q = Rc::new(Queue::unbounded());
         let q2 = q.clone();
         let getter = create_task(async move { q2.get().await });
@@ -287,7 +268,7 @@ fn get_nowait_cannot_steal_an_item_handed_to_a_waiter() {
 
 #[test]
 fn put_nowait_cannot_take_a_slot_promised_to_a_waiting_putter() {
-    run(async {
+    run_guarded(async {
         let q = Rc::new(Queue::new(1));
         q.put_nowait(1).unwrap();
         let q2 = q.clone();
@@ -303,7 +284,7 @@ fn put_nowait_cannot_take_a_slot_promised_to_a_waiting_putter() {
 
 #[test]
 fn cancelled_get_does_not_lose_an_item() {
-    run(async {
+    run_guarded(async {
         let q = Rc::new(Queue::unbounded());
         let spawn = || {
             let q = q.clone();
@@ -354,7 +335,7 @@ fn handed_items_count_against_maxsize() {
 
 #[test]
 fn cancelled_put_drops_its_item_and_passes_its_slot_on() {
-    run(async {
+    run_guarded(async {
         let q = Rc::new(Queue::new(1));
         q.put_nowait(0).unwrap();
         let spawn = |i: u32| {

@@ -1,34 +1,15 @@
 //! `evloop::sync::Semaphore`: bounded concurrency, FIFO hand-off, cancellation.
 
+mod common;
+
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
+use common::{run_guarded, settle};
 use evloop::sync::Semaphore;
 use evloop::{create_task, sleep, EventLoop};
-
-/// Runs `fut` on a fresh loop with the manual clock. A deadlock fails the
-/// test at once instead of hanging it: with nothing left to run, the manual
-/// clock jumps to the one-hour guard timer.
-fn run<F: Future>(fut: F) -> F::Output {
-    let mut lp = EventLoop::builder().manual_clock().build().unwrap();
-    let mut fut = std::pin::pin!(fut);
-    let mut guard = std::pin::pin!(sleep(Duration::from_secs(3600)));
-    let guarded = std::future::poll_fn(|cx| {
-        if let std::task::Poll::Ready(out) = fut.as_mut().poll(cx) {
-            return std::task::Poll::Ready(out);
-        }
-        assert!(guard.as_mut().poll(cx).is_pending(), "deadlock: every task is blocked");
-        std::task::Poll::Pending
-    });
-    lp.run_until_complete(guarded).unwrap()
-}
-
-/// Lets every other task run until all are blocked.
-async fn settle() {
-    sleep(Duration::from_millis(1)).await;
-}
 
 #[test]
 fn semaphore_limits_concurrency_to_n() {
@@ -65,7 +46,7 @@ fn semaphore_limits_concurrency_to_n() {
 
 #[test]
 fn semaphore_waiters_are_served_in_fifo_order() {
-    run(async {
+    run_guarded(async {
         let sem = Rc::new(Semaphore::new(1));
         let log = Rc::new(RefCell::new(Vec::new()));
         let held = sem.acquire().await;
@@ -90,7 +71,7 @@ fn semaphore_waiters_are_served_in_fifo_order() {
 
 #[test]
 fn try_acquire_does_not_steal_a_handed_off_permit() {
-    run(async {
+    run_guarded(async {
         let sem = Rc::new(Semaphore::new(1));
         let held = sem.try_acquire().unwrap();
         let s = sem.clone();
@@ -108,7 +89,7 @@ fn try_acquire_does_not_steal_a_handed_off_permit() {
 
 #[test]
 fn cancelled_waiter_does_not_lose_a_permit() {
-    run(async {
+    run_guarded(async {
         let sem = Rc::new(Semaphore::new(1));
         let held = sem.acquire().await;
         let got = Rc::new(RefCell::new(Vec::new()));
@@ -149,7 +130,7 @@ fn acquire_future_dropped_after_hand_off_releases_its_permit() {
 
 #[test]
 fn add_permits_serves_waiters_first_then_counts() {
-    run(async {
+    run_guarded(async {
         let sem = Rc::new(Semaphore::new(0));
         let tasks: Vec<_> = (0..2)
             .map(|_| {

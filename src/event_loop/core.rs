@@ -592,12 +592,6 @@ impl Core {
 
     /// The `Task` handle is gone: free a finished task, detach a running one.
     pub(crate) fn detach_task(&self, key: TaskKey) {
-        if self.polling.get() == Some(key) {
-            // The task woke itself while being polled (`yield_now`): no slab
-            // work now, `run_task` queues it once the poll returns.
-            self.self_woken.set(true);
-            return;
-        }
         let Ok(mut tasks) = self.tasks.try_borrow_mut() else {
             return;
         };
@@ -734,7 +728,7 @@ impl Core {
 
     /// One iteration of the loop. `main` polls `run_until_complete`'s future;
     /// `cap` bounds how long the I/O poll may block.
-    pub(crate) fn tick(&self, main: &mut dyn FnMut(), cap: Option<Duration>) {
+    pub(crate) fn tick(&self, main: &mut dyn FnMut() -> bool, cap: Option<Duration>) {
         let counters = &self.instruments.counters;
         bump(&counters.ticks);
         let n = counters.ticks.get();
@@ -773,15 +767,17 @@ impl Core {
         }
 
         // 3. Remote wakes and callbacks.
-        self.remote.drain(
-            |task| self.schedule_from(task, true),
-            |f| {
-                self.push_callback(Rc::new(CallbackCell {
-                    f: Cell::new(Some(f)),
-                    cancelled: Cell::new(false),
-                }))
-            },
-        );
+        if self.remote.pending() {
+            self.remote.drain(
+                |task| self.schedule_from(task, true),
+                |f| {
+                    self.push_callback(Rc::new(CallbackCell {
+                        f: Cell::new(Some(f)),
+                        cancelled: Cell::new(false),
+                    }))
+                },
+            );
+        }
 
         // 4. Timers.
         if !self.timers.borrow().is_empty() {
@@ -819,18 +815,27 @@ impl Core {
                 Job::Main => {
                     self.main_queued.set(false);
                     bump(&counters.polls);
-                    self.instruments.event(|| LoopEvent::PollStart { task: 0 });
-                    main();
-                    self.instruments.event(|| LoopEvent::PollEnd {
-                        task: 0,
-                        finished: false,
-                    });
+                    let started = if self.instruments.hooked() {
+                        self.instruments.event(|| LoopEvent::PollStart { task: 0 });
+                        self.instruments.start_timing()
+                    } else {
+                        None
+                    };
+                    let finished = main();
+                    if self.instruments.hooked() {
+                        if let Some(took) = self.instruments.slow_since(started) {
+                            self.report_slow("the main future", took, None);
+                        }
+                        self.instruments.event(|| LoopEvent::PollEnd { task: 0, finished });
+                    }
                 }
             }
         }
         self.instruments.event(|| LoopEvent::TickEnd { n });
-        if let Some(payload) = self.fatal.take() {
-            panic::resume_unwind(payload);
+        if self.stop_on_task_panic {
+            if let Some(payload) = self.fatal.take() {
+                panic::resume_unwind(payload);
+            }
         }
     }
 

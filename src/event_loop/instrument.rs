@@ -47,7 +47,8 @@ pub struct Stats {
     pub polls: u64,
     /// Callbacks run (`call_soon`, `call_later`, `call_soon_threadsafe`).
     pub callbacks: u64,
-    /// Wakes on the loop's own thread that queued a task.
+    /// Wake calls on the loop's own thread while it runs (a repeated wake of
+    /// a task already queued counts too; it queues nothing).
     pub local_wakes: u64,
     /// Wakes that came through the cross-thread queue.
     pub remote_wakes: u64,
@@ -218,7 +219,8 @@ impl Instruments {
         c.blocked.set(c.blocked.get() + d);
     }
 
-    /// A snapshot; `alive` and `armed` come from the loop's containers.
+    /// A snapshot; the loop supplies the two live numbers, `alive` (tasks
+    /// spawned minus finished) and `armed` (its wheel's length).
     pub(crate) fn snapshot(&self, alive: u64, armed: u64) -> Stats {
         let c = &self.counters;
         let in_run = c.run_started.get().map_or(Duration::ZERO, |s| s.elapsed());

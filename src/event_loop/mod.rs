@@ -317,6 +317,7 @@ impl EventLoop {
                             output = Some(v);
                         }
                     }
+                    output.is_some()
                 },
                 None,
             );
@@ -346,7 +347,7 @@ impl EventLoop {
         self.check_open()?;
         let _guard = context::enter(&self.core)?;
         loop {
-            self.core.tick(&mut || {}, None);
+            self.core.tick(&mut || false, None);
             if self.core.remote.take_stop() {
                 return Ok(());
             }
@@ -374,7 +375,7 @@ impl EventLoop {
     pub fn run_once(&mut self, timeout: Option<Duration>) -> Result<(), RunError> {
         self.check_open()?;
         let _guard = context::enter(&self.core)?;
-        self.core.tick(&mut || {}, timeout);
+        self.core.tick(&mut || false, timeout);
         self.core.remote.take_stop();
         Ok(())
     }

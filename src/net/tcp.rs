@@ -11,14 +11,11 @@
 //!   out `EMFILE` (see `examples/echo_server.rs`).
 #![forbid(unsafe_code)]
 
-use std::fmt;
 use std::future::poll_fn;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::task::{ready, Poll};
 
-use super::{DuplexStream, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use crate::reactor::{Direction, IoSource};
 
 /// A TCP socket server, listening for connections: what asyncio's
@@ -66,43 +63,9 @@ impl TcpListener {
         listener.set_nonblocking(true)?;
         TcpListener::from_mio(mio::net::TcpListener::from_std(listener))
     }
-
-    fn from_mio(listener: mio::net::TcpListener) -> io::Result<TcpListener> {
-        Ok(TcpListener {
-            io: IoSource::with_interest(listener, mio::Interest::READABLE)?,
-        })
-    }
-
-    /// Waits for a connection and accepts it.
-    ///
-    /// # Errors
-    ///
-    /// The kernel's: e.g. `EMFILE` ("too many open files") when the process
-    /// is out of fds; the connection stays queued and a later `accept` can
-    /// still take it.
-    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        poll_fn(|cx| self.poll_accept(cx)).await
-    }
-
-    /// Polls for a connection: the building block of [`accept`](Self::accept).
-    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        let (stream, addr) = ready!(self.io.poll_io(cx, Direction::Read, |l| l.accept()))?;
-        Poll::Ready(Ok((TcpStream::from_mio(stream)?, addr)))
-    }
-
-    /// The address the listener is bound to.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get_ref().local_addr()
-    }
 }
 
-impl fmt::Debug for TcpListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpListener")
-            .field("local_addr", &self.local_addr().ok())
-            .finish()
-    }
-}
+super::stream::listener_methods!(TcpListener, mio::net::TcpListener, TcpStream, SocketAddr);
 
 /// A TCP connection: what asyncio's `open_connection` opens.
 ///
@@ -196,71 +159,6 @@ impl TcpStream {
         })
     }
 
-    /// Reads some bytes into `buf`, waiting until at least one is available;
-    /// `Ok(0)` means the peer closed its write side (end of stream).
-    ///
-    /// # Errors
-    ///
-    /// `ConnectionReset` if the peer reset the connection, and the like.
-    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_read(cx, buf)).await
-    }
-
-    /// Reads exactly `buf.len()` bytes.
-    ///
-    /// # Errors
-    ///
-    /// `UnexpectedEof` if the stream ends first, or the read's error.
-    pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
-        super::read_exact_with(|cx, b| self.poll_read(cx, b), buf).await
-    }
-
-    /// Writes some of `buf`, waiting until the socket accepts at least one
-    /// byte, and returns how many it took.
-    ///
-    /// # Errors
-    ///
-    /// `BrokenPipe` or `ConnectionReset` if the peer is gone, and the like.
-    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_write(cx, buf)).await
-    }
-
-    /// Writes all of `buf`.
-    ///
-    /// # Errors
-    ///
-    /// As [`write`](Self::write).
-    pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
-        super::write_all_with(|cx, b| self.poll_write(cx, b), buf).await
-    }
-
-    /// Polls a read: the building block of [`read`](Self::read).
-    pub fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        self.io.poll_io(cx, Direction::Read, |s| (&*s).read(buf))
-    }
-
-    /// Polls a write: the building block of [`write`](Self::write).
-    pub fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.io.poll_io(cx, Direction::Write, |s| (&*s).write(buf))
-    }
-
-    /// Shuts down the read, write or both directions. After
-    /// `Shutdown::Write` the peer reads end of stream, and this side can
-    /// still read what the peer sends.
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.io.get_ref().shutdown(how)
-    }
-
-    /// The remote address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get_ref().peer_addr()
-    }
-
-    /// The local address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get_ref().local_addr()
-    }
-
     /// Sets `TCP_NODELAY` (disables Nagle's algorithm: small writes go out
     /// at once instead of being coalesced).
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
@@ -271,104 +169,19 @@ impl TcpStream {
     pub fn nodelay(&self) -> io::Result<bool> {
         self.io.get_ref().nodelay()
     }
-
-    /// Borrows the stream as a read half and a write half, for two tasks
-    /// or two branches of a `select`.
-    ///
-    /// ```
-    /// # use evloop::net::{TcpListener, TcpStream};
-    /// # evloop::run(async {
-    /// # let listener = TcpListener::bind("127.0.0.1:0")?;
-    /// # let client = TcpStream::connect(listener.local_addr()?).await?;
-    /// # let (server, _) = listener.accept().await?;
-    /// let (rd, wr) = server.split();
-    /// client.write_all(b"x").await?;
-    /// let mut b = [0];
-    /// rd.read_exact(&mut b).await?;
-    /// wr.write_all(&b).await?;
-    /// client.read_exact(&mut b).await?;
-    /// assert_eq!(&b, b"x");
-    /// # Ok::<(), std::io::Error>(())
-    /// # })?;
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn split(&self) -> (ReadHalf<'_, TcpStream>, WriteHalf<'_, TcpStream>) {
-        super::split(self)
-    }
-
-    /// Splits the stream into owned halves that can move into separate
-    /// tasks. Dropping the write half shuts down the write direction.
-    ///
-    /// ```
-    /// # use evloop::net::{TcpListener, TcpStream};
-    /// # evloop::run(async {
-    /// # let listener = TcpListener::bind("127.0.0.1:0")?;
-    /// # let client = TcpStream::connect(listener.local_addr()?).await?;
-    /// # let (server, _) = listener.accept().await?;
-    /// let (rd, wr) = client.into_split();
-    /// let writer = evloop::create_task(async move { wr.write_all(b"hi").await });
-    /// let mut b = [0; 2];
-    /// server.read_exact(&mut b).await?;
-    /// server.write_all(&b).await?;
-    /// rd.read_exact(&mut b).await?;
-    /// assert_eq!(&b, b"hi");
-    /// writer.await.unwrap()?;
-    /// # Ok::<(), std::io::Error>(())
-    /// # })?;
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn into_split(self) -> (OwnedReadHalf<TcpStream>, OwnedWriteHalf<TcpStream>) {
-        super::into_split(self)
-    }
 }
 
-impl fmt::Debug for TcpStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpStream")
-            .field("local_addr", &self.local_addr().ok())
-            .field("peer_addr", &self.peer_addr().ok())
-            .finish()
-    }
-}
-
-impl super::sealed::Sealed for TcpStream {}
-
-impl DuplexStream for TcpStream {
-    fn poll_read_shared(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        self.poll_read(cx, buf)
-    }
-    fn poll_write_shared(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.poll_write(cx, buf)
-    }
-    fn shutdown_write(&self) -> io::Result<()> {
-        self.shutdown(Shutdown::Write)
-    }
-}
-
-macro_rules! impl_stream_traits {
-    ($ty:ty) => {
-        impl futures_io::AsyncRead for $ty {
-            fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-                TcpStream::poll_read(&self, cx, buf)
-            }
-        }
-
-        impl futures_io::AsyncWrite for $ty {
-            fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-                TcpStream::poll_write(&self, cx, buf)
-            }
-            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                // Bytes go straight to the kernel: there is nothing to flush.
-                Poll::Ready(Ok(()))
-            }
-            fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(self.shutdown(Shutdown::Write))
-            }
-        }
-    };
-}
-impl_stream_traits!(TcpStream);
-impl_stream_traits!(&TcpStream);
+super::stream::stream_methods!(
+    TcpStream,
+    SocketAddr,
+    [
+        " # use evloop::net::{TcpListener, TcpStream};",
+        " # evloop::run(async {",
+        " # let listener = TcpListener::bind(\"127.0.0.1:0\")?;",
+        " # let client = TcpStream::connect(listener.local_addr()?).await?;",
+        " # let (server, _) = listener.accept().await?;",
+    ]
+);
 
 /// Runs `f` on each address `addr` resolves to, until one succeeds.
 pub(super) fn each_addr<T>(addr: impl ToSocketAddrs, mut f: impl FnMut(SocketAddr) -> io::Result<T>) -> io::Result<T> {

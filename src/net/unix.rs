@@ -8,16 +8,12 @@
 //!   it (as with std and asyncio): delete it yourself when done.
 #![forbid(unsafe_code)]
 
-use std::fmt;
 use std::future::poll_fn;
-use std::io::{self, Read, Write};
-use std::net::Shutdown;
+use std::io;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
-use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Poll};
 
-use super::{DuplexStream, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use crate::reactor::{Direction, IoSource};
 
 /// A Unix domain socket server: asyncio's `start_unix_server`.
@@ -68,37 +64,9 @@ impl UnixListener {
         listener.set_nonblocking(true)?;
         UnixListener::from_mio(mio::net::UnixListener::from_std(listener))
     }
-
-    fn from_mio(listener: mio::net::UnixListener) -> io::Result<UnixListener> {
-        Ok(UnixListener {
-            io: IoSource::with_interest(listener, mio::Interest::READABLE)?,
-        })
-    }
-
-    /// Waits for a connection and accepts it.
-    pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        poll_fn(|cx| self.poll_accept(cx)).await
-    }
-
-    /// Polls for a connection: the building block of [`accept`](Self::accept).
-    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
-        let (stream, addr) = ready!(self.io.poll_io(cx, Direction::Read, |l| l.accept()))?;
-        Poll::Ready(Ok((UnixStream::from_mio(stream)?, addr)))
-    }
-
-    /// The address the listener is bound to.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get_ref().local_addr()
-    }
 }
 
-impl fmt::Debug for UnixListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixListener")
-            .field("local_addr", &self.local_addr().ok())
-            .finish()
-    }
-}
+super::stream::listener_methods!(UnixListener, mio::net::UnixListener, UnixStream, SocketAddr);
 
 /// A Unix domain stream socket: asyncio's `open_unix_connection`.
 ///
@@ -171,107 +139,14 @@ impl UnixStream {
             io: IoSource::new(stream)?,
         })
     }
-
-    /// Reads some bytes into `buf`; `Ok(0)` at end of stream.
-    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_read(cx, buf)).await
-    }
-
-    /// Reads exactly `buf.len()` bytes (`UnexpectedEof` if the stream ends first).
-    pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
-        super::read_exact_with(|cx, b| self.poll_read(cx, b), buf).await
-    }
-
-    /// Writes some of `buf`, returning how many bytes were written.
-    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_write(cx, buf)).await
-    }
-
-    /// Writes all of `buf`.
-    pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
-        super::write_all_with(|cx, b| self.poll_write(cx, b), buf).await
-    }
-
-    /// Polls a read.
-    pub fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        self.io.poll_io(cx, Direction::Read, |s| (&*s).read(buf))
-    }
-
-    /// Polls a write.
-    pub fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.io.poll_io(cx, Direction::Write, |s| (&*s).write(buf))
-    }
-
-    /// Shuts down the read, write or both directions.
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.io.get_ref().shutdown(how)
-    }
-
-    /// The local address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get_ref().local_addr()
-    }
-
-    /// The remote address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get_ref().peer_addr()
-    }
-
-    /// Borrows the stream as a read half and a write half.
-    pub fn split(&self) -> (ReadHalf<'_, UnixStream>, WriteHalf<'_, UnixStream>) {
-        super::split(self)
-    }
-
-    /// Splits the stream into owned halves that can move into separate
-    /// tasks. Dropping the write half shuts down the write direction.
-    pub fn into_split(self) -> (OwnedReadHalf<UnixStream>, OwnedWriteHalf<UnixStream>) {
-        super::into_split(self)
-    }
 }
 
-impl fmt::Debug for UnixStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixStream")
-            .field("local_addr", &self.local_addr().ok())
-            .field("peer_addr", &self.peer_addr().ok())
-            .finish()
-    }
-}
-
-impl super::sealed::Sealed for UnixStream {}
-
-impl DuplexStream for UnixStream {
-    fn poll_read_shared(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        self.poll_read(cx, buf)
-    }
-    fn poll_write_shared(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.poll_write(cx, buf)
-    }
-    fn shutdown_write(&self) -> io::Result<()> {
-        self.shutdown(Shutdown::Write)
-    }
-}
-
-macro_rules! impl_stream_traits {
-    ($ty:ty) => {
-        impl futures_io::AsyncRead for $ty {
-            fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-                UnixStream::poll_read(&self, cx, buf)
-            }
-        }
-
-        impl futures_io::AsyncWrite for $ty {
-            fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-                UnixStream::poll_write(&self, cx, buf)
-            }
-            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(Ok(()))
-            }
-            fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(self.shutdown(Shutdown::Write))
-            }
-        }
-    };
-}
-impl_stream_traits!(UnixStream);
-impl_stream_traits!(&UnixStream);
+super::stream::stream_methods!(
+    UnixStream,
+    SocketAddr,
+    [
+        " # use evloop::net::UnixStream;",
+        " # evloop::run(async {",
+        " # let (client, server) = UnixStream::pair()?;"
+    ]
+);

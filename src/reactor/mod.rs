@@ -131,11 +131,11 @@ impl Reactor {
             if event.token() == WAKE_TOKEN {
                 continue;
             }
-            delivered += 1;
             // A source deregistered since the kernel queued the event: ignore.
             let Some(io) = self.sources.get_mut(event.token().0) else {
                 continue;
             };
+            delivered += 1;
             let mut bits = 0;
             if event.is_readable() {
                 bits |= ready::READABLE;

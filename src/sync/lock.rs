@@ -2,6 +2,9 @@
 //!
 //! # Ground rules
 //!
+//! - **A lock is a one-permit [`Semaphore`].** Holding the lock is holding
+//!   that permit; a [`LockGuard`] owns it and gives it back when dropped.
+//!   So the semaphore's guarantees are the lock's:
 //! - **Hand-off, not barging.** When the holder unlocks and a task is
 //!   waiting, the lock passes straight to the oldest waiter: `locked` stays
 //!   `true` and that waiter is marked notified. Nobody else, not even
@@ -16,19 +19,15 @@
 //!
 //! # Fields and who may touch them
 //!
-//! - `State::locked`: set by a successful fast path or by a hand-off in
-//!   `unlock`; cleared only by `unlock` when nobody is waiting.
-//! - `State::waiters`: queued [`LockAcquire`]s; each removes its own node
-//!   when it completes or is dropped.
+//! - `Lock::sem`: made with one permit, which only [`LockAcquire`] and
+//!   [`Lock::try_lock`] take, each into a [`LockGuard`].
 
-use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
-use super::wait_list::{WaitList, WaiterKey};
+use super::semaphore::{Semaphore, SemaphoreAcquire, SemaphorePermit};
 
 /// A mutual-exclusion lock for tasks: asyncio's `Lock`.
 ///
@@ -70,13 +69,7 @@ use super::wait_list::{WaitList, WaiterKey};
 /// assert_send(evloop::sync::Lock::new());
 /// ```
 pub struct Lock {
-    state: RefCell<State>,
-    _not_send: PhantomData<*mut ()>,
-}
-
-struct State {
-    locked: bool,
-    waiters: WaitList,
+    sem: Semaphore,
 }
 
 impl Lock {
@@ -86,13 +79,7 @@ impl Lock {
     /// assert!(!evloop::sync::Lock::new().locked());
     /// ```
     pub fn new() -> Lock {
-        Lock {
-            state: RefCell::new(State {
-                locked: false,
-                waiters: WaitList::new(),
-            }),
-            _not_send: PhantomData,
-        }
+        Lock { sem: Semaphore::new(1) }
     }
 
     /// Waits for the lock and returns a guard that unlocks when dropped.
@@ -113,8 +100,7 @@ impl Lock {
     pub fn lock(&self) -> LockAcquire<'_> {
         LockAcquire {
             lock: self,
-            waiter: None,
-            done: false,
+            acquire: self.sem.acquire(),
         }
     }
 
@@ -132,13 +118,11 @@ impl Lock {
     /// assert!(lock.try_lock().is_some());
     /// ```
     pub fn try_lock(&self) -> Option<LockGuard<'_>> {
-        let mut state = self.state.borrow_mut();
-        if state.locked {
-            return None;
-        }
-        debug_assert!(!state.waiters.has_waiting(), "a free lock has no waiters");
-        state.locked = true;
-        Some(LockGuard { lock: self })
+        let permit = self.sem.try_acquire()?;
+        Some(LockGuard {
+            lock: self,
+            _permit: permit,
+        })
     }
 
     /// Whether the lock is held (or handed to a waiter that has not run yet).
@@ -149,23 +133,7 @@ impl Lock {
     /// assert!(lock.locked());
     /// ```
     pub fn locked(&self) -> bool {
-        self.state.borrow().locked
-    }
-
-    /// Releases the lock: hands it to the oldest waiter, or frees it.
-    fn unlock(&self) {
-        let next = {
-            let mut state = self.state.borrow_mut();
-            debug_assert!(state.locked, "unlock of a free lock");
-            let next = state.waiters.notify_one();
-            // The lock stays locked when handed off: it now belongs to `next`.
-            state.locked = next.is_some();
-            next
-        };
-        // Wake outside the borrow: a waker may run arbitrary code.
-        if let Some(waker) = next {
-            waker.wake();
-        }
+        self.sem.locked()
     }
 }
 
@@ -178,9 +146,8 @@ impl Default for Lock {
 impl fmt::Debug for Lock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Lock");
-        if let Ok(state) = self.state.try_borrow() {
-            d.field("locked", &state.locked)
-                .field("waiters", &state.waiters.waiting());
+        if let Some((permits, waiters)) = self.sem.counts() {
+            d.field("locked", &(permits == 0)).field("waiters", &waiters);
         }
         d.finish_non_exhaustive()
     }
@@ -198,62 +165,29 @@ impl fmt::Debug for Lock {
 #[must_use = "futures do nothing unless awaited"]
 pub struct LockAcquire<'a> {
     lock: &'a Lock,
-    waiter: Option<WaiterKey>,
-    done: bool,
+    acquire: SemaphoreAcquire<'a>,
 }
 
 impl<'a> Future for LockAcquire<'a> {
     type Output = LockGuard<'a>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<LockGuard<'a>> {
-        assert!(!self.done, "LockAcquire polled after completion");
-        let lock = self.lock;
-        let mut state = lock.state.borrow_mut();
-        match self.waiter {
-            None if !state.locked => {
-                // Free implies nobody waits (invariant), so this is fair.
-                state.locked = true;
-            }
-            None => {
-                let key = state.waiters.push_back(cx.waker());
-                drop(state);
-                self.waiter = Some(key);
-                return Poll::Pending;
-            }
-            Some(key) if state.waiters.is_notified(key) => {
-                // `unlock` handed us the lock; it is already marked locked.
-                let _ = state.waiters.remove(key);
-                self.waiter = None;
-            }
-            Some(key) => {
-                let old = state.waiters.update_waker(key, cx.waker());
-                drop(state);
-                drop(old);
-                return Poll::Pending;
-            }
-        }
-        self.done = true;
-        Poll::Ready(LockGuard { lock })
-    }
-}
-
-impl Drop for LockAcquire<'_> {
-    fn drop(&mut self) {
-        if let Some(key) = self.waiter.take() {
-            let removed = self.lock.state.borrow_mut().waiters.remove(key);
-            if removed.was_notified() {
-                // The lock was handed to us but we never took it: pass it on.
-                self.lock.unlock();
-            }
-        }
+        assert!(!self.acquire.done, "LockAcquire polled after completion");
+        // Dropping a handed-off `acquire` unlocks: the semaphore passes the
+        // permit on, so cancellation needs no code here.
+        let permit = ready!(Pin::new(&mut self.acquire).poll(cx));
+        Poll::Ready(LockGuard {
+            lock: self.lock,
+            _permit: permit,
+        })
     }
 }
 
 impl fmt::Debug for LockAcquire<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LockAcquire")
-            .field("queued", &self.waiter.is_some())
-            .field("done", &self.done)
+            .field("queued", &self.acquire.waiter.is_some())
+            .field("done", &self.acquire.done)
             .finish()
     }
 }
@@ -274,6 +208,7 @@ impl fmt::Debug for LockAcquire<'_> {
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a> {
     pub(super) lock: &'a Lock,
+    _permit: SemaphorePermit<'a>,
 }
 
 impl<'a> LockGuard<'a> {
@@ -286,12 +221,6 @@ impl<'a> LockGuard<'a> {
     /// ```
     pub fn lock(&self) -> &'a Lock {
         self.lock
-    }
-}
-
-impl Drop for LockGuard<'_> {
-    fn drop(&mut self) {
-        self.lock.unlock();
     }
 }
 

@@ -67,8 +67,9 @@
 //! # Reading order
 //!
 //! `wait_list.rs` (the FIFO every primitive queues on), then `event.rs`,
-//! `lock.rs`, `semaphore.rs` (the hand-off pattern), `condition.rs`
-//! (built on the lock), and `queue.rs` (hand-off in two directions).
+//! `semaphore.rs` (the hand-off pattern), `lock.rs` (a one-permit
+//! semaphore), `condition.rs` (built on the lock), and `queue.rs` (hand-off
+//! in two directions).
 //!
 //! Not provided (yet): asyncio's `BoundedSemaphore`, `Barrier`,
 //! `PriorityQueue`, `LifoQueue` and `Queue.shutdown()`.

@@ -210,14 +210,20 @@ impl Semaphore {
         }
         wakeups.wake();
     }
+
+    /// Free permits and waiting tasks, for `Debug`; `None` while the state
+    /// is borrowed.
+    pub(super) fn counts(&self) -> Option<(usize, usize)> {
+        let state = self.state.try_borrow().ok()?;
+        Some((state.permits, state.waiters.waiting()))
+    }
 }
 
 impl fmt::Debug for Semaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Semaphore");
-        if let Ok(state) = self.state.try_borrow() {
-            d.field("permits", &state.permits)
-                .field("waiters", &state.waiters.waiting());
+        if let Some((permits, waiters)) = self.counts() {
+            d.field("permits", &permits).field("waiters", &waiters);
         }
         d.finish_non_exhaustive()
     }
@@ -236,8 +242,8 @@ impl fmt::Debug for Semaphore {
 #[must_use = "futures do nothing unless awaited"]
 pub struct SemaphoreAcquire<'a> {
     sem: &'a Semaphore,
-    waiter: Option<WaiterKey>,
-    done: bool,
+    pub(super) waiter: Option<WaiterKey>,
+    pub(super) done: bool,
 }
 
 impl<'a> Future for SemaphoreAcquire<'a> {

@@ -12,6 +12,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
 
 use evloop::{EventLoop, ExceptionContext};
 
@@ -225,4 +226,26 @@ pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "<non-string panic payload>".to_owned())
+}
+
+/// Runs `fut` on a fresh [`manual_loop`]. A deadlock fails the test at once
+/// instead of hanging it: with nothing left to run, the manual clock jumps to
+/// the one-hour guard timer.
+pub fn run_guarded<F: Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut guard = std::pin::pin!(evloop::sleep(Duration::from_secs(3600)));
+    let guarded = std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        assert!(guard.as_mut().poll(cx).is_pending(), "deadlock: every task is blocked");
+        Poll::Pending
+    });
+    manual_loop().run_until_complete(guarded).unwrap()
+}
+
+/// Lets every other task run until all are blocked (the manual clock only
+/// moves when nothing is ready).
+pub async fn settle() {
+    evloop::sleep(Duration::from_millis(1)).await;
 }
