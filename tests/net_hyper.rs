@@ -36,6 +36,7 @@ async fn serve(listener: TcpListener, header_read_timeout: Duration) {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 fn hyper_http1_server_and_client_on_evloop() {
     evloop::run(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -69,6 +70,7 @@ fn hyper_http1_server_and_client_on_evloop() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 fn hyper_header_read_timeout_uses_the_evloop_timer() {
     evloop::run(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

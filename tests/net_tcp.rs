@@ -27,6 +27,7 @@ async fn echo_server(listener: TcpListener) {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 fn echo_50_clients_1000_round_trips() {
     const CLIENTS: usize = 50;
     const ROUNDS: usize = 1000;
@@ -62,6 +63,7 @@ fn echo_50_clients_1000_round_trips() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 fn connect_refused_is_connection_refused() {
     // Bind then drop a listener: nothing listens on that port afterwards.
     let addr = std::net::TcpListener::bind("127.0.0.1:0")
@@ -73,6 +75,7 @@ fn connect_refused_is_connection_refused() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 fn bind_twice_is_addr_in_use() {
     evloop::run(async {
         let a = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -82,6 +85,7 @@ fn bind_twice_is_addr_in_use() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 fn peer_reset_while_reading_is_an_error_not_a_hang() {
     evloop::run(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -120,6 +124,7 @@ fn peer_reset_while_reading_is_an_error_not_a_hang() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 fn peer_reset_while_writing_is_an_error() {
     evloop::run(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -149,6 +154,7 @@ fn peer_reset_while_writing_is_an_error() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 fn shutdown_write_then_still_read() {
     evloop::run(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -179,6 +185,7 @@ fn shutdown_write_then_still_read() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 fn addresses_and_nodelay() {
     evloop::run(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -194,6 +201,7 @@ fn addresses_and_nodelay() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 fn owned_halves_in_separate_tasks() {
     evloop::run(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -221,6 +229,7 @@ fn owned_halves_in_separate_tasks() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 fn futures_io_traits_work() {
     use futures::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
     evloop::run(async {
@@ -244,6 +253,7 @@ fn futures_io_traits_work() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 fn idle_loop_blocks_until_io_arrives() {
     // The loop must sleep in epoll_wait and be woken by the socket: a
     // thread connects after a delay and the accept completes.
@@ -266,6 +276,7 @@ fn idle_loop_blocks_until_io_arrives() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 fn read_exact_reports_early_eof() {
     evloop::run(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -280,6 +291,7 @@ fn read_exact_reports_early_eof() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 #[should_panic(expected = "inside a running")]
 fn bind_outside_a_loop_panics_clearly() {
     let _ = TcpListener::bind("127.0.0.1:0");

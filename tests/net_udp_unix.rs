@@ -13,6 +13,7 @@ fn socket_path(name: &str) -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 fn udp_send_to_recv_from_round_trip() {
     evloop::run(async {
         let server = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -37,6 +38,7 @@ fn udp_send_to_recv_from_round_trip() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 fn udp_connected_send_recv() {
     evloop::run(async {
         let a = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -55,6 +57,7 @@ fn udp_connected_send_recv() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 fn udp_recv_waits_for_a_datagram_from_another_thread() {
     evloop::run(async {
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -72,6 +75,7 @@ fn udp_recv_waits_for_a_datagram_from_another_thread() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 fn unix_listener_accept_and_echo_lines() {
     let path = socket_path("echo");
     evloop::run(async {
@@ -100,6 +104,7 @@ fn unix_listener_accept_and_echo_lines() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 fn unix_pair_round_trip_and_eof() {
     evloop::run(async {
         let (a, b) = UnixStream::pair().unwrap();
@@ -123,6 +128,7 @@ fn unix_pair_round_trip_and_eof() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 fn unix_connect_to_missing_path_is_not_found() {
     let path = socket_path("missing");
     let err = evloop::run(UnixStream::connect(&path)).unwrap_err();
@@ -130,6 +136,7 @@ fn unix_connect_to_missing_path_is_not_found() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 fn stream_reader_read_until_and_read_exact() {
     evloop::run(async {
         let (a, b) = UnixStream::pair().unwrap();
@@ -155,6 +162,7 @@ fn stream_reader_read_until_and_read_exact() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 fn stream_reader_rejects_invalid_utf8_lines() {
     evloop::run(async {
         let (a, b) = UnixStream::pair().unwrap();

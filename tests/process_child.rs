@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use evloop::process::Command;
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri cannot spawn processes")]
 fn output_collects_stdout_and_status() {
     let out = evloop::run(async { Command::new("echo").args(["hello", "world"]).output().await }).unwrap();
     assert!(out.status.success());
@@ -15,6 +16,7 @@ fn output_collects_stdout_and_status() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri cannot spawn processes")]
 fn output_collects_stderr_and_exit_code() {
     let out = evloop::run(async {
         Command::new("sh")
@@ -29,6 +31,7 @@ fn output_collects_stderr_and_exit_code() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri cannot spawn processes")]
 fn cat_echoes_piped_stdin() {
     evloop::run(async {
         let mut child = Command::new("cat")
@@ -55,6 +58,7 @@ fn cat_echoes_piped_stdin() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri cannot spawn processes")]
 fn wait_does_not_block_the_loop() {
     evloop::run(async {
         let ticks = std::rc::Rc::new(std::cell::Cell::new(0));
@@ -77,6 +81,7 @@ fn wait_does_not_block_the_loop() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri cannot spawn processes")]
 fn kill_after_wait_times_out() {
     evloop::run(async {
         let mut child = Command::new("sleep").arg("30").spawn().unwrap();
@@ -90,6 +95,7 @@ fn kill_after_wait_times_out() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri cannot spawn processes")]
 fn missing_program_is_not_found() {
     let err = evloop::run(async { Command::new("/nonexistent/evloop-test-program").output().await }).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::NotFound);

@@ -241,6 +241,7 @@ fn create_task_inside_a_task_runs_on_the_same_loop() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "100,000 tasks: too slow under Miri")]
 fn create_task_many_all_complete() {
     const N: usize = 100_000;
     let mut lp = EventLoop::new().unwrap();

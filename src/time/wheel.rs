@@ -186,7 +186,11 @@ impl<T> Wheel<T> {
         }
         let range = slot_range(level);
         let now_slot = slot_for(self.elapsed, level);
-        let slot = (occupied.rotate_right(now_slot as u32).trailing_zeros() as usize + now_slot) % SLOTS;
+        // Above level 0 the current slot can hold only the top level's parked
+        // far-future entries, which belong to the next rotation: search from
+        // the slot after it, so they come last rather than hiding the others.
+        let start = if level == 0 { now_slot } else { (now_slot + 1) % SLOTS };
+        let slot = (occupied.rotate_right(start as u32).trailing_zeros() as usize + start) % SLOTS;
         let level_range = range << SLOT_BITS;
         let level_start = self.elapsed & !(level_range - 1);
         let mut deadline = level_start + slot as u64 * range;
@@ -602,6 +606,21 @@ mod proptests {
         fn wheel_fires_like_the_model(ops in proptest::collection::vec(op(), 1..if cfg!(miri) { 20 } else { 200 })) {
             run(ops)?;
         }
+    }
+
+    /// Found by `wheel_fires_like_the_model`: a far-future timer parked in the
+    /// top level's current slot hid every other top-level timer, so a
+    /// 12-day timer armed next to a "forever" one fired two years late.
+    #[test]
+    fn parked_far_future_timer_does_not_hide_an_earlier_top_level_timer() {
+        let mut w = Wheel::new();
+        w.insert(1 << 30, 1);
+        let mut fired = Vec::new();
+        w.poll(1, &mut fired);
+        w.insert(u64::MAX / 2, 2);
+        assert_eq!(w.next_expiration().map(|e| e.1), Some(1 << 30));
+        w.poll(1 << 30, &mut fired);
+        assert_eq!(fired, vec![1]);
     }
 
     /// A hand-picked walk across every level boundary, as a regression guard
