@@ -96,12 +96,11 @@ fn close_with_a_panicking_callback_closure_reports_it_and_drops_the_rest() {
     }
 }
 
-/// BUG: `Core::close` drops all leftover closures (queue, timers, remote)
-/// inside one `catch_unwind`; after the first panicking destructor the rest
-/// are dropped while unwinding, so a second one is a double panic and the
-/// process aborts. Un-ignore once each closure is dropped in its own guard.
+/// Was a bug: `Core::close` dropped all leftover closures (queue, timers,
+/// remote) inside one `catch_unwind`, so after the first panicking destructor
+/// the rest were dropped while unwinding, a second one double-panicked and the
+/// process aborted. Each closure now has its own guard.
 #[test]
-#[ignore = "known bug: a second panicking closure destructor at close aborts the process"]
 fn close_with_two_panicking_callback_closures_reports_both() {
     let (dropped, reports) = close_with_panicking_closures(&[1, 4]);
     assert_eq!(dropped, 6, "every closure was dropped");

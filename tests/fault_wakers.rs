@@ -181,18 +181,15 @@ fn wakes_from_a_cancelled_tasks_destructor_reach_live_tasks() {
     assert_eq!(b_polls.get(), 2, "the wake from a destructor was lost");
 }
 
-/// BUG: every remote wake is pushed onto the loop's cross-thread queue, even
-/// for a task already queued, and a tick drains that queue until it is
-/// empty. A thread that keeps waking one task (a busy producer) can push
-/// faster than the loop pops, so the tick never ends: timers and other tasks
-/// starve and the queue grows without bound. This repro floods for at most
+/// Was a bug: every remote wake was pushed onto the loop's cross-thread
+/// queue, even for a task already queued, and a tick drained that queue until
+/// it was empty. A thread that kept waking one task (a busy producer) could
+/// push faster than the loop popped, so the tick never ended: timers and
+/// other tasks starved and the queue grew without bound. A waker is now
+/// queued at most once until the loop takes it off. This floods for at most
 /// three seconds and checks that one `run_once` came back well before that.
-/// Un-ignore once remote wakes are de-duplicated (a "notified" bit per task,
-/// as tokio and async-task do) or a tick drains only what was queued when it
-/// began.
 #[test]
 #[cfg_attr(miri, ignore = "wall-clock bound")]
-#[ignore = "known bug: a thread flooding wakes keeps a tick draining the remote queue"]
 fn run_once_returns_while_another_thread_floods_wakes() {
     use std::time::Instant;
     let mut lp = manual_loop();

@@ -163,11 +163,7 @@ impl Core {
         let (reactor, waker) = Reactor::new()?;
         let remote = Arc::new(Remote::new(waker));
         let task_vtable = {
-            let probe = Arc::new(TaskWaker {
-                loop_id: 0,
-                task: MAIN,
-                remote: remote.clone(),
-            });
+            let probe = Arc::new(TaskWaker::new(0, MAIN, remote.clone()));
             waker_ref(&probe).vtable()
         };
         Ok(Core {
@@ -266,11 +262,7 @@ impl Core {
                 return waker;
             }
         }
-        Arc::new(TaskWaker {
-            loop_id: self.id,
-            task,
-            remote: self.remote.clone(),
-        })
+        Arc::new(TaskWaker::new(self.id, task, self.remote.clone()))
     }
 
     fn recycle_waker(&self, waker: Arc<TaskWaker>) {
@@ -322,9 +314,10 @@ impl Core {
             return;
         }
         let Ok(mut tasks) = self.tasks.try_borrow_mut() else {
-            // Only reachable if a waker fires from inside the loop's own
-            // bookkeeping; the remote path is always safe.
-            self.remote.wake(key);
+            // Only reachable if a waker fires from inside the loop's own slab
+            // bookkeeping (none does). Queue it unchecked: a duplicate entry
+            // costs at most one spurious poll, which futures must tolerate.
+            self.run_queue.borrow_mut().push_back(Job::Task(key));
             return;
         };
         if let Some(slot) = tasks.get_mut(key.index) {
@@ -891,7 +884,19 @@ impl Core {
                 TimerEntry::Task(_) | TimerEntry::Wake(_) => None,
             }))
             .collect();
-        let mut rest = Some((queue, timers, remote_callbacks, closures));
+        // One guard per closure: a second panicking destructor inside a
+        // single guard would panic during unwinding and abort the process.
+        for closure in closures {
+            let mut closure = Some(closure);
+            guarded("exception while dropping a callback at close", &mut || {
+                drop(closure.take())
+            });
+        }
+        for f in remote_callbacks {
+            let mut f = Some(f);
+            guarded("exception while dropping a callback at close", &mut || drop(f.take()));
+        }
+        let mut rest = Some((queue, timers));
         guarded("exception while dropping a callback at close", &mut || {
             drop(rest.take())
         });

@@ -301,11 +301,7 @@ impl EventLoop {
         self.check_open()?;
         let _guard = context::enter(&self.core)?;
         let mut future = pin!(future);
-        let main_waker = Arc::new(TaskWaker {
-            loop_id: self.core.id(),
-            task: MAIN,
-            remote: self.core.remote.clone(),
-        });
+        let main_waker = Arc::new(TaskWaker::new(self.core.id(), MAIN, self.core.remote.clone()));
         let waker = waker_ref(&main_waker);
         let mut output = None;
         self.core.schedule_main();

@@ -5,7 +5,10 @@
 //! - This is the only part of a loop that is `Send + Sync`. Everything else
 //!   lives in [`Core`](super::core::Core) on the loop's thread.
 //! - A wake or callback from another thread is pushed onto a lock-free
-//!   `crossbeam` queue, then `notified` is raised; only the thread that raises
+//!   `crossbeam` queue, then `notified` is raised. A task's waker is queued
+//!   at most once until the loop takes it off again (its `remote_queued`
+//!   bit), so a thread that wakes a task in a tight loop cannot grow the
+//!   queue or keep a tick draining it; only the thread that raises
 //!   it from `false` writes to the `mio::Waker` (one syscall per batch, not
 //!   per wake).
 //! - The loop lowers `notified` with a `swap` *before* draining the queues:
@@ -15,16 +18,18 @@
 //!   task whose loop is gone is a no-op.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crossbeam_queue::SegQueue;
 
+use crate::task::waker::TaskWaker;
 use crate::task::TaskKey;
 
 /// A callback sent from another thread.
 pub(crate) type RemoteCallback = Box<dyn FnOnce() + Send>;
 
 pub(crate) struct Remote {
-    tasks: SegQueue<TaskKey>,
+    tasks: SegQueue<Arc<TaskWaker>>,
     callbacks: SegQueue<RemoteCallback>,
     notified: AtomicBool,
     stop: AtomicBool,
@@ -44,12 +49,13 @@ impl Remote {
         }
     }
 
-    /// Queues a task wake from any thread.
-    pub(crate) fn wake(&self, task: TaskKey) {
-        if self.closed.load(Ordering::Acquire) {
+    /// Queues a task wake from any thread, unless that waker is queued
+    /// already (the loop will poll the task once for both wakes).
+    pub(crate) fn wake(&self, waker: &Arc<TaskWaker>) {
+        if self.closed.load(Ordering::Acquire) || waker.remote_queued.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.tasks.push(task);
+        self.tasks.push(waker.clone());
         self.notify();
     }
 
@@ -96,8 +102,11 @@ impl Remote {
         if !self.notified.load(Ordering::Relaxed) || !self.notified.swap(false, Ordering::SeqCst) {
             return;
         }
-        while let Some(task) = self.tasks.pop() {
-            on_task(task);
+        while let Some(waker) = self.tasks.pop() {
+            // Lowered before the task is scheduled: a wake racing with this
+            // queues the waker again, at worst one extra, harmless poll.
+            waker.remote_queued.store(false, Ordering::Release);
+            on_task(waker.task);
         }
         while let Some(f) = self.callbacks.pop() {
             on_callback(f);

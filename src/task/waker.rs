@@ -17,6 +17,8 @@
 
 use std::sync::Arc;
 
+use std::sync::atomic::AtomicBool;
+
 use futures_task::ArcWake;
 
 use crate::event_loop::context;
@@ -27,12 +29,25 @@ pub(crate) struct TaskWaker {
     pub(crate) loop_id: u64,
     pub(crate) task: TaskKey,
     pub(crate) remote: Arc<Remote>,
+    /// This waker sits in the remote queue; see `remote.rs`.
+    pub(crate) remote_queued: AtomicBool,
+}
+
+impl TaskWaker {
+    pub(crate) fn new(loop_id: u64, task: TaskKey, remote: Arc<Remote>) -> TaskWaker {
+        TaskWaker {
+            loop_id,
+            task,
+            remote,
+            remote_queued: AtomicBool::new(false),
+        }
+    }
 }
 
 impl ArcWake for TaskWaker {
     fn wake_by_ref(arc_self: &Arc<Self>) {
         if !context::schedule_local(arc_self.loop_id, arc_self.task) {
-            arc_self.remote.wake(arc_self.task);
+            arc_self.remote.wake(arc_self);
         }
     }
 }
