@@ -1,16 +1,23 @@
 //! Turns criterion's saved results into the markdown table in BENCHMARKS.md.
 //!
 //! Reads every `<group>/<function>/new/{benchmark,estimates}.json` under the
-//! criterion directory and prints one table: a row per group, each
+//! criterion directory and prints a table per family of groups (groups that
+//! share a peer, e.g. every executor workload): a row per group, each
 //! runtime's median (and the median per operation when the group declared a
 //! `Throughput::Elements`), then evloop's median divided by each peer's.
 //! Nothing here knows the group or runtime names: any bench that puts an
 //! `evloop` function (or, failing that, an `evloop_*` one) next to its peers
-//! shows up. If the executor bench left
-//! an `allocs.json` (heap allocations per operation), a second table shows it.
+//! shows up. Side tables follow when their files exist in the criterion
+//! directory: `allocs.json` (heap allocations per operation) and
+//! `memory.json` (bytes per idle task / armed timer), both written by the
+//! executor bench; `sleep_100k.json` (`cargo run --release --example
+//! sleep_100k`); `asyncio.json` (`python3 benches/asyncio/bench.py`), shown
+//! as asyncio's time per op against evloop's.
 //!
 //! ```text
 //! cargo bench --bench executor -- --warm-up-time 1 --measurement-time 3
+//! cargo run --release --example sleep_100k               # optional
+//! python3 benches/asyncio/bench.py                       # optional
 //! cargo run --release --example bench_report            # or: -- <criterion dir>
 //! ```
 //!
@@ -143,7 +150,7 @@ fn main() {
     let dir = criterion_dir();
     let mut dirs = Vec::new();
     find_results(&dir, &mut dirs);
-    let mut groups: BTreeMap<String, BTreeMap<String, Entry>> = BTreeMap::new();
+    let mut groups = Groups::new();
     for d in &dirs {
         if let Some((group, function, entry)) = load(d) {
             groups.entry(group).or_default().insert(function, entry);
@@ -157,6 +164,57 @@ fn main() {
         std::process::exit(1);
     }
 
+    // One table per family of groups that share a runtime id (other than
+    // `evloop` itself), so the executor groups and, say, the combinator
+    // groups each get only their own columns.
+    for (i, family) in families(&groups).iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        print_results(family);
+    }
+
+    // Side tables, each printed when its file exists.
+    let allocs = read_json(&dir.join("allocs.json"));
+    print_side_table(allocs.as_ref(), "allocations per op", |v| format!("{v:.2}"));
+    print_side_table(read_json(&dir.join("memory.json")).as_ref(), "heap bytes", |v| {
+        format!("{v:.0}")
+    });
+    print_sleep_100k(read_json(&dir.join("sleep_100k.json")).as_ref());
+    print_asyncio(read_json(&dir.join("asyncio.json")).as_ref(), &groups);
+}
+
+type Groups = BTreeMap<String, BTreeMap<String, Entry>>;
+
+/// Splits the groups into families: two groups are in one family when they
+/// share a function id other than [`BASE`] (transitively).
+fn families(groups: &Groups) -> Vec<BTreeMap<&String, &BTreeMap<String, Entry>>> {
+    let mut families: Vec<BTreeMap<&String, &BTreeMap<String, Entry>>> = Vec::new();
+    for (name, entries) in groups {
+        let shares = |fam: &BTreeMap<&String, &BTreeMap<String, Entry>>| {
+            fam.values()
+                .any(|other| entries.keys().any(|id| id != BASE && other.contains_key(id)))
+        };
+        let mut merged: BTreeMap<&String, &BTreeMap<String, Entry>> = BTreeMap::new();
+        merged.insert(name, entries);
+        families.retain(|fam| {
+            if shares(fam) {
+                merged.extend(fam.iter().map(|(k, v)| (*k, *v)));
+                false
+            } else {
+                true
+            }
+        });
+        families.push(merged);
+    }
+    // Largest family (the executor groups) first.
+    families.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    families
+}
+
+/// One results table: a row per group, a column per function id in the
+/// family, then evloop's median over each peer's.
+fn print_results(groups: &BTreeMap<&String, &BTreeMap<String, Entry>>) {
     let columns = column_order(groups.values().flat_map(|g| g.keys().cloned()));
     let peers: Vec<&String> = columns.iter().filter(|id| !id.starts_with(BASE)).collect();
 
@@ -166,9 +224,9 @@ fn main() {
     print_row(&header);
     print_row(&vec!["---".to_owned(); header.len()]);
 
-    for (group, entries) in &groups {
+    for (group, entries) in groups {
         let ops = entries.values().find_map(|e| e.ops);
-        let mut row = vec![group.clone(), ops.map_or_else(|| "—".to_owned(), |n| n.to_string())];
+        let mut row = vec![(*group).clone(), ops.map_or_else(|| "—".to_owned(), |n| n.to_string())];
         for id in &columns {
             row.push(match entries.get(id) {
                 Some(e) => match e.ops {
@@ -191,30 +249,89 @@ fn main() {
         }
         print_row(&row);
     }
+}
 
-    // Heap allocations per operation, when the executor bench recorded them.
-    if let Some(Value::Object(allocs)) = read_json(&dir.join("allocs.json")) {
-        let ids = column_order(
-            allocs
-                .values()
-                .filter_map(Value::as_object)
-                .flat_map(|m| m.keys().cloned()),
-        );
-        println!();
-        let mut header = vec!["allocations per op".to_owned()];
-        header.extend(ids.iter().cloned());
-        print_row(&header);
-        print_row(&vec!["---".to_owned(); header.len()]);
-        for (group, by_id) in &allocs {
-            let mut row = vec![group.clone()];
-            for id in &ids {
-                row.push(
-                    by_id[id.as_str()]
-                        .as_f64()
-                        .map_or_else(|| "—".to_owned(), |v| format!("{v:.2}")),
-                );
-            }
-            print_row(&row);
+/// A `{ row: { column: number } }` JSON object as a table, columns in
+/// [`column_order`].
+fn print_side_table(table: Option<&Value>, title: &str, fmt: impl Fn(f64) -> String) {
+    let Some(Value::Object(rows)) = table else { return };
+    let ids = column_order(
+        rows.values()
+            .filter_map(Value::as_object)
+            .flat_map(|m| m.keys().cloned()),
+    );
+    println!();
+    let mut header = vec![title.to_owned()];
+    header.extend(ids.iter().cloned());
+    print_row(&header);
+    print_row(&vec!["---".to_owned(); header.len()]);
+    for (row_name, by_id) in rows {
+        let mut row = vec![row_name.clone()];
+        for id in &ids {
+            row.push(by_id[id.as_str()].as_f64().map_or_else(|| "—".to_owned(), &fmt));
         }
+        print_row(&row);
+    }
+}
+
+/// `examples/sleep_100k.rs all`: wall time and peak RSS per runtime.
+fn print_sleep_100k(runs: Option<&Value>) {
+    let Some(Value::Array(runs)) = runs else { return };
+    println!();
+    print_row(&[
+        "100,000 × sleep(1 s)".into(),
+        "wall time".into(),
+        "peak RSS (VmHWM)".into(),
+    ]);
+    print_row(&vec!["---".to_owned(); 3]);
+    for r in runs {
+        print_row(&[
+            r["runtime"].as_str().unwrap_or("?").to_owned(),
+            format!("{:.3} s", r["wall_s"].as_f64().unwrap_or(f64::NAN)),
+            format!("{:.1} MiB", r["peak_rss_kb"].as_f64().unwrap_or(f64::NAN) / 1024.0),
+        ]);
+    }
+}
+
+/// `benches/asyncio/bench.py`: CPython asyncio per op next to evloop's
+/// criterion median per op, and how many times faster evloop is.
+fn print_asyncio(py: Option<&Value>, groups: &Groups) {
+    let Some(py) = py else { return };
+    let Some(Value::Object(results)) = py.get("results") else {
+        return;
+    };
+    println!();
+    let version = py["python"].as_str().unwrap_or("?");
+    print_row(&[
+        "vs CPython asyncio".into(),
+        format!("asyncio {version} per op"),
+        "evloop per op".into(),
+        "asyncio/evloop".into(),
+    ]);
+    print_row(&vec!["---".to_owned(); 4]);
+    for (group, r) in results {
+        let Some(py_op) = r["per_op_ns"].as_f64() else { continue };
+        let ev = groups
+            .get(group)
+            .and_then(|g| g.get(BASE))
+            .and_then(|e| e.ops.map(|n| e.median_ns / n as f64));
+        print_row(&[
+            group.clone(),
+            fmt_time(py_op),
+            ev.map_or_else(|| "—".to_owned(), fmt_time),
+            ev.map_or_else(|| "—".to_owned(), |ev| format!("{:.1}×", py_op / ev)),
+        ]);
+    }
+    if let Some(s) = results.get("sleep_100k") {
+        print_row(&[
+            "sleep_100k (wall, peak RSS)".into(),
+            format!(
+                "{:.3} s, {:.1} MiB",
+                s["wall_s"].as_f64().unwrap_or(f64::NAN),
+                s["peak_rss_kb"].as_f64().unwrap_or(f64::NAN) / 1024.0
+            ),
+            "see the sleep table".into(),
+            "—".into(),
+        ]);
     }
 }
