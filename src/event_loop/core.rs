@@ -348,7 +348,10 @@ impl Core {
     }
 
     /// Polls one task. See `task/slot.rs` for the states this moves between.
-    fn run_task(&self, key: TaskKey) {
+    /// `HOOKED` (observer set or debug mode) is a type parameter so that the
+    /// plain build of this function carries no hook code at all: the tick
+    /// picks the version once per step.
+    fn run_task<const HOOKED: bool>(&self, key: TaskKey) {
         let (mut body, waker) = {
             let mut tasks = self.tasks.borrow_mut();
             let Some(slot) = tasks.get_mut(key.index) else { return };
@@ -371,21 +374,17 @@ impl Core {
         self.polling.set(Some(key));
         self.polling_waker.set(Arc::as_ptr(&waker) as *const ());
         bump(&self.instruments.counters.polls);
-        let hooked = self.instruments.hooked();
-        let started = if hooked {
-            self.instruments.event(|| LoopEvent::PollStart { task: key.gen });
-            self.instruments.start_timing()
-        } else {
-            None
-        };
+        if HOOKED {
+            self.before_poll(key);
+        }
         let result = {
             let waker = waker_ref(&waker);
             let mut cx = Context::from_waker(&waker);
             panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll_run(&mut cx)))
         };
         self.polling.set(None);
-        if hooked {
-            self.after_poll(key, started, !matches!(result, Ok(Poll::Pending)));
+        if HOOKED {
+            self.after_poll(key, !matches!(result, Ok(Poll::Pending)));
         }
         let self_woken = self.self_woken.replace(false);
         match result {
@@ -434,11 +433,20 @@ impl Core {
         }
     }
 
-    /// Debug mode's slow-poll report and the observer's `PollEnd`; kept out of
-    /// line so `run_task` stays small when neither is on.
+    /// The observer's `PollStart` and debug mode's timer, then its slow-poll
+    /// report and `PollEnd`: kept out of line, with the start time in a cell
+    /// rather than on `run_task`'s stack, so the hot path carries one bool.
     #[cold]
-    fn after_poll(&self, key: TaskKey, started: Option<Instant>, finished: bool) {
-        if let Some(took) = self.instruments.slow_since(started) {
+    #[inline(never)]
+    fn before_poll(&self, key: TaskKey) {
+        self.instruments.event(|| LoopEvent::PollStart { task: key.gen });
+        self.instruments.poll_started.set(self.instruments.start_timing());
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn after_poll(&self, key: TaskKey, finished: bool) {
+        if let Some(took) = self.instruments.slow_since(self.instruments.poll_started.take()) {
             let name = self.with_task(key, |slot| slot.name.clone()).flatten();
             self.report_slow(&task_label(key, name.as_deref()), took, Some(key));
         }
@@ -798,12 +806,14 @@ impl Core {
         // jobs wake lands behind them, for the next tick. Popping one at a
         // time leaves the rest queued if a panic unwinds out of a job.
         let ready = self.run_queue.borrow().len();
+        let hooked = self.instruments.hooked();
         for _ in 0..ready {
             let Some(job) = self.run_queue.borrow_mut().pop_front() else {
                 break;
             };
             match job {
-                Job::Task(key) => self.run_task(key),
+                Job::Task(key) if hooked => self.run_task::<true>(key),
+                Job::Task(key) => self.run_task::<false>(key),
                 Job::Callback(cell) => self.run_callback(&cell),
                 Job::Main => {
                     self.main_queued.set(false);
