@@ -154,3 +154,8 @@ pub mod __private {
     pub use std::future::poll_fn;
 }
 pub mod sync;
+
+/// The README's examples, compiled and run as doc-tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -732,9 +732,8 @@ impl Core {
     pub(crate) fn tick(&self, main: &mut dyn FnMut() -> bool, cap: Option<Duration>) {
         let counters = &self.instruments.counters;
         bump(&counters.ticks);
-        let n = counters.ticks.get();
         self.instruments.event(|| LoopEvent::TickStart {
-            n,
+            n: counters.ticks.get(),
             ready: self.run_queue.borrow().len(),
         });
 
@@ -806,38 +805,46 @@ impl Core {
         // jobs wake lands behind them, for the next tick. Popping one at a
         // time leaves the rest queued if a panic unwinds out of a job.
         let ready = self.run_queue.borrow().len();
-        let hooked = self.instruments.hooked();
+        if self.instruments.hooked() {
+            self.run_ready::<true>(ready, main);
+        } else {
+            self.run_ready::<false>(ready, main);
+        }
+        self.instruments.event(|| LoopEvent::TickEnd {
+            n: self.instruments.counters.ticks.get(),
+        });
+        if self.stop_on_task_panic {
+            if let Some(payload) = self.fatal.take() {
+                panic::resume_unwind(payload);
+            }
+        }
+    }
+
+    /// Step 5: runs `ready` jobs off the front of the queue. Built twice, with
+    /// and without hooks (see `run_task`).
+    fn run_ready<const HOOKED: bool>(&self, ready: usize, main: &mut dyn FnMut() -> bool) {
         for _ in 0..ready {
             let Some(job) = self.run_queue.borrow_mut().pop_front() else {
                 break;
             };
             match job {
-                Job::Task(key) if hooked => self.run_task::<true>(key),
-                Job::Task(key) => self.run_task::<false>(key),
+                Job::Task(key) => self.run_task::<HOOKED>(key),
                 Job::Callback(cell) => self.run_callback(&cell),
                 Job::Main => {
                     self.main_queued.set(false);
-                    bump(&counters.polls);
-                    let started = if self.instruments.hooked() {
+                    bump(&self.instruments.counters.polls);
+                    if HOOKED {
                         self.instruments.event(|| LoopEvent::PollStart { task: 0 });
-                        self.instruments.start_timing()
-                    } else {
-                        None
-                    };
+                        self.instruments.poll_started.set(self.instruments.start_timing());
+                    }
                     let finished = main();
-                    if self.instruments.hooked() {
-                        if let Some(took) = self.instruments.slow_since(started) {
+                    if HOOKED {
+                        if let Some(took) = self.instruments.slow_since(self.instruments.poll_started.take()) {
                             self.report_slow("the main future", took, None);
                         }
                         self.instruments.event(|| LoopEvent::PollEnd { task: 0, finished });
                     }
                 }
-            }
-        }
-        self.instruments.event(|| LoopEvent::TickEnd { n });
-        if self.stop_on_task_panic {
-            if let Some(payload) = self.fatal.take() {
-                panic::resume_unwind(payload);
             }
         }
     }

@@ -79,8 +79,10 @@ impl Remote {
         self.stop.load(Ordering::Relaxed)
     }
 
+    /// Consumes a stop request. Checked after every tick, so the common
+    /// answer (no stop) is a plain load, not a locked swap.
     pub(crate) fn take_stop(&self) -> bool {
-        self.stop.swap(false, Ordering::SeqCst)
+        self.stop.load(Ordering::Relaxed) && self.stop.swap(false, Ordering::SeqCst)
     }
 
     /// Whether something was queued since the loop last drained.
