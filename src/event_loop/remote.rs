@@ -17,7 +17,7 @@
 //! - Once `closed` is set, wakes are dropped and callbacks refused: waking a
 //!   task whose loop is gone is a no-op.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crossbeam_queue::SegQueue;
@@ -52,20 +52,42 @@ impl Remote {
     /// Queues a task wake from any thread, unless that waker is queued
     /// already (the loop will poll the task once for both wakes).
     pub(crate) fn wake(&self, waker: &Arc<TaskWaker>) {
-        if self.closed.load(Ordering::Acquire) || waker.remote_queued.swap(true, Ordering::AcqRel) {
+        if self.closed.load(Ordering::SeqCst) || waker.remote_queued.swap(true, Ordering::AcqRel) {
             return;
         }
         self.tasks.push(waker.clone());
+        if self.closed_after_push() {
+            return;
+        }
         self.notify();
     }
 
+    /// After a push: if the loop closed meanwhile, empty the queues here.
+    /// A queued waker holds an `Arc` to this `Remote`, so one left behind in
+    /// a closed loop's queue would be a reference cycle (a leak Miri finds).
+    /// The fences pair with `close`'s: either `close` drains after our push,
+    /// or we see `closed` here and drain ourselves.
+    fn closed_after_push(&self) -> bool {
+        fence(Ordering::SeqCst);
+        if !self.closed.load(Ordering::SeqCst) {
+            return false;
+        }
+        while self.tasks.pop().is_some() {}
+        while self.callbacks.pop().is_some() {}
+        true
+    }
+
     /// Queues a callback from any thread; gives it back if the loop is closed.
+    /// A callback racing with `close` may be dropped without running, as in
+    /// asyncio.
     pub(crate) fn call_soon(&self, f: RemoteCallback) -> Result<(), RemoteCallback> {
-        if self.closed.load(Ordering::Acquire) {
+        if self.closed.load(Ordering::SeqCst) {
             return Err(f);
         }
         self.callbacks.push(f);
-        self.notify();
+        if !self.closed_after_push() {
+            self.notify();
+        }
         Ok(())
     }
 
@@ -117,7 +139,8 @@ impl Remote {
 
     /// Refuses further wakes and callbacks; returns the callbacks still queued.
     pub(crate) fn close(&self) -> Vec<RemoteCallback> {
-        self.closed.store(true, Ordering::Release);
+        self.closed.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         while self.tasks.pop().is_some() {}
         std::iter::from_fn(|| self.callbacks.pop()).collect()
     }
