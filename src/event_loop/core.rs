@@ -477,9 +477,8 @@ impl Core {
             (join_waker, freed, dropped)
         };
         // Destructors of the future or of an unclaimed output run here.
-        let cancelled_drop = dropped_body.and_then(|b| panic::catch_unwind(AssertUnwindSafe(|| drop(b))).err());
-        if let Some(p) = cancelled_drop {
-            self.report("exception while dropping a cancelled task", Some(p), Some(key));
+        if let Some(body) = dropped_body {
+            self.drop_guarded("exception while dropping a cancelled task", body, Some(key));
         }
         if let Some(slot) = freed {
             self.release(key, slot);
@@ -509,8 +508,20 @@ impl Core {
         if let Some(w) = waker {
             self.recycle_waker(w);
         }
-        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| drop((body, join_waker)))) {
-            self.report("exception while dropping a task's output", Some(p), Some(key));
+        self.drop_guarded(
+            "exception while dropping a task's output",
+            (body, join_waker),
+            Some(key),
+        );
+    }
+
+    /// Drops `value` (user code: a future, an output, a closure), reporting a
+    /// panicking destructor instead of letting it unwind through the loop.
+    /// One value per call: two panicking destructors under one guard would
+    /// panic during unwinding and abort the process.
+    fn drop_guarded<T>(&self, what: &str, value: T, task: Option<TaskKey>) {
+        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+            self.report(what, Some(p), task);
         }
     }
 
@@ -877,21 +888,15 @@ impl Core {
         let tasks = mem::take(&mut *self.tasks.borrow_mut());
         let queue = mem::take(&mut *self.run_queue.borrow_mut());
         let timers = self.timers.borrow_mut().drain();
-        let guarded = |what: &str, f: &mut dyn FnMut()| {
-            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(f)) {
-                self.report(what, Some(p), None);
-            }
-        };
         for (_, slot) in tasks {
             if !slot.is_finished() {
                 bump(&self.instruments.counters.tasks_finished);
             }
-            let mut slot = Some(slot);
-            guarded("exception while dropping a task at close", &mut || drop(slot.take()));
+            self.drop_guarded("exception while dropping a task at close", slot, None);
         }
         // A callback's closure lives in a cell shared with its `CallbackHandle`:
         // take it out, or it would outlive the loop for as long as the handle.
-        let closures: Vec<_> = (queue.iter())
+        let closures = (queue.iter())
             .filter_map(|job| match job {
                 Job::Callback(cell) => cell.f.take(),
                 _ => None,
@@ -899,24 +904,14 @@ impl Core {
             .chain(timers.iter().filter_map(|entry| match entry {
                 TimerEntry::Call(cell) => cell.f.take(),
                 TimerEntry::Task(_) | TimerEntry::Wake(_) => None,
-            }))
-            .collect();
-        // One guard per closure: a second panicking destructor inside a
-        // single guard would panic during unwinding and abort the process.
+            }));
         for closure in closures {
-            let mut closure = Some(closure);
-            guarded("exception while dropping a callback at close", &mut || {
-                drop(closure.take())
-            });
+            self.drop_guarded("exception while dropping a callback at close", closure, None);
         }
         for f in remote_callbacks {
-            let mut f = Some(f);
-            guarded("exception while dropping a callback at close", &mut || drop(f.take()));
+            self.drop_guarded("exception while dropping a callback at close", f, None);
         }
-        let mut rest = Some((queue, timers));
-        guarded("exception while dropping a callback at close", &mut || {
-            drop(rest.take())
-        });
+        self.drop_guarded("exception while dropping a callback at close", (queue, timers), None);
         self.waker_pool.borrow_mut().clear();
     }
 }
