@@ -128,8 +128,11 @@ impl Remote {
         }
         while let Some(waker) = self.tasks.pop() {
             // Lowered before the task is scheduled: a wake racing with this
-            // queues the waker again, at worst one extra, harmless poll.
-            waker.remote_queued.store(false, Ordering::Release);
+            // queues the waker again, at worst one extra, harmless poll. A
+            // swap, not a store: a waking thread that found the bit already
+            // up skipped the push, and this read of its write is what makes
+            // the state it published before waking visible to the poll.
+            waker.remote_queued.swap(false, Ordering::AcqRel);
             on_task(waker.task);
         }
         while let Some(f) = self.callbacks.pop() {
