@@ -42,9 +42,9 @@ use super::instrument::{bump, Instruments, LoopEvent, Stats};
 use super::remote::Remote;
 use super::{ExceptionContext, ExceptionHandler};
 use crate::reactor::Reactor;
-use crate::task::slot::{Outcome, TaskSlot};
+use crate::task::header::{Header, State};
 use crate::task::waker::TaskWaker;
-use crate::task::{register_waker, Runnable, Stage, Task, TaskError, TaskKey};
+use crate::task::{Body, Stage, Task, TaskCell, TaskKey, TaskRef};
 use crate::time::clock::Clock;
 use crate::time::wheel::{TimerKey, Wheel};
 
@@ -92,15 +92,9 @@ impl TaskInfo {
     }
 }
 
-/// What `poll_join` hands a `Task` handle once its task has finished.
-pub(crate) struct Joined<T> {
-    pub(crate) result: Result<T, TaskError>,
-    pub(crate) name: Option<Box<str>>,
-}
-
 /// One entry of the run queue.
 pub(crate) enum Job {
-    Task(TaskKey),
+    Task(TaskRef),
     Callback(Rc<CallbackCell>),
     Main,
 }
@@ -127,7 +121,9 @@ pub(crate) struct Core {
     pub(crate) clock: Clock,
     pub(crate) timers: RefCell<Wheel<TimerEntry>>,
     pub(crate) reactor: RefCell<Reactor>,
-    tasks: RefCell<Slab<TaskSlot>>,
+    /// Every task not yet released (pending, or finished with its result
+    /// unclaimed), by key; see `task/header.rs`.
+    tasks: RefCell<Slab<TaskRef>>,
     run_queue: RefCell<VecDeque<Job>>,
     /// The task being polled right now, for the self-wake fast path.
     polling: Cell<Option<TaskKey>>,
@@ -215,44 +211,36 @@ impl Core {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let gen = self.next_task_id.get();
-        self.next_task_id.set(gen + 1);
+        let id = self.next_task_id.get();
+        self.next_task_id.set(id + 1);
         if self.closed.get() {
-            // Nothing runs on a closed loop: the handle reports `Cancelled`
-            // (no slot carries this key), and the future is dropped here.
+            // Nothing runs on a closed loop: the handle reports `Cancelled`,
+            // and the future is dropped here.
             drop(future);
-            return Task::new(
-                self.clone(),
-                TaskKey {
-                    index: usize::MAX - 1,
-                    gen,
-                },
-            );
+            let key = TaskKey {
+                index: usize::MAX - 1,
+                gen: id,
+            };
+            let cell = TaskCell::<RefCell<Stage<F>>>::new(Header::new(key, State::Cancelled, None), Stage::Gone);
+            return Task::new(self.clone(), cell);
         }
-        let body: std::pin::Pin<Box<dyn Runnable>> = Box::pin(Stage::Running(future));
         let mut tasks = self.tasks.borrow_mut();
         let entry = tasks.vacant_entry();
         let key = TaskKey {
             index: entry.key(),
-            gen,
+            gen: id,
         };
-        let waker = self.make_waker(key);
-        entry.insert(TaskSlot {
-            id: gen,
-            body: Some(body),
-            waker: Some(waker),
-            outcome: Outcome::Pending,
-            queued: true,
-            cancel_requested: false,
-            detached: false,
-            join_waker: None,
-            name: None,
-        });
+        let cell = TaskCell::new(
+            Header::new(key, State::Pending, Some(self.make_waker(key))),
+            Stage::Running(future),
+        );
+        let task: TaskRef = cell.clone();
+        entry.insert(task.clone());
         drop(tasks);
-        self.run_queue.borrow_mut().push_back(Job::Task(key));
+        self.run_queue.borrow_mut().push_back(Job::Task(task));
         bump(&self.instruments.counters.tasks_spawned);
-        self.instruments.event(|| LoopEvent::Spawn { task: gen });
-        Task::new(self.clone(), key)
+        self.instruments.event(|| LoopEvent::Spawn { task: id });
+        Task::new(self.clone(), cell)
     }
 
     fn make_waker(&self, task: TaskKey) -> Arc<TaskWaker> {
@@ -276,13 +264,11 @@ impl Core {
         }
     }
 
-    /// Runs `f` on a live task's slot.
-    pub(crate) fn with_task<R>(&self, key: TaskKey, f: impl FnOnce(&mut TaskSlot) -> R) -> Option<R> {
-        let mut tasks = self.tasks.borrow_mut();
-        match tasks.get_mut(key.index) {
-            Some(slot) if slot.id == key.gen => Some(f(slot)),
-            _ => None,
-        }
+    /// The task `key` names, if it is still pending.
+    fn task(&self, key: TaskKey) -> Option<TaskRef> {
+        let tasks = self.tasks.try_borrow().ok()?;
+        let task = tasks.get(key.index)?;
+        (task.header.key.gen == key.gen && !task.header.is_finished()).then(|| task.clone())
     }
 
     /// Puts a woken task (or the main future) on the run queue, once.
@@ -313,64 +299,49 @@ impl Core {
             self.self_woken.set(true);
             return;
         }
-        let Ok(mut tasks) = self.tasks.try_borrow_mut() else {
-            // Only reachable if a waker fires from inside the loop's own slab
-            // bookkeeping (none does). Queue it unchecked: a duplicate entry
-            // costs at most one spurious poll, which futures must tolerate.
-            self.run_queue.borrow_mut().push_back(Job::Task(key));
-            return;
-        };
-        if let Some(slot) = tasks.get_mut(key.index) {
-            if slot.id == key.gen && !slot.queued && !slot.is_finished() {
-                slot.queued = true;
-                self.run_queue.borrow_mut().push_back(Job::Task(key));
+        // The slab is never mutably borrowed while foreign code (a waker)
+        // runs, so the lookup cannot miss for that reason; a miss means the
+        // task has finished, and the wake is moot.
+        if let Some(task) = self.task(key) {
+            if !task.header.queued.replace(true) {
+                self.run_queue.borrow_mut().push_back(Job::Task(task));
             }
         }
     }
 
     pub(crate) fn cancel_task(&self, key: TaskKey) -> bool {
-        let requeue = self.with_task(key, |slot| {
-            if slot.is_finished() {
-                return None;
-            }
-            slot.cancel_requested = true;
-            Some(!mem::replace(&mut slot.queued, true))
-        });
-        match requeue.flatten() {
-            Some(push) => {
-                if push {
-                    self.run_queue.borrow_mut().push_back(Job::Task(key));
-                }
-                true
-            }
-            None => false,
+        let Some(task) = self.task(key) else {
+            return false;
+        };
+        task.header.cancel_requested.set(true);
+        if !task.header.queued.replace(true) {
+            self.run_queue.borrow_mut().push_back(Job::Task(task));
         }
+        true
     }
 
-    /// Polls one task. See `task/slot.rs` for the states this moves between.
+    /// Polls one task. See `task/header.rs` for the states this moves between.
     /// `HOOKED` (observer set or debug mode) is a type parameter so that the
     /// plain build of this function carries no hook code at all: the tick
     /// picks the version once per step.
-    fn run_task<const HOOKED: bool>(&self, key: TaskKey) {
-        let (mut body, waker) = {
-            let mut tasks = self.tasks.borrow_mut();
-            let Some(slot) = tasks.get_mut(key.index) else { return };
-            if slot.id != key.gen || slot.is_finished() {
-                return;
-            }
-            slot.queued = false;
-            if slot.cancel_requested {
-                let body = slot.body.take();
-                drop(tasks);
-                self.instruments.event(|| LoopEvent::Cancelled { task: key.gen });
-                self.finish(key, Outcome::Cancelled, body);
-                return;
-            }
-            match (slot.body.take(), slot.waker.take()) {
-                (Some(body), Some(waker)) => (body, waker),
-                _ => return,
-            }
-        };
+    fn run_task<const HOOKED: bool>(&self, task: TaskRef) {
+        let header = &task.header;
+        if header.is_finished() {
+            return;
+        }
+        header.queued.set(false);
+        let key = header.key;
+        if header.cancel_requested.get() {
+            self.instruments.event(|| LoopEvent::Cancelled { task: key.gen });
+            self.drop_guarded(
+                "exception while dropping a cancelled task",
+                || task.stage.discard(),
+                Some(key),
+            );
+            self.finish(&task, State::Cancelled);
+            return;
+        }
+        let Some(waker) = header.waker.take() else { return };
         self.polling.set(Some(key));
         self.polling_waker.set(Arc::as_ptr(&waker) as *const ());
         bump(&self.instruments.counters.polls);
@@ -380,55 +351,39 @@ impl Core {
         let result = {
             let waker = waker_ref(&waker);
             let mut cx = Context::from_waker(&waker);
-            panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll_run(&mut cx)))
+            panic::catch_unwind(AssertUnwindSafe(|| task.stage.poll(&mut cx)))
         };
         self.polling.set(None);
+        header.waker.set(Some(waker));
         if HOOKED {
             self.after_poll(key, !matches!(result, Ok(Poll::Pending)));
         }
-        let self_woken = self.self_woken.replace(false);
         match result {
             Ok(Poll::Pending) => {
-                let mut tasks = self.tasks.borrow_mut();
-                match tasks.get_mut(key.index) {
-                    Some(slot) if slot.id == key.gen => {
-                        slot.body = Some(body);
-                        slot.waker = Some(waker);
-                        // `queued` may already be set if the task was
-                        // cancelled during its own poll.
-                        if self_woken && !slot.queued {
-                            slot.queued = true;
-                            drop(tasks);
-                            self.run_queue.borrow_mut().push_back(Job::Task(key));
-                        }
-                    }
-                    // The slot vanished while we polled (the loop closed under
-                    // us); the body is dropped below, outside the borrow.
-                    _ => {
-                        drop(tasks);
-                        drop(body);
-                    }
+                // `queued` may already be set if the task was cancelled
+                // during its own poll.
+                if self.self_woken.replace(false) && !header.queued.replace(true) {
+                    self.run_queue.borrow_mut().push_back(Job::Task(task));
                 }
             }
-            Ok(Poll::Ready(())) => {
-                self.recycle_waker(waker);
-                self.finish(key, Outcome::Done, Some(body));
-            }
+            Ok(Poll::Ready(())) => self.finish(&task, State::Done),
             Err(payload) => {
-                self.recycle_waker(waker);
+                self.self_woken.set(false);
                 let payload = if self.stop_on_task_panic {
                     self.fatal.set(Some(payload));
                     Box::new("re-raised out of the loop (stop_on_task_panic)") as Box<dyn Any + Send>
                 } else {
                     payload
                 };
+                header.set_panic(payload);
                 // A future that panicked is not polled again; dropping it may
                 // panic too, which must not take the loop down.
-                let drop_panic = panic::catch_unwind(AssertUnwindSafe(|| drop(body))).err();
-                self.finish(key, Outcome::Panicked(payload), None);
-                if let Some(p) = drop_panic {
-                    self.report("exception while dropping a panicked task", Some(p), Some(key));
-                }
+                self.drop_guarded(
+                    "exception while dropping a panicked task",
+                    || task.stage.discard(),
+                    Some(key),
+                );
+                self.finish(&task, State::Panicked);
             }
         }
     }
@@ -447,7 +402,7 @@ impl Core {
     #[inline(never)]
     fn after_poll(&self, key: TaskKey, finished: bool) {
         if let Some(took) = self.instruments.slow_since(self.instruments.poll_started.take()) {
-            let name = self.with_task(key, |slot| slot.name.clone()).flatten();
+            let name = self.task(key).and_then(|task| task.header.name());
             self.report_slow(&task_label(key, name.as_deref()), took, Some(key));
         }
         self.instruments.event(|| LoopEvent::PollEnd {
@@ -456,170 +411,71 @@ impl Core {
         });
     }
 
-    /// Records a task's outcome, wakes whoever awaits it, and frees the slot
-    /// if nobody will ever ask. `body` is dropped (or kept, holding the
-    /// output) outside every borrow.
-    fn finish(&self, key: TaskKey, outcome: Outcome, body: Option<std::pin::Pin<Box<dyn Runnable>>>) {
-        let keep_body = matches!(outcome, Outcome::Done);
-        let (join_waker, freed, dropped_body) = {
-            let mut tasks = self.tasks.borrow_mut();
-            let Some(slot) = tasks.get_mut(key.index).filter(|s| s.id == key.gen) else {
-                drop(tasks);
-                drop(body);
-                return;
-            };
-            slot.outcome = outcome;
-            bump(&self.instruments.counters.tasks_finished);
-            let (kept, dropped) = if keep_body { (body, None) } else { (None, body) };
-            slot.body = kept;
-            let join_waker = slot.join_waker.take();
-            let freed = slot.detached.then(|| tasks.remove(key.index));
-            (join_waker, freed, dropped)
-        };
-        // Destructors of the future or of an unclaimed output run here.
-        if let Some(body) = dropped_body {
-            self.drop_guarded("exception while dropping a cancelled task", body, Some(key));
+    /// Records how a task ended and wakes whoever awaits it. A detached
+    /// task's result is discarded and its slot freed at once; otherwise the
+    /// slot stays until the handle takes the result or is dropped.
+    fn finish(&self, task: &TaskRef, state: State) {
+        let header = &task.header;
+        header.state.set(state);
+        bump(&self.instruments.counters.tasks_finished);
+        if let Some(waker) = header.waker.take() {
+            self.recycle_waker(waker);
         }
-        if let Some(slot) = freed {
-            self.release(key, slot);
+        if header.detached.get() {
+            self.discard_result(header, &task.stage);
+            self.release(header);
         }
-        if let Some(w) = join_waker {
+        if let Some(w) = header.join_waker.take() {
             w.wake();
         }
     }
 
-    /// Drops a freed slot; a panic nobody retrieved is reported.
-    fn release(&self, key: TaskKey, slot: TaskSlot) {
-        let TaskSlot {
-            body,
-            waker,
-            outcome,
-            name,
-            join_waker,
-            ..
-        } = slot;
-        if let Outcome::Panicked(payload) = outcome {
-            let msg = match name {
-                Some(name) => format!("Task exception was never retrieved ({name})"),
-                None => format!("Task exception was never retrieved (Task-{})", key.gen),
-            };
-            self.report(&msg, Some(payload), Some(key));
-        }
-        if let Some(w) = waker {
-            self.recycle_waker(w);
+    /// Frees a finished task's slot: its result is taken or discarded.
+    pub(crate) fn release(&self, header: &Header) {
+        let removed = {
+            let mut tasks = self.tasks.borrow_mut();
+            let ours = tasks.get(header.key.index).is_some_and(|t| t.header.key == header.key);
+            ours.then(|| tasks.remove(header.key.index))
+        };
+        // Dropped outside the borrow; the caller holds another reference.
+        drop(removed);
+    }
+
+    /// Drops a finished task's result that nobody will take; a panic nobody
+    /// retrieved is reported, as asyncio's "Task exception was never
+    /// retrieved".
+    pub(crate) fn discard_result(&self, header: &Header, stage: &dyn Body) {
+        if let Some(payload) = header.take_panic() {
+            let name = header.name();
+            let msg = format!(
+                "Task exception was never retrieved ({})",
+                name.unwrap_or_else(|| format!("Task-{}", header.id()))
+            );
+            self.report(&msg, Some(payload), Some(header.key));
         }
         self.drop_guarded(
             "exception while dropping a task's output",
-            (body, join_waker),
-            Some(key),
+            || stage.discard(),
+            Some(header.key),
         );
     }
 
-    /// Drops `value` (user code: a future, an output, a closure), reporting a
-    /// panicking destructor instead of letting it unwind through the loop.
-    /// One value per call: two panicking destructors under one guard would
-    /// panic during unwinding and abort the process.
-    fn drop_guarded<T>(&self, what: &str, value: T, task: Option<TaskKey>) {
-        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+    /// Runs `drop_it` (which drops user values: a future, an output, a
+    /// closure), reporting a panicking destructor instead of letting it
+    /// unwind through the loop. One value per call: two panicking
+    /// destructors under one guard would panic during unwinding and abort
+    /// the process.
+    fn drop_guarded(&self, what: &str, drop_it: impl FnOnce(), task: Option<TaskKey>) {
+        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(drop_it)) {
             self.report(what, Some(p), task);
         }
     }
 
-    /// `Task::poll` and `Task::result`: if the task has finished, frees its
-    /// slot and hands over the result (the handle keeps what it still needs
-    /// to answer `done`, `cancelled` and `name`); else registers `waker`.
-    pub(crate) fn poll_join<T: 'static>(&self, key: TaskKey, waker: Option<&Waker>) -> Poll<Joined<T>> {
-        let mut tasks = self.tasks.borrow_mut();
-        let Some(slot) = tasks.get_mut(key.index).filter(|s| s.id == key.gen) else {
-            return Poll::Ready(Joined {
-                result: Err(TaskError::Cancelled),
-                name: None,
-            });
-        };
-        if !slot.is_finished() {
-            let old = waker.and_then(|w| register_waker(&mut slot.join_waker, w));
-            drop(tasks);
-            drop(old);
-            return Poll::Pending;
-        }
-        let TaskSlot {
-            body,
-            waker,
-            outcome,
-            name,
-            ..
-        } = tasks.remove(key.index);
-        drop(tasks);
-        if let Some(w) = waker {
-            self.recycle_waker(w);
-        }
-        let result = match outcome {
-            Outcome::Done => {
-                let mut out: Option<T> = None;
-                if let Some(mut body) = body {
-                    body.as_mut().take_output(&mut out);
-                }
-                Ok(out.expect("task output has the handle's type"))
-            }
-            Outcome::Panicked(payload) => Err(TaskError::Panicked(payload)),
-            Outcome::Cancelled | Outcome::Pending => Err(TaskError::Cancelled),
-        };
-        Poll::Ready(Joined { result, name })
-    }
-
-    /// Registers `waker` to learn when the task finishes, without taking its
-    /// result (for `wait` and `TaskGroup`). `Ready` once it has finished.
-    pub(crate) fn poll_done(&self, key: TaskKey, waker: &Waker) -> Poll<()> {
-        let mut tasks = self.tasks.borrow_mut();
-        let Some(slot) = tasks.get_mut(key.index).filter(|s| s.id == key.gen) else {
-            return Poll::Ready(());
-        };
-        if slot.is_finished() {
-            return Poll::Ready(());
-        }
-        let old = register_waker(&mut slot.join_waker, waker);
-        drop(tasks);
-        drop(old);
-        Poll::Pending
-    }
-
-    /// Whether a finished task failed: it panicked, was cancelled, or its
-    /// output says so. `None` while it runs.
-    pub(crate) fn task_failed(&self, key: TaskKey, output_failed: impl FnOnce(&dyn Any) -> bool) -> Option<bool> {
-        let tasks = self.tasks.borrow();
-        let Some(slot) = tasks.get(key.index).filter(|s| s.id == key.gen) else {
-            return Some(true); // gone with its loop: cancelled
-        };
-        match &slot.outcome {
-            Outcome::Pending => None,
-            Outcome::Panicked(_) | Outcome::Cancelled => Some(true),
-            Outcome::Done => Some(
-                slot.body
-                    .as_ref()
-                    .and_then(|b| b.as_ref().get_ref().output())
-                    .is_some_and(output_failed),
-            ),
-        }
-    }
-
-    /// The `Task` handle is gone: free a finished task, detach a running one.
-    pub(crate) fn detach_task(&self, key: TaskKey) {
-        let Ok(mut tasks) = self.tasks.try_borrow_mut() else {
-            return;
-        };
-        let Some(slot) = tasks.get_mut(key.index).filter(|s| s.id == key.gen) else {
-            return;
-        };
-        if slot.is_finished() {
-            let slot = tasks.remove(key.index);
-            drop(tasks);
-            self.release(key, slot);
-        } else {
-            slot.detached = true;
-            let old = slot.join_waker.take();
-            drop(tasks);
-            drop(old);
-        }
+    /// The `Task` handle of a pending task is gone: the task runs on,
+    /// detached, and nobody is waiting for it any more.
+    pub(crate) fn detach_task(&self, header: &Header) {
+        header.detached.set(true);
+        drop(header.join_waker.take());
     }
 
     // ----- callbacks -----------------------------------------------------
@@ -687,15 +543,16 @@ impl Core {
     /// Id and name of the task being polled right now.
     pub(crate) fn current_task(&self) -> Option<TaskInfo> {
         let key = self.polling.get()?;
-        self.with_task(key, |slot| TaskInfo::new(key.gen, slot.name.as_deref()))
+        let task = self.task(key)?;
+        Some(TaskInfo::new(key.gen, task.header.name().as_deref()))
     }
 
     /// Id and name of every task that has not finished, in slab order.
     pub(crate) fn all_tasks(&self) -> Vec<TaskInfo> {
         let tasks = self.tasks.borrow();
         (tasks.iter())
-            .filter(|(_, slot)| !slot.is_finished())
-            .map(|(_, slot)| TaskInfo::new(slot.id, slot.name.as_deref()))
+            .filter(|(_, task)| !task.header.is_finished())
+            .map(|(_, task)| TaskInfo::new(task.header.id(), task.header.name().as_deref()))
             .collect()
     }
 
@@ -839,7 +696,7 @@ impl Core {
                 break;
             };
             match job {
-                Job::Task(key) => self.run_task::<HOOKED>(key),
+                Job::Task(task) => self.run_task::<HOOKED>(task),
                 Job::Callback(cell) => self.run_callback(&cell),
                 Job::Main => {
                     self.main_queued.set(false);
@@ -862,12 +719,9 @@ impl Core {
 
     /// Cancels every live task (their futures drop at the next tick).
     pub(crate) fn cancel_all(&self) {
-        let keys: Vec<TaskKey> = self
-            .tasks
-            .borrow()
-            .iter()
-            .filter(|(_, s)| !s.is_finished())
-            .map(|(index, s)| TaskKey { index, gen: s.id })
+        let keys: Vec<TaskKey> = (self.tasks.borrow().iter())
+            .filter(|(_, task)| !task.header.is_finished())
+            .map(|(_, task)| task.header.key)
             .collect();
         for key in keys {
             self.cancel_task(key);
@@ -888,11 +742,16 @@ impl Core {
         let tasks = mem::take(&mut *self.tasks.borrow_mut());
         let queue = mem::take(&mut *self.run_queue.borrow_mut());
         let timers = self.timers.borrow_mut().drain();
-        for (_, slot) in tasks {
-            if !slot.is_finished() {
+        for (_, task) in tasks {
+            let header = &task.header;
+            if !header.is_finished() {
+                header.state.set(State::Cancelled);
                 bump(&self.instruments.counters.tasks_finished);
             }
-            self.drop_guarded("exception while dropping a task at close", slot, None);
+            let key = Some(header.key);
+            self.drop_guarded("exception while dropping a task at close", || task.stage.discard(), key);
+            let wakers = (header.join_waker.take(), header.waker.take());
+            self.drop_guarded("exception while dropping a task at close", || drop(wakers), key);
         }
         // A callback's closure lives in a cell shared with its `CallbackHandle`:
         // take it out, or it would outlive the loop for as long as the handle.
@@ -906,12 +765,16 @@ impl Core {
                 TimerEntry::Task(_) | TimerEntry::Wake(_) => None,
             }));
         for closure in closures {
-            self.drop_guarded("exception while dropping a callback at close", closure, None);
+            self.drop_guarded("exception while dropping a callback at close", || drop(closure), None);
         }
         for f in remote_callbacks {
-            self.drop_guarded("exception while dropping a callback at close", f, None);
+            self.drop_guarded("exception while dropping a callback at close", || drop(f), None);
         }
-        self.drop_guarded("exception while dropping a callback at close", (queue, timers), None);
+        self.drop_guarded(
+            "exception while dropping a callback at close",
+            || drop((queue, timers)),
+            None,
+        );
         self.waker_pool.borrow_mut().clear();
     }
 }

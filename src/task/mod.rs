@@ -3,38 +3,39 @@
 //!
 //! # Ground rules
 //!
-//! - A task's future lives in the loop's slab on the loop's thread, so it
-//!   need not be `Send`. Its destructor runs on the loop's thread.
-//! - A task is named by [`TaskKey`]: slab index plus a generation that is
-//!   never reused within a loop, so a stale handle or waker can never reach
-//!   the task that now occupies its slot.
+//! - A task is one allocation (`raw.rs`): a header, then its future, later
+//!   its output. It lives on the loop's thread, so the future need not be
+//!   `Send`; its destructor runs on the loop's thread.
+//! - The loop finds a pending task by [`TaskKey`] (slab index plus a
+//!   generation that is never reused within a loop), so a stale waker can
+//!   never reach the task that now occupies its slot. The [`Task`] handle
+//!   points at the allocation itself.
 //! - Dropping a [`Task`] handle *detaches* the task: it keeps running, as in
 //!   asyncio and tokio. [`Task::cancel`] or [`Task::abort_on_drop`] stop it.
 //! - A panic inside a task is caught; the loop lives on and the handle
 //!   yields [`TaskError::Panicked`].
 //!
-//! The life cycle of a task is drawn in `slot.rs`.
+//! The life cycle of a task is drawn in `header.rs`.
 
+pub(crate) mod header;
 mod raw;
-pub(crate) mod slot;
 pub(crate) mod waker;
 mod yield_now;
 
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-pub(crate) use raw::{Runnable, Stage};
+pub(crate) use raw::{Body, JoinRef, Stage, TaskCell, TaskRef};
 pub use yield_now::{yield_now, YieldNow};
 
 use crate::event_loop::core::Core;
 use crate::event_loop::get_running_loop;
-use slot::Outcome;
+use header::{Header, State};
 
 /// Names a task inside its loop: slab index plus generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,152 +166,148 @@ where
 #[must_use = "a dropped Task keeps running detached; .await it, or use abort_on_drop() to cancel on drop"]
 pub struct Task<T> {
     core: Rc<Core>,
-    key: TaskKey,
-    /// Set once the result was taken and the slot freed.
-    released: Option<Released>,
-    _output: PhantomData<fn() -> T>,
-}
-
-/// What a handle remembers of its task after taking the result.
-struct Released {
-    cancelled: bool,
-    name: Option<Box<str>>,
+    cell: JoinRef<T>,
+    /// Set once the result was taken.
+    joined: bool,
 }
 
 impl<T> Task<T> {
-    pub(crate) fn new(core: Rc<Core>, key: TaskKey) -> Task<T> {
+    pub(crate) fn new(core: Rc<Core>, cell: JoinRef<T>) -> Task<T> {
         Task {
             core,
-            key,
-            released: None,
-            _output: PhantomData,
+            cell,
+            joined: false,
         }
+    }
+
+    fn header(&self) -> &Header {
+        &self.cell.header
     }
 
     /// The task's id, unique within its loop and never reused.
     pub fn id(&self) -> u64 {
-        self.key.gen
+        self.header().id()
     }
 
     /// The task's name: the one given with [`set_name`](Task::set_name), or
     /// `Task-<id>` as in asyncio.
     pub fn name(&self) -> String {
-        let name = match &self.released {
-            Some(released) => released.name.as_deref().map(str::to_owned),
-            None => self
-                .core
-                .with_task(self.key, |slot| slot.name.as_deref().map(str::to_owned))
-                .flatten(),
-        };
-        name.unwrap_or_else(|| format!("Task-{}", self.key.gen))
+        (self.header().name()).unwrap_or_else(|| format!("Task-{}", self.id()))
     }
 
     /// Names the task (shown in error reports).
     pub fn set_name(&self, name: impl Into<String>) {
-        let name = name.into().into_boxed_str();
-        self.core.with_task(self.key, |slot| slot.name = Some(name));
+        self.header().set_name(name.into().into_boxed_str());
     }
 
     /// Whether the task has finished: returned, panicked or been cancelled.
     pub fn done(&self) -> bool {
-        self.released.is_some() || self.core.with_task(self.key, |slot| slot.is_finished()).unwrap_or(true)
+        self.header().is_finished()
     }
 
     /// Whether the task ended by cancellation. Like asyncio, this becomes
     /// `true` only once the cancellation has been carried out (next tick).
     pub fn cancelled(&self) -> bool {
-        match &self.released {
-            Some(released) => released.cancelled,
-            None => self
-                .core
-                .with_task(self.key, |slot| matches!(slot.outcome, Outcome::Cancelled))
-                .unwrap_or(true),
-        }
+        self.header().state.get() == State::Cancelled
     }
 
     /// Requests cancellation: the task's future is dropped at the loop's next
     /// tick, and awaiting the handle then gives [`TaskError::Cancelled`].
     /// Returns `false` if the task had already finished.
     pub fn cancel(&self) -> bool {
-        self.released.is_none() && self.core.cancel_task(self.key)
+        self.core.cancel_task(self.header().key)
     }
 
     /// The result, if the task has finished and it was not taken yet:
     /// asyncio's `Task.result()`, with `None` where asyncio raises
     /// `InvalidStateError` (not done yet), and also once the result has been
     /// taken (by this call or by awaiting the handle).
-    pub fn result(&mut self) -> Option<Result<T, TaskError>>
-    where
-        T: 'static,
-    {
-        if self.released.is_some() {
+    pub fn result(&mut self) -> Option<Result<T, TaskError>> {
+        if self.joined || !self.done() {
             return None;
         }
-        match self.join(None) {
-            Poll::Ready(result) => Some(result),
-            Poll::Pending => None,
+        Some(self.take_result())
+    }
+
+    /// Moves the result of a finished task out of it.
+    fn take_result(&mut self) -> Result<T, TaskError> {
+        self.joined = true;
+        let header = &self.cell.header;
+        self.core.release(header);
+        match header.state.get() {
+            State::Done => self.cell.stage.take().ok_or(TaskError::Cancelled),
+            State::Panicked => match header.take_panic() {
+                Some(payload) => Err(TaskError::Panicked(payload)),
+                None => Err(TaskError::Cancelled),
+            },
+            State::Cancelled | State::Pending => Err(TaskError::Cancelled),
         }
     }
 
-    /// Takes the result if the task has finished; see `Core::poll_join`.
-    fn join(&mut self, waker: Option<&Waker>) -> Poll<Result<T, TaskError>>
-    where
-        T: 'static,
-    {
-        self.core.poll_join::<T>(self.key, waker).map(|joined| {
-            self.released = Some(Released {
-                cancelled: matches!(joined.result, Err(TaskError::Cancelled)),
-                name: joined.name,
-            });
-            joined.result
-        })
-    }
-
-    /// `Ready` once the task has finished; its result stays in place.
+    /// `Ready` once the task has finished, else registers `cx`'s waker (for
+    /// `wait` and `TaskGroup`, which watch tasks without taking results).
     pub(crate) fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.released.is_some() {
+        if self.done() {
             return Poll::Ready(());
         }
-        self.core.poll_done(self.key, cx.waker())
+        drop(self.header().set_join_waker(cx.waker()));
+        Poll::Pending
     }
 
-    /// Whether the finished task failed (panicked, was cancelled, or returned
-    /// a failure); `None` while it runs.
+    /// Whether the finished task failed: panicked, was cancelled, or its
+    /// output says so ([`TaskOutcome`](crate::TaskOutcome)). `None` while it
+    /// runs. Once the result has been taken only a cancellation is known.
     pub(crate) fn failed(&self) -> Option<bool>
     where
-        T: crate::TaskOutcome + 'static,
+        T: crate::TaskOutcome,
     {
-        if let Some(released) = &self.released {
-            // The result is with the caller now; only a cancellation is known.
-            return Some(released.cancelled);
+        match self.header().state.get() {
+            State::Pending => None,
+            State::Panicked | State::Cancelled => Some(true),
+            State::Done => Some(
+                (self.cell.stage)
+                    .peek(&mut crate::TaskOutcome::is_failure)
+                    .unwrap_or(false),
+            ),
         }
-        self.core.task_failed(self.key, |output| {
-            output.downcast_ref::<T>().is_some_and(crate::TaskOutcome::is_failure)
-        })
     }
 
-    /// Turns the handle into a guard that cancels the task when dropped.
+    /// Wraps the handle so that dropping it cancels the task (tokio's
+    /// `AbortOnDrop`; by default a dropped handle detaches, as in asyncio).
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let guard = evloop::create_task(std::future::pending::<()>()).abort_on_drop();
+    ///     drop(guard); // the task is cancelled at the next tick
+    /// });
+    /// ```
     pub fn abort_on_drop(self) -> AbortOnDrop<T> {
         AbortOnDrop(self)
     }
 }
 
-impl<T: 'static> Future for Task<T> {
+impl<T> Future for Task<T> {
     type Output = Result<T, TaskError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        assert!(
-            self.released.is_none(),
-            "evloop::Task polled again after it returned its result"
-        );
-        self.join(Some(cx.waker()))
+        assert!(!self.joined, "evloop::Task polled again after it returned its result");
+        if !self.done() {
+            drop(self.header().set_join_waker(cx.waker()));
+            return Poll::Pending;
+        }
+        Poll::Ready(self.take_result())
     }
 }
 
 impl<T> Drop for Task<T> {
     fn drop(&mut self) {
-        if self.released.is_none() {
-            self.core.detach_task(self.key);
+        if self.done() {
+            if !self.joined {
+                self.core.discard_result(&self.cell.header, &self.cell.stage);
+                self.core.release(&self.cell.header);
+            }
+        } else {
+            self.core.detach_task(&self.cell.header);
         }
     }
 }
@@ -378,7 +375,7 @@ impl CancelHandle {
     pub(crate) fn new<T>(task: &Task<T>) -> CancelHandle {
         CancelHandle {
             core: task.core.clone(),
-            key: task.key,
+            key: task.header().key,
         }
     }
 

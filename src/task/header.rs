@@ -1,0 +1,147 @@
+//! A task's header: the part of its allocation the loop reads without
+//! knowing the future's type, and its life cycle.
+//!
+//! ```text
+//!              spawn (1)
+//!                 |
+//!                 v
+//!   +-------> [Pending] --poll returns Ready (2)--> [Done] ----------+
+//!   |  wake (3)   |  |                                               |
+//!   +-------------+  +--poll panics (4)-----------> [Panicked] -----+--> result taken or
+//!                 |                                                  |    dropped (5)
+//!                 +--cancel(), next tick (6)------> [Cancelled] ----+
+//! ```
+//!
+//! 1. `Core::spawn`: one `Rc` allocation holds this header and the future;
+//!    the loop's slab and the run queue each keep a clone, the [`Task`]
+//!    handle a third. `queued` starts set.
+//! 2. `Core::run_task`: the future stores its output in place (`raw.rs`).
+//! 3. A wake looks the task up in the slab by [`TaskKey`] and pushes a clone
+//!    on the run queue unless `queued` is already set.
+//! 4. The panic is caught; the future is dropped in place; the payload waits
+//!    in `panic`.
+//! 5. `Task::poll` moves the result out and frees the slab slot. A detached
+//!    task's result is dropped and its slot freed the moment it finishes; an
+//!    unclaimed panic is reported then.
+//! 6. `Task::cancel` sets `cancel_requested` and queues the task; when the run
+//!    queue reaches it, the future is dropped instead of polled.
+//!
+//! # Invariants
+//!
+//! - The slab holds every task whose result may still be wanted: the
+//!   pending ones, and finished ones whose handle has neither taken the
+//!   result nor been dropped (`close` drops those results too). A wake
+//!   reaches only a `Pending` one: the lookup checks the state.
+//! - Every field is a `Cell` read and written only on the loop's thread, by
+//!   the loop and the task's handle, never while user code runs inside the
+//!   same call: no borrow can be outstanding when another begins.
+//! - `waker` is out of its cell only while the task is being polled.
+//!
+//! [`Task`]: crate::Task
+
+use std::any::Any;
+use std::cell::Cell;
+use std::sync::Arc;
+use std::task::Waker;
+
+use super::waker::TaskWaker;
+use super::TaskKey;
+
+/// Where a task is in its life cycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    Pending,
+    Done,
+    Panicked,
+    Cancelled,
+}
+
+pub(crate) struct Header {
+    /// Slab index and id (the id doubles as the slot's generation).
+    pub(crate) key: TaskKey,
+    pub(crate) state: Cell<State>,
+    /// The task is on the run queue; a second wake must not push it again.
+    pub(crate) queued: Cell<bool>,
+    pub(crate) cancel_requested: Cell<bool>,
+    /// The `Task` handle was dropped: discard the result as soon as it exists.
+    pub(crate) detached: Cell<bool>,
+    /// The task's own waker, lent to every poll.
+    pub(crate) waker: Cell<Option<Arc<TaskWaker>>>,
+    /// Who is awaiting the `Task` handle.
+    pub(crate) join_waker: Cell<Option<Waker>>,
+    /// What most tasks never have, boxed so that the common task's
+    /// allocation stays small (glibc serves chunks up to 128 bytes from its
+    /// fast bins).
+    rare: Cell<Option<Box<Rare>>>,
+}
+
+#[derive(Default)]
+struct Rare {
+    name: Option<Box<str>>,
+    /// The payload of a panic, until the handle takes it.
+    panic: Option<Box<dyn Any + Send>>,
+}
+
+impl Header {
+    pub(crate) fn new(key: TaskKey, state: State, waker: Option<Arc<TaskWaker>>) -> Header {
+        Header {
+            key,
+            state: Cell::new(state),
+            queued: Cell::new(state == State::Pending),
+            cancel_requested: Cell::new(false),
+            detached: Cell::new(false),
+            waker: Cell::new(waker),
+            join_waker: Cell::new(None),
+            rare: Cell::new(None),
+        }
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.key.gen
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.state.get() != State::Pending
+    }
+
+    /// Runs `f` on the rare fields, creating them if needed.
+    fn with_rare<R>(&self, f: impl FnOnce(&mut Rare) -> R) -> R {
+        let mut rare = self.rare.take().unwrap_or_default();
+        let r = f(&mut rare);
+        self.rare.set(Some(rare));
+        r
+    }
+
+    /// The task's name, if one was set.
+    pub(crate) fn name(&self) -> Option<String> {
+        let rare = self.rare.take()?;
+        let copy = rare.name.as_deref().map(str::to_owned);
+        self.rare.set(Some(rare));
+        copy
+    }
+
+    pub(crate) fn set_name(&self, name: Box<str>) {
+        self.with_rare(|rare| rare.name = Some(name));
+    }
+
+    pub(crate) fn set_panic(&self, payload: Box<dyn Any + Send>) {
+        self.with_rare(|rare| rare.panic = Some(payload));
+    }
+
+    /// The panic payload, once.
+    pub(crate) fn take_panic(&self) -> Option<Box<dyn Any + Send>> {
+        let mut rare = self.rare.take()?;
+        let payload = rare.panic.take();
+        self.rare.set(Some(rare));
+        payload
+    }
+
+    /// Registers `waker` to be woken when the task finishes. Returns the
+    /// waker it replaces, for the caller to drop outside any borrow.
+    pub(crate) fn set_join_waker(&self, waker: &Waker) -> Option<Waker> {
+        let mut slot = self.join_waker.take();
+        let old = super::register_waker(&mut slot, waker);
+        self.join_waker.set(slot);
+        old
+    }
+}
