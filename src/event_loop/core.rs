@@ -138,6 +138,8 @@ pub(crate) struct Core {
     /// Scratch buffer for the wakers of ready I/O, likewise.
     io_woken: RefCell<Vec<Waker>>,
     waker_pool: RefCell<Vec<Arc<TaskWaker>>>,
+    /// The last waker recycled, first in line for the next task.
+    spare_waker: Cell<Option<Arc<TaskWaker>>>,
     next_task_id: Cell<u64>,
     main_queued: Cell<bool>,
     running: Cell<bool>,
@@ -177,6 +179,7 @@ impl Core {
             fired: RefCell::new(Vec::new()),
             io_woken: RefCell::new(Vec::new()),
             waker_pool: RefCell::new(Vec::new()),
+            spare_waker: Cell::new(None),
             next_task_id: Cell::new(1),
             main_queued: Cell::new(false),
             running: Cell::new(false),
@@ -221,7 +224,7 @@ impl Core {
                 index: usize::MAX - 1,
                 gen: id,
             };
-            let cell = TaskCell::<RefCell<Stage<F>>>::new(Header::new(key, State::Cancelled, None), Stage::Gone);
+            let cell = TaskCell::<RefCell<Stage<F>>>::new(Header::new(key, State::Cancelled), Stage::Gone);
             return Task::new(self.clone(), cell);
         }
         let mut tasks = self.tasks.borrow_mut();
@@ -230,10 +233,7 @@ impl Core {
             index: entry.key(),
             gen: id,
         };
-        let cell = TaskCell::new(
-            Header::new(key, State::Pending, Some(self.make_waker(key))),
-            Stage::Running(future),
-        );
+        let cell = TaskCell::new(Header::new(key, State::Pending), Stage::Running(future));
         let task: TaskRef = cell.clone();
         entry.insert(task.clone());
         drop(tasks);
@@ -243,24 +243,36 @@ impl Core {
         Task::new(self.clone(), cell)
     }
 
-    fn make_waker(&self, task: TaskKey) -> Arc<TaskWaker> {
-        if let Some(mut waker) = self.waker_pool.borrow_mut().pop() {
-            if let Some(w) = Arc::get_mut(&mut waker) {
-                w.task = task;
-                return waker;
-            }
+    /// The waker for a poll of the task: its own, or at its first poll a
+    /// recycled one (see `task/waker.rs`).
+    #[inline]
+    fn task_waker(&self, header: &Header) -> Arc<TaskWaker> {
+        match header.waker.take() {
+            Some(own) => own,
+            None => self.first_waker(header.key),
         }
-        Arc::new(TaskWaker::new(self.id, task, self.remote.clone()))
     }
 
+    #[cold]
+    fn first_waker(&self, key: TaskKey) -> Arc<TaskWaker> {
+        match self.spare_waker.take().or_else(|| self.waker_pool.borrow_mut().pop()) {
+            Some(recycled) => {
+                recycled.retarget(key);
+                recycled
+            }
+            None => Arc::new(TaskWaker::new(self.id, key, self.remote.clone())),
+        }
+    }
+
+    /// A finished task's waker, kept for the next task unless somebody
+    /// still holds a clone (that clone must go on naming the old task). The
+    /// pool is not capped: it never holds more wakers than there were tasks
+    /// alive at once.
     fn recycle_waker(&self, waker: Arc<TaskWaker>) {
-        // Only an `Arc` nobody else holds may be handed to another task:
-        // a clone kept by some future must keep naming the old task. The pool
-        // is not capped: like the slab, it never holds more than the peak
-        // number of live tasks, and a burst of spawns then costs no waker
-        // allocation at all.
-        if Arc::strong_count(&waker) == 1 {
-            self.waker_pool.borrow_mut().push(waker);
+        if let Some(waker) = TaskWaker::recycle(waker) {
+            if let Some(other) = self.spare_waker.replace(Some(waker)) {
+                self.waker_pool.borrow_mut().push(other);
+            }
         }
     }
 
@@ -341,7 +353,7 @@ impl Core {
             self.finish(&task, State::Cancelled);
             return;
         }
-        let Some(waker) = header.waker.take() else { return };
+        let waker = self.task_waker(header);
         self.polling.set(Some(key));
         self.polling_waker.set(Arc::as_ptr(&waker) as *const ());
         bump(&self.instruments.counters.polls);
@@ -776,6 +788,7 @@ impl Core {
             None,
         );
         self.waker_pool.borrow_mut().clear();
+        self.spare_waker.take();
     }
 }
 

@@ -133,7 +133,7 @@ impl Remote {
             // up skipped the push, and this read of its write is what makes
             // the state it published before waking visible to the poll.
             waker.remote_queued.swap(false, Ordering::AcqRel);
-            on_task(waker.task);
+            on_task(waker.task());
         }
         while let Some(f) = self.callbacks.pop() {
             on_callback(f);

@@ -35,7 +35,6 @@
 //! - Every field is a `Cell` read and written only on the loop's thread, by
 //!   the loop and the task's handle, never while user code runs inside the
 //!   same call: no borrow can be outstanding when another begins.
-//! - `waker` is out of its cell only while the task is being polled.
 //!
 //! [`Task`]: crate::Task
 
@@ -65,7 +64,8 @@ pub(crate) struct Header {
     pub(crate) cancel_requested: Cell<bool>,
     /// The `Task` handle was dropped: discard the result as soon as it exists.
     pub(crate) detached: Cell<bool>,
-    /// The task's own waker, lent to every poll.
+    /// The task's own waker, lent to every poll; given at the first poll
+    /// (`waker.rs`), and out of the cell while the task is being polled.
     pub(crate) waker: Cell<Option<Arc<TaskWaker>>>,
     /// Who is awaiting the `Task` handle.
     pub(crate) join_waker: Cell<Option<Waker>>,
@@ -83,14 +83,14 @@ struct Rare {
 }
 
 impl Header {
-    pub(crate) fn new(key: TaskKey, state: State, waker: Option<Arc<TaskWaker>>) -> Header {
+    pub(crate) fn new(key: TaskKey, state: State) -> Header {
         Header {
             key,
             state: Cell::new(state),
             queued: Cell::new(state == State::Pending),
             cancel_requested: Cell::new(false),
             detached: Cell::new(false),
-            waker: Cell::new(waker),
+            waker: Cell::new(None),
             join_waker: Cell::new(None),
             rare: Cell::new(None),
         }

@@ -148,7 +148,7 @@ mod tests {
 
     fn cell<F: Future + 'static>(future: F) -> Rc<TaskCell<RefCell<Stage<F>>>> {
         let key = TaskKey { index: 0, gen: 1 };
-        TaskCell::new(Header::new(key, State::Pending, None), Stage::Running(future))
+        TaskCell::new(Header::new(key, State::Pending), Stage::Running(future))
     }
 
     #[test]
