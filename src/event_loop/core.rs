@@ -243,31 +243,49 @@ impl Core {
         Task::new(self.clone(), cell)
     }
 
-    /// The waker for a poll of the task: its own, or at its first poll a
-    /// recycled one (see `task/waker.rs`).
+    /// The waker for a poll of the task: the one a future kept a clone of,
+    /// else the spare, pointed at the task (see `task/waker.rs`).
     #[inline]
     fn task_waker(&self, header: &Header) -> Arc<TaskWaker> {
-        match header.waker.take() {
-            Some(own) => own,
-            None => self.first_waker(header.key),
+        if let Some(own) = header.waker.take() {
+            return own;
+        }
+        match self.spare_waker.take() {
+            Some(spare) => {
+                spare.retarget(header.key);
+                spare
+            }
+            None => self.new_waker(header.key),
         }
     }
 
     #[cold]
-    fn first_waker(&self, key: TaskKey) -> Arc<TaskWaker> {
-        match self.spare_waker.take().or_else(|| self.waker_pool.borrow_mut().pop()) {
-            Some(recycled) => {
-                recycled.retarget(key);
-                recycled
+    fn new_waker(&self, key: TaskKey) -> Arc<TaskWaker> {
+        match self.waker_pool.borrow_mut().pop() {
+            Some(pooled) => {
+                pooled.retarget(key);
+                pooled
             }
             None => Arc::new(TaskWaker::new(self.id, key, self.remote.clone())),
         }
     }
 
-    /// A finished task's waker, kept for the next task unless somebody
-    /// still holds a clone (that clone must go on naming the old task). The
-    /// pool is not capped: it never holds more wakers than there were tasks
-    /// alive at once.
+    /// After a poll (unless the task woke itself and runs again next tick):
+    /// if a future kept a clone of the waker, the task keeps the waker (the
+    /// clone must go on naming it); if not, it becomes the spare again, and
+    /// a parked task holds no waker at all (a timer reaches it by key).
+    #[inline]
+    fn keep_or_recycle_waker(&self, header: &Header, waker: Arc<TaskWaker>) {
+        if Arc::strong_count(&waker) == 1 {
+            self.recycle_waker(waker);
+        } else {
+            header.waker.set(Some(waker));
+        }
+    }
+
+    /// A waker back to the spare slot (the pool, if the spare is taken),
+    /// unless somebody still holds a clone. The pool is not capped: it
+    /// never holds more wakers than there were tasks alive at once.
     fn recycle_waker(&self, waker: Arc<TaskWaker>) {
         if let Some(waker) = TaskWaker::recycle(waker) {
             if let Some(other) = self.spare_waker.replace(Some(waker)) {
@@ -366,7 +384,13 @@ impl Core {
             panic::catch_unwind(AssertUnwindSafe(|| task.stage.poll(&mut cx)))
         };
         self.polling.set(None);
-        header.waker.set(Some(waker));
+        let self_woken = self.self_woken.replace(false);
+        if self_woken {
+            // Polled again next tick: keep the waker at hand.
+            header.waker.set(Some(waker));
+        } else {
+            self.keep_or_recycle_waker(header, waker);
+        }
         if HOOKED {
             self.after_poll(key, !matches!(result, Ok(Poll::Pending)));
         }
@@ -374,13 +398,12 @@ impl Core {
             Ok(Poll::Pending) => {
                 // `queued` may already be set if the task was cancelled
                 // during its own poll.
-                if self.self_woken.replace(false) && !header.queued.replace(true) {
+                if self_woken && !header.queued.replace(true) {
                     self.run_queue.borrow_mut().push_back(Job::Task(task));
                 }
             }
             Ok(Poll::Ready(())) => self.finish(&task, State::Done),
             Err(payload) => {
-                self.self_woken.set(false);
                 let payload = if self.stop_on_task_panic {
                     self.fatal.set(Some(payload));
                     Box::new("re-raised out of the loop (stop_on_task_panic)") as Box<dyn Any + Send>

@@ -64,8 +64,8 @@ pub(crate) struct Header {
     pub(crate) cancel_requested: Cell<bool>,
     /// The `Task` handle was dropped: discard the result as soon as it exists.
     pub(crate) detached: Cell<bool>,
-    /// The task's own waker, lent to every poll; given at the first poll
-    /// (`waker.rs`), and out of the cell while the task is being polled.
+    /// The waker a future kept a clone of, lent to every later poll
+    /// (`waker.rs`); `None` if no future did, and while being polled.
     pub(crate) waker: Cell<Option<Arc<TaskWaker>>>,
     /// Who is awaiting the `Task` handle.
     pub(crate) join_waker: Cell<Option<Waker>>,

@@ -10,13 +10,15 @@
 //! - Anywhere else (another thread, or the loop's thread while the loop is
 //!   not running) the wake goes through [`Remote`], which interrupts a
 //!   blocked `mio::Poll`.
-//! - A task gets its `Arc<TaskWaker>` at its first poll, not at spawn, and
-//!   lends it to every poll with [`waker_ref`](futures_task::waker_ref), so a
-//!   poll costs no refcount traffic. When a task ends and nobody kept a
-//!   clone, the loop recycles the `Arc`: into a one-waker spare first, then
-//!   a pool. So a burst of tasks that finish at their first poll all borrow
-//!   the same spare waker, which stays in cache, and no waker is allocated
-//!   for them at all.
+//! - A poll lends the task an `Arc<TaskWaker>` through
+//!   [`waker_ref`](futures_task::waker_ref) (no refcount traffic). Where the
+//!   `Arc` comes from: if a future kept a clone of it in an earlier poll,
+//!   the task's own; otherwise the loop's one spare waker, pointed at the
+//!   task. After the poll, if nobody kept a clone it becomes the spare again
+//!   (a task parked on a timer or that only yields is reached by key and
+//!   holds no waker); if somebody did, it is the task's until the task ends
+//!   and nobody holds a clone any more. So a burst of spawned tasks, or
+//!   100,000 sleepers, share one cached waker instead of one each.
 //! - The task key sits in atomics so that re-pointing a recycled waker is
 //!   two plain stores: the loop recycles only an `Arc` it owns alone
 //!   ([`TaskWaker::recycle`]), and then no other thread can read them.
