@@ -101,8 +101,9 @@
 //!
 //! 1. `src/event_loop/core.rs`: the tick, the run queue, task bookkeeping;
 //!    `src/event_loop/mod.rs` and `handle.rs`: the public face of the loop.
-//! 2. `src/task/slot.rs`: a task's life cycle; `src/task/waker.rs`: wakers;
-//!    `src/task/raw.rs`: the one module with `unsafe` code, and why.
+//! 2. `src/task/header.rs`: a task's life cycle; `src/task/raw.rs`: a task's
+//!    one allocation, and the one module with `unsafe` code, and why;
+//!    `src/task/waker.rs`: wakers.
 //! 3. `src/time/wheel.rs`: the timer wheel; `src/time/clock.rs`: the clock;
 //!    `src/time/mod.rs`: `sleep`.
 //! 4. `src/reactor/mod.rs` and `registration.rs`: where the loop blocks, and
