@@ -550,6 +550,21 @@ impl Core {
         (waker.data() == self.polling_waker.get() && std::ptr::eq(waker.vtable(), self.task_vtable)).then_some(key)
     }
 
+    /// Wakes the task being polled if `waker` is its own: the self-wake
+    /// path of `schedule`, reached without going through the waker.
+    pub(crate) fn wake_polled_task(&self, waker: &Waker) -> bool {
+        let Some(key) = self.waker_task(waker) else {
+            return false;
+        };
+        bump(&self.instruments.counters.local_wakes);
+        self.instruments.event(|| LoopEvent::Wake {
+            task: key.gen,
+            remote: false,
+        });
+        self.self_woken.set(true);
+        true
+    }
+
     /// What a timer should hold to wake the task behind `waker`.
     pub(crate) fn timer_entry(&self, waker: &Waker) -> TimerEntry {
         match self.waker_task(waker) {

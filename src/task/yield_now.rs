@@ -4,6 +4,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::event_loop::context;
+
 /// Gives the loop a chance to run everything else that is ready, then
 /// resumes: asyncio's `await asyncio.sleep(0)`.
 ///
@@ -43,7 +45,11 @@ impl Future for YieldNow {
             return Poll::Ready(());
         }
         self.yielded = true;
-        cx.waker().wake_by_ref();
+        // Polled by one of our tasks with its own waker: raise the loop's
+        // self-wake flag directly, which is all the waker would end up doing.
+        if !context::wake_polled_task(cx.waker()) {
+            cx.waker().wake_by_ref();
+        }
         Poll::Pending
     }
 }
