@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use crate::event_loop::context;
 use crate::event_loop::core::{Core, TimerEntry};
+use clock::Clock;
 use wheel::TimerKey;
 
 /// Stands in for "never" where an `Instant` overflow would occur (~30 years).
@@ -46,16 +47,23 @@ pub(crate) const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 /// assert!(start.elapsed() >= Duration::from_millis(20));
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    match context::with_current(|core| (core.clone(), core.clock.now())) {
-        Some((core, now)) => Sleep {
-            deadline: Deadline::At(now.checked_add(duration).unwrap_or(now + FAR_FUTURE)),
-            core: Some(core),
-            timer: None,
-            fired: false,
-            // The deadline is ahead of the clock we just read; if the first
-            // poll comes late, the wheel fires the timer on its next tick.
-            ahead: !duration.is_zero(),
-        },
+    match context::current() {
+        Some(core) => {
+            // One clock read, kept as an offset from the loop's origin: the
+            // first poll turns it into a wheel tick without touching an
+            // `Instant` again.
+            let now = core.clock.elapsed();
+            Sleep {
+                deadline: Deadline::Since(now.checked_add(duration).unwrap_or_else(|| now + FAR_FUTURE)),
+                core: Some(core),
+                timer: None,
+                fired: false,
+                // The deadline is ahead of the clock we just read; if the
+                // first poll comes late, the wheel fires the timer on its
+                // next tick.
+                ahead: !duration.is_zero(),
+            }
+        }
         None => Sleep {
             deadline: Deadline::After(duration),
             core: None,
@@ -91,6 +99,9 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 #[derive(Clone, Copy, Debug)]
 enum Deadline {
     At(Instant),
+    /// Made inside a loop (`core` is set): this long after the loop clock's
+    /// origin.
+    Since(Duration),
     /// Made outside a loop: resolved against the loop's clock on first poll.
     After(Duration),
 }
@@ -113,9 +124,10 @@ impl Sleep {
     /// The instant this sleep ends, once known (it is fixed at creation
     /// inside a loop, or at first poll otherwise).
     pub fn deadline(&self) -> Option<Instant> {
-        match self.deadline {
-            Deadline::At(t) => Some(t),
-            Deadline::After(_) => None,
+        match (self.deadline, &self.core) {
+            (Deadline::At(t), _) => Some(t),
+            (Deadline::Since(since), Some(core)) => Some(core.clock.instant_at(since)),
+            (Deadline::Since(_) | Deadline::After(_), _) => None,
         }
     }
 
@@ -167,28 +179,27 @@ impl Future for Sleep {
             drop(old);
             return Poll::Pending;
         }
-        let core = match &this.core {
-            Some(core) => core.clone(),
-            None => context::current().expect("evloop::sleep polled outside a running evloop event loop"),
-        };
-        let deadline = match this.deadline {
-            Deadline::At(t) => t,
+        let core = this.core.get_or_insert_with(|| {
+            context::current().expect("evloop::sleep polled outside a running evloop event loop")
+        });
+        // The deadline as an offset from the clock's origin.
+        let since = match this.deadline {
+            Deadline::Since(since) => since,
+            Deadline::At(t) => core.clock.since(t),
             Deadline::After(d) => {
-                let now = core.clock.now();
-                let t = now.checked_add(d).unwrap_or(now + FAR_FUTURE);
-                this.deadline = Deadline::At(t);
+                let now = core.clock.elapsed();
+                let since = now.checked_add(d).unwrap_or_else(|| now + FAR_FUTURE);
+                this.deadline = Deadline::Since(since);
                 this.ahead = !d.is_zero();
-                t
+                since
             }
         };
-        if !this.ahead && deadline <= core.clock.now() {
+        if !this.ahead && since <= core.clock.elapsed() {
             this.fired = true;
             return Poll::Ready(());
         }
-        let tick = core.clock.deadline_tick(deadline);
         let entry = core.timer_entry(cx.waker());
-        this.timer = Some(core.timers.borrow_mut().insert(tick, entry));
-        this.core = Some(core);
+        this.timer = Some(core.timers.borrow_mut().insert(Clock::since_tick(since), entry));
         Poll::Pending
     }
 }
