@@ -86,11 +86,7 @@ impl Handle {
             return CallbackHandle { cell, timer: None };
         }
         let tick = self.core.clock.deadline_tick(when);
-        let key = self
-            .core
-            .timers
-            .borrow_mut()
-            .insert(tick, TimerEntry::Call(cell.clone()));
+        let key = crate::time::arm(&self.core, tick, TimerEntry::Call(cell.clone()));
         CallbackHandle {
             cell,
             timer: Some((Rc::downgrade(&self.core), key)),

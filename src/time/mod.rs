@@ -199,9 +199,21 @@ impl Future for Sleep {
             return Poll::Ready(());
         }
         let entry = core.timer_entry(cx.waker());
-        this.timer = Some(core.timers.borrow_mut().insert(Clock::since_tick(since), entry));
+        this.timer = Some(arm(core, Clock::since_tick(since), entry));
         Poll::Pending
     }
+}
+
+/// Files `entry` on `core`'s wheel for tick `tick`. A wheel that was empty
+/// first catches up with the clock (see [`Wheel::catch_up`](wheel::Wheel::catch_up)),
+/// the one clock read a timer may cost here, paid once per idle spell.
+#[inline]
+pub(crate) fn arm(core: &Core, tick: u64, entry: TimerEntry) -> TimerKey {
+    let mut timers = core.timers.borrow_mut();
+    if timers.is_empty() {
+        timers.catch_up(core.clock.now_tick(core.clock.now()));
+    }
+    timers.insert(tick, entry)
 }
 
 impl Drop for Sleep {

@@ -92,6 +92,7 @@ pub(crate) struct Wheel<T> {
 
 /// The level on which a deadline `when` is filed, seen from tick `elapsed`:
 /// the level of the highest bit in which the two differ.
+#[inline]
 fn level_for(elapsed: u64, when: u64) -> usize {
     // OR-ing in the level-0 mask makes "same slot as now" land on level 0.
     let masked = (elapsed ^ when) | (SLOTS as u64 - 1);
@@ -100,6 +101,7 @@ fn level_for(elapsed: u64, when: u64) -> usize {
 }
 
 /// The slot index of `when` on `level`.
+#[inline]
 fn slot_for(when: u64, level: usize) -> usize {
     ((when >> (level as u32 * SLOT_BITS)) as usize) & (SLOTS - 1)
 }
@@ -110,6 +112,7 @@ fn slot_range(level: usize) -> u64 {
 }
 
 /// The node of entry `index`.
+#[inline]
 fn node(index: u32) -> usize {
     LISTS + index as usize
 }
@@ -149,21 +152,27 @@ impl<T> Wheel<T> {
     }
 
     /// Arms a timer for tick `when` (clamped to "now" if already past).
+    #[inline]
     pub(crate) fn insert(&mut self, when: u64, payload: T) -> TimerKey {
         let when = when.max(self.elapsed);
         let gen = self.next_gen;
         self.next_gen += 1;
-        let entry = Entry {
-            when,
-            gen,
-            payload: Some(payload),
-        };
         let index = if self.free != NIL {
             let index = self.free;
             self.free = self.links[node(index)].next;
-            self.entries[index as usize] = entry;
+            let entry = &mut self.entries[index as usize];
+            entry.when = when;
+            entry.gen = gen;
+            // A vacant entry's payload is `None`: nothing to drop.
+            debug_assert!(entry.payload.is_none());
+            std::mem::forget(entry.payload.replace(payload));
             index
         } else {
+            let entry = Entry {
+                when,
+                gen,
+                payload: Some(payload),
+            };
             let index = u32::try_from(self.entries.len())
                 .ok()
                 .filter(|&i| i < NIL - LISTS as u32)
@@ -180,8 +189,22 @@ impl<T> Wheel<T> {
         }
     }
 
+    /// Moves an empty wheel's current tick up to `now` (no-op otherwise).
+    ///
+    /// The loop polls (and so advances) the wheel only while it holds
+    /// timers, so after an idle spell `elapsed` lags the clock, and a timer
+    /// filed against it lands on a needlessly high level and cascades on
+    /// its way down. An empty wheel has nothing to fire or cascade, so it
+    /// can jump for free.
+    pub(crate) fn catch_up(&mut self, now: u64) {
+        if self.len == 0 {
+            self.elapsed = self.elapsed.max(now);
+        }
+    }
+
     /// Disarms a timer, returning its payload, or `None` if the key is stale
     /// (the timer already fired or was removed).
+    #[inline]
     pub(crate) fn remove(&mut self, key: TimerKey) -> Option<T> {
         let entry = self.entries.get_mut(key.index as usize)?;
         if entry.gen != key.gen.get() {
@@ -201,6 +224,7 @@ impl<T> Wheel<T> {
     }
 
     /// Mutable access to an armed timer's payload (to swap a waker).
+    #[inline]
     pub(crate) fn payload_mut(&mut self, key: TimerKey) -> Option<&mut T> {
         match self.entries.get_mut(key.index as usize) {
             Some(e) if e.gen == key.gen.get() => e.payload.as_mut(),
@@ -288,6 +312,7 @@ impl<T> Wheel<T> {
     /// for. A new entry (`refile` is `None`) goes at the tail; one re-filed by
     /// a cascade (`Some(its sequence number)`) goes after the last entry with
     /// a lower number, which keeps every list in insertion order.
+    #[inline]
     fn file(&mut self, index: u32, when: u64, refile: Option<u64>) {
         let elapsed = self.elapsed;
         let placed = when.min(elapsed.saturating_add(MAX_SPAN));
@@ -313,6 +338,7 @@ impl<T> Wheel<T> {
 
     /// Takes entry `index` out of its slot's list, clearing the slot's
     /// `occupied` bit if the list is left empty.
+    #[inline]
     fn unlink(&mut self, index: u32) {
         let Link { prev, next } = self.links[node(index)];
         self.links[prev as usize].next = next;
@@ -326,6 +352,7 @@ impl<T> Wheel<T> {
     }
 
     /// Puts vacant entry `index` on the free list.
+    #[inline]
     fn release(&mut self, index: u32) {
         self.links[node(index)].next = self.free;
         self.free = index;
@@ -441,6 +468,18 @@ mod tests {
             seen.extend(fire(&mut w, t).into_iter().map(|v| (v, t)));
         }
         assert_eq!(seen, vec![(1, when), (2, when), (3, when)]);
+    }
+
+    #[test]
+    fn empty_wheel_catches_up_but_a_busy_one_does_not() {
+        let mut w = Wheel::new();
+        w.catch_up(1000);
+        w.insert(1010, 1);
+        // Filed from tick 1000: level 0, no cascade on the way.
+        assert_eq!(w.next_expiration(), Some((0, 1010)));
+        w.catch_up(1005);
+        assert_eq!(w.elapsed, 1000);
+        assert_eq!(fire(&mut w, 1010), vec![1]);
     }
 
     #[test]
