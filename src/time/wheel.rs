@@ -287,7 +287,9 @@ impl<T> Wheel<T> {
                     // One tick per level-0 slot, and the list is in insertion order.
                     debug_assert_eq!(entry.when, tick);
                     entry.gen = 0;
-                    fired.extend(entry.payload.take());
+                    if let Some(payload) = entry.payload.take() {
+                        fired.push(payload);
+                    }
                     self.release(index);
                 } else {
                     let (when, gen) = (entry.when, entry.gen);
