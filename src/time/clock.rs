@@ -88,7 +88,9 @@ impl Clock {
 
     /// The tick that has fully passed at `now` (rounded down).
     pub(crate) fn now_tick(&self, now: Instant) -> u64 {
-        u64::try_from(now.saturating_duration_since(self.origin).as_millis()).unwrap_or(u64::MAX)
+        let since = self.since(now);
+        let part = u64::from(since.subsec_millis());
+        since.as_secs().saturating_mul(1000).saturating_add(part)
     }
 
     /// The `Instant` at which `tick` begins.
@@ -115,6 +117,7 @@ mod tests {
         assert_eq!(Clock::since_tick(Duration::new(2, 999_999_999)), 3000);
         assert_eq!(Clock::since_tick(Duration::new(2, 1)), 2001);
         assert_eq!(Clock::since_tick(Duration::MAX), u64::MAX);
+        assert_eq!(c.now_tick(c.now() + Duration::new(2, 999_999_999)), 2999);
     }
 
     #[test]
