@@ -61,6 +61,21 @@ pub(crate) struct TimerKey {
     gen: NonZeroU64,
 }
 
+impl TimerKey {
+    /// A key that names no timer, ever (no entry has this index), for a
+    /// holder to mark "no longer armed" without a separate flag.
+    pub(crate) const NEVER: TimerKey = TimerKey {
+        index: NIL,
+        gen: NonZeroU64::MAX,
+    };
+
+    /// Whether this is [`TimerKey::NEVER`].
+    #[inline]
+    pub(crate) fn is_never(self) -> bool {
+        self.index == NIL
+    }
+}
+
 /// A node's neighbours in its circular list (node indices into `links`).
 /// A vacant entry's `next` links the free list instead.
 #[derive(Clone, Copy)]
@@ -88,6 +103,12 @@ pub(crate) struct Wheel<T> {
     /// node `LISTS + i`.
     links: Vec<Link>,
     entries: Vec<Entry<T>>,
+}
+
+/// Bytes an armed timer carrying a `T` takes in the wheel (links + entry).
+#[cfg(test)]
+pub(crate) fn entry_bytes<T>() -> usize {
+    std::mem::size_of::<Link>() + std::mem::size_of::<Entry<T>>()
 }
 
 /// The level on which a deadline `when` is filed, seen from tick `elapsed`:
