@@ -270,6 +270,31 @@ fn sleep_real_clock_takes_at_least_the_duration() {
     assert!(elapsed < Duration::from_millis(200), "woke late: {elapsed:?}");
 }
 
+/// A sleep is measured from its own call on the real clock, not from some
+/// earlier reading (the start of the tick, the last time the wheel moved):
+/// after the thread has been busy, and after the wheel has sat empty while
+/// real time passed, sleeps still take at least their duration.
+#[test]
+fn sleep_real_clock_counts_from_the_call_after_busy_and_idle_spells() {
+    let mut lp = EventLoop::new().unwrap();
+    lp.run_until_complete(async {
+        // Arm and fire one timer so the wheel has a tick, then leave it empty.
+        sleep(Duration::from_millis(2)).await;
+        for busy in [Duration::from_millis(30), Duration::from_millis(65)] {
+            // Busy inside this poll: time moves, the wheel does not.
+            std::thread::sleep(busy);
+            for d in [1, 3, 20] {
+                let d = Duration::from_millis(d);
+                let start = Instant::now();
+                sleep(d).await;
+                let took = start.elapsed();
+                assert!(took >= d, "sleep({d:?}) after {busy:?} busy woke after {took:?}");
+            }
+        }
+    })
+    .unwrap();
+}
+
 #[test]
 fn sleep_real_clock_is_not_starved_by_a_self_waking_task() {
     let mut lp = EventLoop::new().unwrap();

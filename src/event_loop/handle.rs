@@ -71,7 +71,10 @@ impl Handle {
     /// Schedules `f` to run `delay` from now.
     pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> CallbackHandle {
         let now = self.core.clock.now();
-        self.call_at(now.checked_add(delay).unwrap_or(now + crate::time::FAR_FUTURE), f)
+        self.call_at(
+            now.checked_add(delay).unwrap_or_else(|| now + crate::time::FAR_FUTURE),
+            f,
+        )
     }
 
     /// Schedules `f` to run at `when` (on this loop's clock). Callbacks due at
@@ -83,11 +86,7 @@ impl Handle {
             return CallbackHandle { cell, timer: None };
         }
         let tick = self.core.clock.deadline_tick(when);
-        let key = self
-            .core
-            .timers
-            .borrow_mut()
-            .insert(tick, TimerEntry::Call(cell.clone()));
+        let key = crate::time::arm(&self.core, tick, TimerEntry::Call(cell.clone()));
         CallbackHandle {
             cell,
             timer: Some((Rc::downgrade(&self.core), key)),

@@ -51,17 +51,46 @@ impl Clock {
         }
     }
 
+    /// Time since the origin, read now: what a relative deadline is measured
+    /// from. Cheaper than `now()` followed by a subtraction for a deadline
+    /// that is going to be turned into a tick anyway.
+    pub(crate) fn elapsed(&self) -> Duration {
+        match &self.manual {
+            Some(offset) => offset.get(),
+            None => Instant::now().saturating_duration_since(self.origin),
+        }
+    }
+
+    /// The `Instant` that is `since` after the origin (saturating ~30 years
+    /// out, where an `Instant` could overflow).
+    pub(crate) fn instant_at(&self, since: Duration) -> Instant {
+        self.origin
+            .checked_add(since)
+            .unwrap_or_else(|| self.origin + crate::time::FAR_FUTURE)
+    }
+
+    /// How long after the origin `t` is (zero if before it).
+    pub(crate) fn since(&self, t: Instant) -> Duration {
+        t.saturating_duration_since(self.origin)
+    }
+
     /// The wheel tick at which a timer for `deadline` may fire (rounded up).
     pub(crate) fn deadline_tick(&self, deadline: Instant) -> u64 {
-        let d = deadline.saturating_duration_since(self.origin);
-        let ms = d.as_millis();
-        let ms = if d.subsec_nanos() % 1_000_000 != 0 { ms + 1 } else { ms };
-        u64::try_from(ms).unwrap_or(u64::MAX)
+        Self::since_tick(self.since(deadline))
+    }
+
+    /// The wheel tick at which a timer for `since` after the origin may fire:
+    /// whole milliseconds, rounded up (saturating at `u64::MAX`).
+    pub(crate) fn since_tick(since: Duration) -> u64 {
+        let part = u64::from(since.subsec_nanos().div_ceil(1_000_000));
+        since.as_secs().saturating_mul(1000).saturating_add(part)
     }
 
     /// The tick that has fully passed at `now` (rounded down).
     pub(crate) fn now_tick(&self, now: Instant) -> u64 {
-        u64::try_from(now.saturating_duration_since(self.origin).as_millis()).unwrap_or(u64::MAX)
+        let since = self.since(now);
+        let part = u64::from(since.subsec_millis());
+        since.as_secs().saturating_mul(1000).saturating_add(part)
     }
 
     /// The `Instant` at which `tick` begins.
@@ -85,6 +114,10 @@ mod tests {
         let exact = c.now() + Duration::from_millis(3);
         assert_eq!(c.deadline_tick(exact), 3);
         assert_eq!(c.now_tick(exact), 3);
+        assert_eq!(Clock::since_tick(Duration::new(2, 999_999_999)), 3000);
+        assert_eq!(Clock::since_tick(Duration::new(2, 1)), 2001);
+        assert_eq!(Clock::since_tick(Duration::MAX), u64::MAX);
+        assert_eq!(c.now_tick(c.now() + Duration::new(2, 999_999_999)), 2999);
     }
 
     #[test]

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use crate::event_loop::context;
 use crate::event_loop::core::{Core, TimerEntry};
+use clock::Clock;
 use wheel::TimerKey;
 
 /// Stands in for "never" where an `Instant` overflow would occur (~30 years).
@@ -46,22 +47,26 @@ pub(crate) const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 /// assert!(start.elapsed() >= Duration::from_millis(20));
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    match context::with_current(|core| (core.clone(), core.clock.now())) {
-        Some((core, now)) => Sleep {
-            deadline: Deadline::At(now.checked_add(duration).unwrap_or(now + FAR_FUTURE)),
-            core: Some(core),
-            timer: None,
-            fired: false,
-            // The deadline is ahead of the clock we just read; if the first
-            // poll comes late, the wheel fires the timer on its next tick.
-            ahead: !duration.is_zero(),
-        },
+    match context::current() {
+        Some(core) => {
+            // One clock read, kept as an offset from the loop's origin: the
+            // first poll turns it into a wheel tick without touching an
+            // `Instant` again.
+            let now = core.clock.elapsed();
+            Sleep {
+                deadline: Deadline::Since(now.checked_add(duration).unwrap_or_else(|| now + FAR_FUTURE)),
+                core: Some(core),
+                timer: if duration.is_zero() {
+                    Timer::ELAPSED
+                } else {
+                    Timer::IDLE
+                },
+            }
+        }
         None => Sleep {
             deadline: Deadline::After(duration),
             core: None,
-            timer: None,
-            fired: false,
-            ahead: false,
+            timer: Timer::IDLE,
         },
     }
 }
@@ -82,17 +87,41 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline: Deadline::At(deadline),
         core: None,
-        timer: None,
-        fired: false,
-        ahead: false,
+        timer: Timer::IDLE,
     }
 }
 
 #[derive(Clone, Copy, Debug)]
 enum Deadline {
+    /// An instant: whether it has passed is checked on the first poll.
     At(Instant),
+    /// This long after the loop clock's origin (`core` is set), computed
+    /// ahead of a clock reading: it had not passed then, so the first poll
+    /// arms without reading the clock (if that poll comes late, the wheel
+    /// fires the timer on its next tick).
+    Since(Duration),
     /// Made outside a loop: resolved against the loop's clock on first poll.
     After(Duration),
+}
+
+/// Where a sleep's timer stands, in the 16 bytes of an `Option<TimerKey>`:
+/// not armed yet (`None`), armed (its key), or elapsed (a key that names no
+/// timer, ever).
+#[derive(Clone, Copy)]
+struct Timer(Option<TimerKey>);
+
+impl Timer {
+    const IDLE: Timer = Timer(None);
+    const ELAPSED: Timer = Timer(Some(TimerKey::NEVER));
+
+    fn is_elapsed(self) -> bool {
+        matches!(self.0, Some(key) if key.is_never())
+    }
+
+    /// The key of the armed timer, if one is armed.
+    fn armed(self) -> Option<TimerKey> {
+        self.0.filter(|key| !key.is_never())
+    }
 }
 
 /// Future returned by [`sleep`] and [`sleep_until`].
@@ -102,38 +131,35 @@ pub struct Sleep {
     /// The loop whose wheel the timer goes on (known at creation inside a
     /// loop, else found at the first poll).
     core: Option<Rc<Core>>,
-    timer: Option<TimerKey>,
-    fired: bool,
-    /// The deadline was computed ahead of the clock: the first poll need not
-    /// read the clock again to know it has not passed.
-    ahead: bool,
+    timer: Timer,
 }
 
 impl Sleep {
     /// The instant this sleep ends, once known (it is fixed at creation
     /// inside a loop, or at first poll otherwise).
     pub fn deadline(&self) -> Option<Instant> {
-        match self.deadline {
-            Deadline::At(t) => Some(t),
-            Deadline::After(_) => None,
+        match (self.deadline, &self.core) {
+            (Deadline::At(t), _) => Some(t),
+            (Deadline::Since(since), Some(core)) => Some(core.clock.instant_at(since)),
+            (Deadline::Since(_) | Deadline::After(_), _) => None,
         }
     }
 
     /// Whether the sleep has completed.
     pub fn is_elapsed(&self) -> bool {
-        self.fired
+        self.timer.is_elapsed()
     }
 
     /// Moves the deadline (earlier or later), re-arming if needed.
     pub fn reset(&mut self, deadline: Instant) {
         self.disarm();
         self.deadline = Deadline::At(deadline);
-        self.fired = false;
-        self.ahead = false;
+        self.timer = Timer::IDLE;
     }
 
     fn disarm(&mut self) {
-        if let (Some(key), Some(core)) = (self.timer.take(), &self.core) {
+        if let (Some(key), Some(core)) = (self.timer.armed(), &self.core) {
+            self.timer = Timer::IDLE;
             drop(core.cancel_timer(key));
         }
     }
@@ -144,16 +170,16 @@ impl Future for Sleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        if this.fired {
-            return Poll::Ready(());
-        }
-        if let (Some(key), Some(core)) = (this.timer, &this.core) {
+        if let Some(key) = this.timer.0 {
+            if key.is_never() {
+                return Poll::Ready(());
+            }
+            let core = this.core.as_ref().expect("an armed sleep knows its loop");
             let mut timers = core.timers.borrow_mut();
             let Some(entry) = timers.payload_mut(key) else {
                 // The entry is gone: it fired (the wheel removes what it fires).
                 drop(timers);
-                this.timer = None;
-                this.fired = true;
+                this.timer = Timer::ELAPSED;
                 return Poll::Ready(());
             };
             // Still armed: make sure the latest waker is the one woken.
@@ -167,30 +193,47 @@ impl Future for Sleep {
             drop(old);
             return Poll::Pending;
         }
-        let core = match &this.core {
-            Some(core) => core.clone(),
-            None => context::current().expect("evloop::sleep polled outside a running evloop event loop"),
-        };
-        let deadline = match this.deadline {
-            Deadline::At(t) => t,
+        let core = this.core.get_or_insert_with(|| {
+            context::current().expect("evloop::sleep polled outside a running evloop event loop")
+        });
+        // The deadline as an offset from the clock's origin.
+        let since = match this.deadline {
+            Deadline::Since(since) => since,
+            Deadline::At(t) => {
+                let since = core.clock.since(t);
+                if since <= core.clock.elapsed() {
+                    this.timer = Timer::ELAPSED;
+                    return Poll::Ready(());
+                }
+                since
+            }
             Deadline::After(d) => {
-                let now = core.clock.now();
-                let t = now.checked_add(d).unwrap_or(now + FAR_FUTURE);
-                this.deadline = Deadline::At(t);
-                this.ahead = !d.is_zero();
-                t
+                let now = core.clock.elapsed();
+                let since = now.checked_add(d).unwrap_or_else(|| now + FAR_FUTURE);
+                this.deadline = Deadline::Since(since);
+                if d.is_zero() {
+                    this.timer = Timer::ELAPSED;
+                    return Poll::Ready(());
+                }
+                since
             }
         };
-        if !this.ahead && deadline <= core.clock.now() {
-            this.fired = true;
-            return Poll::Ready(());
-        }
-        let tick = core.clock.deadline_tick(deadline);
         let entry = core.timer_entry(cx.waker());
-        this.timer = Some(core.timers.borrow_mut().insert(tick, entry));
-        this.core = Some(core);
+        this.timer = Timer(Some(arm(core, Clock::since_tick(since), entry)));
         Poll::Pending
     }
+}
+
+/// Files `entry` on `core`'s wheel for tick `tick`. A wheel that was empty
+/// first catches up with the clock (see [`Wheel::catch_up`](wheel::Wheel::catch_up)),
+/// the one clock read a timer may cost here, paid once per idle spell.
+#[inline]
+pub(crate) fn arm(core: &Core, tick: u64, entry: TimerEntry) -> TimerKey {
+    let mut timers = core.timers.borrow_mut();
+    if timers.is_empty() {
+        timers.catch_up(core.clock.now_tick(core.clock.now()));
+    }
+    timers.insert(tick, entry)
 }
 
 impl Drop for Sleep {
@@ -203,8 +246,22 @@ impl fmt::Debug for Sleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sleep")
             .field("deadline", &self.deadline)
-            .field("armed", &self.timer.is_some())
-            .field("elapsed", &self.fired)
+            .field("armed", &self.timer.armed().is_some())
+            .field("elapsed", &self.is_elapsed())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The future is boxed or embedded in every task that sleeps, and the
+    /// wheel entry is per armed timer: keep both from growing unnoticed.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn sleep_and_wheel_entry_sizes() {
+        assert_eq!(std::mem::size_of::<Sleep>(), 48);
+        assert_eq!(wheel::entry_bytes::<TimerEntry>(), 48);
     }
 }

@@ -11,9 +11,15 @@
 //! wheel's current tick (`elapsed`); when time reaches a slot on a higher
 //! level, the slot is emptied and its entries drop ("cascade") to lower levels.
 //!
-//! Each slot is a doubly linked list threaded through a [`Slab`] of entries by
-//! index, so insert and cancel are O(1) and need no allocation beyond the
-//! slab's amortised growth. A 64-bit `occupied` mask per level finds the next
+//! Each slot is a circular doubly linked list threaded by index through one
+//! array of links, whose first [`LISTS`] nodes are the slots' list heads and
+//! the rest one per entry; an entry's deadline, sequence number and payload
+//! sit in a parallel array. A head in the same array as the entries means
+//! unlinking never needs to know which slot an entry is on (its neighbours
+//! are enough), so an entry carries no slot id: 8 bytes of links plus
+//! `16 + size_of::<T>()` of data. Insert and cancel are O(1) and allocate
+//! nothing beyond the arrays' amortised growth; freed entries are reused
+//! through a free list. A 64-bit `occupied` mask per level finds the next
 //! non-empty slot with one `trailing_zeros`.
 //!
 //! # Ground rules
@@ -22,8 +28,11 @@
 //!   stored as due "now" and fires on the next [`Wheel::poll`].
 //! - Entries fire in deadline order, and entries with the same deadline fire in
 //!   insertion order (every entry carries a sequence number, its key's
-//!   generation).
-//! - A removed entry never fires, and its slab slot is freed at once.
+//!   generation). Every slot's list is kept sorted by sequence number: a new
+//!   entry has the highest one and goes at the tail, and an entry re-filed by
+//!   a cascade is placed by its number. A level-0 slot holds one tick's
+//!   timers, so firing it in list order is firing in insertion order.
+//! - A removed entry never fires, and its slot in the arrays is freed at once.
 //! - A deadline beyond the wheel's span is parked on the top level and
 //!   re-filed each time its slot comes round, until it is in range.
 //!
@@ -32,57 +41,79 @@
 //! Only the owning loop touches a wheel, through `&mut self`: there is no
 //! interior mutability here, so no borrow can fail inside.
 
-use slab::Slab;
+use std::num::NonZeroU64;
 
 /// Number of levels. `64^LEVELS` ticks is the span the wheel can file exactly.
 pub(crate) const LEVELS: usize = 6;
 const SLOT_BITS: u32 = 6;
 const SLOTS: usize = 1 << SLOT_BITS;
+/// Number of slot lists, hence of list heads at the start of `links`.
+const LISTS: usize = LEVELS * SLOTS;
 /// Deadlines further than this from `elapsed` are filed as if they were this far.
 const MAX_SPAN: u64 = (1 << (SLOT_BITS * LEVELS as u32)) - 1;
 const NIL: u32 = u32::MAX;
 
 /// Names one armed timer. The generation makes a key stale once its entry
-/// fired or was removed, even if the slab reuses the slot.
+/// fired or was removed, even if the slot is reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TimerKey {
     index: u32,
-    gen: u64,
+    gen: NonZeroU64,
+}
+
+impl TimerKey {
+    /// A key that names no timer, ever (no entry has this index), for a
+    /// holder to mark "no longer armed" without a separate flag.
+    pub(crate) const NEVER: TimerKey = TimerKey {
+        index: NIL,
+        gen: NonZeroU64::MAX,
+    };
+
+    /// Whether this is [`TimerKey::NEVER`].
+    #[inline]
+    pub(crate) fn is_never(self) -> bool {
+        self.index == NIL
+    }
+}
+
+/// A node's neighbours in its circular list (node indices into `links`).
+/// A vacant entry's `next` links the free list instead.
+#[derive(Clone, Copy)]
+struct Link {
+    prev: u32,
+    next: u32,
 }
 
 struct Entry<T> {
     when: u64,
+    /// Insertion sequence number (never 0), or 0 when the entry is vacant.
     gen: u64,
-    prev: u32,
-    next: u32,
-    level: u8,
-    slot: u8,
-    payload: T,
-}
-
-#[derive(Clone, Copy)]
-struct List {
-    head: u32,
-    tail: u32,
-}
-
-const EMPTY: List = List { head: NIL, tail: NIL };
-
-struct Level {
-    occupied: u64,
-    slots: [List; SLOTS],
+    payload: Option<T>,
 }
 
 /// The timing wheel. `T` is what a timer carries (a waker, a callback).
 pub(crate) struct Wheel<T> {
     elapsed: u64,
     next_gen: u64,
-    entries: Slab<Entry<T>>,
-    levels: [Level; LEVELS],
+    len: usize,
+    /// First vacant entry, or `NIL`.
+    free: u32,
+    occupied: [u64; LEVELS],
+    /// `LISTS` list heads (node `level * SLOTS + slot`), then entry `i` at
+    /// node `LISTS + i`.
+    links: Vec<Link>,
+    entries: Vec<Entry<T>>,
+}
+
+/// Bytes an armed timer carrying a `T` takes in the wheel (links + entry).
+#[cfg(test)]
+pub(crate) fn entry_bytes<T>() -> usize {
+    std::mem::size_of::<Link>() + std::mem::size_of::<Entry<T>>()
 }
 
 /// The level on which a deadline `when` is filed, seen from tick `elapsed`:
 /// the level of the highest bit in which the two differ.
+#[inline]
 fn level_for(elapsed: u64, when: u64) -> usize {
     // OR-ing in the level-0 mask makes "same slot as now" land on level 0.
     let masked = (elapsed ^ when) | (SLOTS as u64 - 1);
@@ -91,6 +122,7 @@ fn level_for(elapsed: u64, when: u64) -> usize {
 }
 
 /// The slot index of `when` on `level`.
+#[inline]
 fn slot_for(when: u64, level: usize) -> usize {
     ((when >> (level as u32 * SLOT_BITS)) as usize) & (SLOTS - 1)
 }
@@ -98,6 +130,12 @@ fn slot_for(when: u64, level: usize) -> usize {
 /// Ticks covered by one slot on `level`.
 fn slot_range(level: usize) -> u64 {
     1 << (level as u32 * SLOT_BITS)
+}
+
+/// The node of entry `index`.
+#[inline]
+fn node(index: u32) -> usize {
+    LISTS + index as usize
 }
 
 impl<T> Default for Wheel<T> {
@@ -111,62 +149,106 @@ impl<T> Wheel<T> {
     pub(crate) fn new() -> Self {
         Wheel {
             elapsed: 0,
-            next_gen: 0,
-            entries: Slab::new(),
-            levels: std::array::from_fn(|_| Level {
-                occupied: 0,
-                slots: [EMPTY; SLOTS],
-            }),
+            next_gen: 1,
+            len: 0,
+            free: NIL,
+            occupied: [0; LEVELS],
+            links: Self::heads(),
+            entries: Vec::new(),
         }
+    }
+
+    /// Every list head, pointing at itself (an empty list).
+    fn heads() -> Vec<Link> {
+        (0..LISTS as u32).map(|n| Link { prev: n, next: n }).collect()
     }
 
     /// Number of armed timers.
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.len
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len == 0
     }
 
     /// Arms a timer for tick `when` (clamped to "now" if already past).
+    #[inline]
     pub(crate) fn insert(&mut self, when: u64, payload: T) -> TimerKey {
         let when = when.max(self.elapsed);
         let gen = self.next_gen;
         self.next_gen += 1;
-        let index = self.entries.insert(Entry {
-            when,
-            gen,
-            prev: NIL,
-            next: NIL,
-            level: 0,
-            slot: 0,
-            payload,
-        });
-        let index = u32::try_from(index).expect("more than 4 billion timers armed at once");
-        self.file(index);
-        TimerKey { index, gen }
+        let index = if self.free != NIL {
+            let index = self.free;
+            self.free = self.links[node(index)].next;
+            let entry = &mut self.entries[index as usize];
+            entry.when = when;
+            entry.gen = gen;
+            // A vacant entry's payload is `None`: nothing to drop.
+            debug_assert!(entry.payload.is_none());
+            std::mem::forget(entry.payload.replace(payload));
+            index
+        } else {
+            let entry = Entry {
+                when,
+                gen,
+                payload: Some(payload),
+            };
+            let index = u32::try_from(self.entries.len())
+                .ok()
+                .filter(|&i| i < NIL - LISTS as u32)
+                .expect("more than 4 billion timers armed at once");
+            self.entries.push(entry);
+            self.links.push(Link { prev: NIL, next: NIL });
+            index
+        };
+        self.len += 1;
+        self.file(index, when, None);
+        TimerKey {
+            index,
+            gen: NonZeroU64::new(gen).expect("timer sequence numbers start at 1"),
+        }
+    }
+
+    /// Moves an empty wheel's current tick up to `now` (no-op otherwise).
+    ///
+    /// The loop polls (and so advances) the wheel only while it holds
+    /// timers, so after an idle spell `elapsed` lags the clock, and a timer
+    /// filed against it lands on a needlessly high level and cascades on
+    /// its way down. An empty wheel has nothing to fire or cascade, so it
+    /// can jump for free.
+    pub(crate) fn catch_up(&mut self, now: u64) {
+        if self.len == 0 {
+            self.elapsed = self.elapsed.max(now);
+        }
     }
 
     /// Disarms a timer, returning its payload, or `None` if the key is stale
     /// (the timer already fired or was removed).
+    #[inline]
     pub(crate) fn remove(&mut self, key: TimerKey) -> Option<T> {
-        if !self.contains(key) {
+        let entry = self.entries.get_mut(key.index as usize)?;
+        if entry.gen != key.gen.get() {
             return None;
         }
+        entry.gen = 0;
+        let payload = entry.payload.take();
         self.unlink(key.index);
-        Some(self.entries.remove(key.index as usize).payload)
+        self.release(key.index);
+        payload
     }
 
     /// Whether the timer is still armed.
+    #[cfg(test)]
     pub(crate) fn contains(&self, key: TimerKey) -> bool {
-        matches!(self.entries.get(key.index as usize), Some(e) if e.gen == key.gen)
+        matches!(self.entries.get(key.index as usize), Some(e) if e.gen == key.gen.get())
     }
 
     /// Mutable access to an armed timer's payload (to swap a waker).
+    #[inline]
     pub(crate) fn payload_mut(&mut self, key: TimerKey) -> Option<&mut T> {
         match self.entries.get_mut(key.index as usize) {
-            Some(e) if e.gen == key.gen => Some(&mut e.payload),
+            Some(e) if e.gen == key.gen.get() => e.payload.as_mut(),
             _ => None,
         }
     }
@@ -180,7 +262,7 @@ impl<T> Wheel<T> {
     }
 
     fn level_expiration(&self, level: usize) -> Option<u64> {
-        let occupied = self.levels[level].occupied;
+        let occupied = self.occupied[level];
         if occupied == 0 {
             return None;
         }
@@ -208,32 +290,33 @@ impl<T> Wheel<T> {
     /// Advances to tick `now`, pushing the payloads of every timer due at or
     /// before `now` onto `fired`, in deadline order, ties in insertion order.
     pub(crate) fn poll(&mut self, now: u64, fired: &mut Vec<T>) {
-        let mut due: Vec<(u64, u64, u32)> = Vec::new();
         while let Some((level, tick)) = self.next_expiration() {
             if tick > now {
                 break;
             }
             self.elapsed = tick;
             let slot = slot_for(tick, level);
-            let mut index = std::mem::replace(&mut self.levels[level].slots[slot], EMPTY).head;
-            self.levels[level].occupied &= !(1 << slot);
-            while index != NIL {
+            let head = (level * SLOTS + slot) as u32;
+            // Detach the whole list; its nodes still chain to `head` at the end.
+            let mut n = std::mem::replace(&mut self.links[head as usize], Link { prev: head, next: head }).next;
+            self.occupied[level] &= !(1 << slot);
+            while n != head {
+                let next = self.links[n as usize].next;
+                let index = n - LISTS as u32;
                 let entry = &mut self.entries[index as usize];
-                let next = entry.next;
-                entry.prev = NIL;
-                entry.next = NIL;
                 if level == 0 {
-                    due.push((entry.when, entry.gen, index));
+                    // One tick per level-0 slot, and the list is in insertion order.
+                    debug_assert_eq!(entry.when, tick);
+                    entry.gen = 0;
+                    if let Some(payload) = entry.payload.take() {
+                        fired.push(payload);
+                    }
+                    self.release(index);
                 } else {
-                    self.file(index);
+                    let (when, gen) = (entry.when, entry.gen);
+                    self.file(index, when, Some(gen));
                 }
-                index = next;
-            }
-            if !due.is_empty() {
-                // A level-0 slot holds one tick's timers, but cascading may have
-                // appended an older timer behind a younger one: restore order.
-                due.sort_unstable_by_key(|&(when, gen, _)| (when, gen));
-                fired.extend(due.drain(..).map(|(_, _, i)| self.entries.remove(i as usize).payload));
+                n = next;
             }
         }
         self.elapsed = self.elapsed.max(now);
@@ -241,57 +324,62 @@ impl<T> Wheel<T> {
 
     /// Removes every timer, returning their payloads (used when a loop closes).
     pub(crate) fn drain(&mut self) -> Vec<T> {
-        for level in &mut self.levels {
-            level.occupied = 0;
-            level.slots = [EMPTY; SLOTS];
-        }
-        self.entries.drain().map(|e| e.payload).collect()
+        self.occupied = [0; LEVELS];
+        self.links = Self::heads();
+        self.free = NIL;
+        self.len = 0;
+        self.entries.drain(..).filter_map(|e| e.payload).collect()
     }
 
-    /// Files entry `index` on the level and slot its deadline calls for.
-    fn file(&mut self, index: u32) {
+    /// Links entry `index` (deadline `when`) into the slot its deadline calls
+    /// for. A new entry (`refile` is `None`) goes at the tail; one re-filed by
+    /// a cascade (`Some(its sequence number)`) goes after the last entry with
+    /// a lower number, which keeps every list in insertion order.
+    #[inline]
+    fn file(&mut self, index: u32, when: u64, refile: Option<u64>) {
         let elapsed = self.elapsed;
-        let entry = &mut self.entries[index as usize];
-        let placed = entry.when.min(elapsed + MAX_SPAN);
+        let placed = when.min(elapsed.saturating_add(MAX_SPAN));
         let level = level_for(elapsed, placed);
         let slot = slot_for(placed, level);
-        entry.level = level as u8;
-        entry.slot = slot as u8;
-        let list = &mut self.levels[level].slots[slot];
-        entry.prev = list.tail;
-        entry.next = NIL;
-        let old_tail = list.tail;
-        list.tail = index;
-        if old_tail == NIL {
-            list.head = index;
-        } else {
-            self.entries[old_tail as usize].next = index;
+        let head = (level * SLOTS + slot) as u32;
+        let mut after = self.links[head as usize].prev;
+        if let Some(gen) = refile {
+            while after != head && self.entries[(after - LISTS as u32) as usize].gen > gen {
+                after = self.links[after as usize].prev;
+            }
         }
-        self.levels[level].occupied |= 1 << slot;
+        let before = self.links[after as usize].next;
+        let n = node(index) as u32;
+        self.links[n as usize] = Link {
+            prev: after,
+            next: before,
+        };
+        self.links[after as usize].next = n;
+        self.links[before as usize].prev = n;
+        self.occupied[level] |= 1 << slot;
     }
 
-    /// Takes entry `index` out of its slot's list.
+    /// Takes entry `index` out of its slot's list, clearing the slot's
+    /// `occupied` bit if the list is left empty.
+    #[inline]
     fn unlink(&mut self, index: u32) {
-        let (prev, next, level, slot) = {
-            let e = &self.entries[index as usize];
-            (e.prev, e.next, e.level as usize, e.slot as usize)
-        };
-        let list = &mut self.levels[level].slots[slot];
-        if prev == NIL {
-            list.head = next;
-        } else {
-            self.entries[prev as usize].next = next;
+        let Link { prev, next } = self.links[node(index)];
+        self.links[prev as usize].next = next;
+        self.links[next as usize].prev = prev;
+        // Only an emptied list leaves a node whose neighbours are both its
+        // head; heads are the nodes below `LISTS`.
+        if prev == next && (prev as usize) < LISTS {
+            let (level, slot) = (prev as usize / SLOTS, prev as usize % SLOTS);
+            self.occupied[level] &= !(1 << slot);
         }
-        let list = &mut self.levels[level].slots[slot];
-        if next == NIL {
-            list.tail = prev;
-        } else {
-            self.entries[next as usize].prev = prev;
-        }
-        let list = &self.levels[level].slots[slot];
-        if list.head == NIL {
-            self.levels[level].occupied &= !(1 << slot);
-        }
+    }
+
+    /// Puts vacant entry `index` on the free list.
+    #[inline]
+    fn release(&mut self, index: u32) {
+        self.links[node(index)].next = self.free;
+        self.free = index;
+        self.len -= 1;
     }
 }
 
@@ -385,6 +473,36 @@ mod tests {
             }
         }
         assert_eq!(seen, vec![(2, MAX_SPAN + 1), (1, far)]);
+    }
+
+    #[test]
+    fn parked_entry_keeps_insertion_order_against_younger_one() {
+        // 1 is parked on the top level (out of range); 2 is armed for the
+        // same tick once it is in range, filed straight where it belongs,
+        // and 1 is re-filed beside it later: 1 must still fire first.
+        let mut w = Wheel::new();
+        let when = MAX_SPAN * 2 + 5;
+        w.insert(when, 1);
+        assert_eq!(fire(&mut w, MAX_SPAN + 10), Vec::<u32>::new());
+        w.insert(when, 2);
+        w.insert(when, 3);
+        let mut seen = Vec::new();
+        while let Some((_, t)) = w.next_expiration() {
+            seen.extend(fire(&mut w, t).into_iter().map(|v| (v, t)));
+        }
+        assert_eq!(seen, vec![(1, when), (2, when), (3, when)]);
+    }
+
+    #[test]
+    fn empty_wheel_catches_up_but_a_busy_one_does_not() {
+        let mut w = Wheel::new();
+        w.catch_up(1000);
+        w.insert(1010, 1);
+        // Filed from tick 1000: level 0, no cascade on the way.
+        assert_eq!(w.next_expiration(), Some((0, 1010)));
+        w.catch_up(1005);
+        assert_eq!(w.elapsed, 1000);
+        assert_eq!(fire(&mut w, 1010), vec![1]);
     }
 
     #[test]
