@@ -296,3 +296,141 @@ fn read_exact_reports_early_eof() {
 fn bind_outside_a_loop_panics_clearly() {
     let _ = TcpListener::bind("127.0.0.1:0");
 }
+
+// ----- short reads and writes ------------------------------------------------
+//
+// A TCP read that returns fewer bytes than asked (or a write that takes fewer
+// than offered) clears the direction's readiness without the syscall that
+// would return `WouldBlock`. These pin that nothing is lost by it: data that
+// arrives later, end of stream and a reset that came with the data, and send
+// space that frees up later, all still reach the task. Each wait has a
+// timeout, so a lost wake-up fails the test instead of hanging it.
+
+/// A connected pair: our evloop stream and the peer's plain std stream.
+async fn std_peer_pair() -> (TcpStream, std::net::TcpStream) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ours = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    let (peer, _) = listener.accept().unwrap();
+    (ours, peer)
+}
+
+const HANG: Duration = Duration::from_secs(5);
+
+#[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
+fn data_arriving_after_a_short_read_is_read() {
+    use std::io::Write;
+    evloop::run(async {
+        let (ours, mut peer) = std_peer_pair().await;
+        let mut buf = [0; 64];
+        // Request/response style: every read is short, and the next bytes
+        // arrive only after it.
+        for round in 0..100u8 {
+            peer.write_all(&[round; 3]).unwrap();
+            let n = evloop::wait_for(ours.read(&mut buf), HANG)
+                .await
+                .expect("hung: data after a short read was never seen")
+                .unwrap();
+            assert_eq!(&buf[..n], &[round; 3]);
+        }
+        // And bytes that arrive while the reader is parked, from a thread.
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            peer.write_all(b"late").unwrap();
+            peer
+        });
+        let n = evloop::wait_for(ours.read(&mut buf), HANG)
+            .await
+            .expect("hung: data after a short read was never seen")
+            .unwrap();
+        assert_eq!(&buf[..n], b"late");
+        drop(writer.join().unwrap());
+    });
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
+fn end_of_stream_after_a_short_read_is_seen() {
+    use std::io::Write;
+    evloop::run(async {
+        let (ours, mut peer) = std_peer_pair().await;
+        peer.write_all(b"last words").unwrap();
+        peer.shutdown(Shutdown::Write).unwrap();
+        // Let the loop take the one event that reports both the data and the
+        // FIN before we read: no other event will come.
+        evloop::sleep(Duration::from_millis(10)).await;
+        let mut buf = [0; 64];
+        let n = evloop::wait_for(ours.read(&mut buf), HANG)
+            .await
+            .expect("hung")
+            .unwrap();
+        assert_eq!(&buf[..n], b"last words");
+        let n = evloop::wait_for(ours.read(&mut buf), HANG)
+            .await
+            .expect("hung: the short read lost the end of stream")
+            .unwrap();
+        assert_eq!(n, 0);
+        drop(peer);
+    });
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
+fn reset_after_a_short_read_is_seen() {
+    use std::io::Write;
+    evloop::run(async {
+        let (ours, mut peer) = std_peer_pair().await;
+        // The peer leaves these unread, so closing it sends RST, not FIN.
+        ours.write_all(b"xy").await.unwrap();
+        peer.write_all(b"abcd").unwrap();
+        drop(peer);
+        evloop::sleep(Duration::from_millis(10)).await;
+        let mut buf = [0; 64];
+        let n = evloop::wait_for(ours.read(&mut buf), HANG)
+            .await
+            .expect("hung")
+            .unwrap();
+        assert_eq!(&buf[..n], b"abcd");
+        let r = evloop::wait_for(ours.read(&mut buf), HANG)
+            .await
+            .expect("hung: the short read lost the reset");
+        assert!(
+            matches!(&r, Ok(0)) || matches!(&r, Err(e) if e.kind() == io::ErrorKind::ConnectionReset),
+            "{r:?}"
+        );
+    });
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
+fn writes_resume_after_short_writes() {
+    use std::io::Read;
+    const TOTAL: usize = 16 << 20;
+    evloop::run(async {
+        let (ours, mut peer) = std_peer_pair().await;
+        // A slow reader: the kernel buffers fill, writes come back short,
+        // and each time the writer must be woken when space frees up.
+        let reader = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut total = 0;
+            let mut sum = 0u64;
+            while total < TOTAL {
+                let n = peer.read(&mut buf).unwrap();
+                assert!(n > 0, "early end of stream");
+                sum += buf[..n].iter().map(|&b| u64::from(b)).sum::<u64>();
+                total += n;
+                if total % (1 << 20) < n {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+            sum
+        });
+        let data: Vec<u8> = (0..TOTAL).map(|i| (i % 251) as u8).collect();
+        let expected: u64 = data.iter().map(|&b| u64::from(b)).sum();
+        evloop::wait_for(ours.write_all(&data), Duration::from_secs(30))
+            .await
+            .expect("hung: a short write lost the writable edge")
+            .unwrap();
+        assert_eq!(reader.join().unwrap(), expected);
+    });
+}

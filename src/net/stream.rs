@@ -8,9 +8,11 @@
 //!
 //! - A stream type is a struct with one field, `io: IoSource<S>`, where `S`
 //!   is a mio stream socket (`&S` is `Read + Write` and `S` has
-//!   `shutdown`, `local_addr` and `peer_addr`). The macro needs nothing
-//!   else; the type's own file adds what differs (connecting, `pair`,
-//!   `set_nodelay`, ...).
+//!   `shutdown`, `local_addr` and `peer_addr`), plus an associated
+//!   `const SHORT_TRANSFER_DRAINS: bool`: whether a short read or write
+//!   proves the socket drained / full, so that it may clear readiness (see
+//!   `IoSource::poll_stream_io`). The macro needs nothing else; the type's
+//!   own file adds what differs (connecting, `pair`, `set_nodelay`, ...).
 //! - A macro rather than a generic `Stream<S>`: the public types stay two
 //!   plain structs, and no mio type shows in the public API.
 #![forbid(unsafe_code)]
@@ -230,8 +232,14 @@ macro_rules! stream_methods {
                 cx: &mut std::task::Context<'_>,
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.io
-                    .poll_io(cx, crate::reactor::Direction::Read, |s| std::io::Read::read(&mut &*s, buf))
+                let dir = crate::reactor::Direction::Read;
+                let len = buf.len();
+                let read = |s: &_| std::io::Read::read(&mut &*s, &mut *buf);
+                if Self::SHORT_TRANSFER_DRAINS {
+                    self.io.poll_stream_io(cx, dir, len, read)
+                } else {
+                    self.io.poll_io(cx, dir, read)
+                }
             }
 
             /// Polls a write: the building block of [`write`](Self::write).
@@ -240,8 +248,13 @@ macro_rules! stream_methods {
                 cx: &mut std::task::Context<'_>,
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.io
-                    .poll_io(cx, crate::reactor::Direction::Write, |s| std::io::Write::write(&mut &*s, buf))
+                let dir = crate::reactor::Direction::Write;
+                let write = |s: &_| std::io::Write::write(&mut &*s, buf);
+                if Self::SHORT_TRANSFER_DRAINS {
+                    self.io.poll_stream_io(cx, dir, buf.len(), write)
+                } else {
+                    self.io.poll_io(cx, dir, write)
+                }
             }
 
             /// Shuts down the read, write or both directions. After

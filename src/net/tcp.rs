@@ -5,6 +5,10 @@
 //! - A connect is finished when the socket turns writable *and* has a peer
 //!   address; a pending socket error (`SO_ERROR`) at that point is the
 //!   connect's failure (`ConnectionRefused`, `TimedOut`, ...).
+//! - A short read or write (more than zero bytes, fewer than asked) means
+//!   the receive queue is empty or the send buffer full: it clears the
+//!   direction's readiness like `WouldBlock` does, without the syscall that
+//!   would return `WouldBlock` (end-of-stream and error bits stay).
 //! - An `accept` error other than `WouldBlock` does not clear the
 //!   listener's readiness: the pending connection stays in the backlog, and
 //!   the next `accept` tries it again. That is what lets an accept loop ride
@@ -100,6 +104,13 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
+    /// A TCP `recv` returns fewer bytes than asked only once the receive
+    /// queue is empty, and a `send` takes fewer than offered only when the
+    /// send buffer is full; either way the kernel sends a new edge when that
+    /// changes. So a short read or write clears readiness, which saves the
+    /// `WouldBlock` syscall per wake-up (see `reactor/registration.rs`).
+    const SHORT_TRANSFER_DRAINS: bool = true;
+
     /// Connects to `addr`, trying each resolved address in turn, and waits
     /// until the connection is established.
     ///

@@ -2,8 +2,9 @@
 //!
 //! # Ground rules
 //!
-//! - Same readiness rules as TCP (`tcp.rs`); a connect finishes when the
-//!   socket is writable and reports no error.
+//! - Same readiness rules as TCP (`tcp.rs`), except that a short read or
+//!   write does not clear readiness (only `WouldBlock` does); a connect
+//!   finishes when the socket is writable and reports no error.
 //! - Binding creates the socket file; dropping the listener does not remove
 //!   it (as with std and asyncio): delete it yourself when done.
 #![forbid(unsafe_code)]
@@ -90,6 +91,13 @@ pub struct UnixStream {
 }
 
 impl UnixStream {
+    /// Unlike TCP, a Unix stream `recv` can stop short with more bytes
+    /// queued and no new edge coming (at out-of-band data, and with
+    /// `SO_PASSCRED` where two writers' bytes meet): a short read proves
+    /// nothing, so readiness is cleared only on `WouldBlock` (see
+    /// `reactor/registration.rs`).
+    const SHORT_TRANSFER_DRAINS: bool = false;
+
     /// Connects to the socket at `path` and waits until connected.
     ///
     /// # Errors

@@ -15,8 +15,10 @@
 //! - Sources are registered **edge-triggered** (mio's only mode): an event
 //!   means "something changed", so readiness is remembered here and cleared
 //!   only when an operation reports `WouldBlock` (see
-//!   `Registration::clear_readiness`). Clearing on anything else could lose
-//!   the only event the kernel will ever send.
+//!   `Registration::clear_readiness`), or when a TCP read or write moves
+//!   fewer bytes than asked, which proves the same thing without the extra
+//!   syscall (see `IoSource::poll_stream_io` for why that is safe). Clearing
+//!   on anything else could lose the only event the kernel will ever send.
 //! - [`Reactor::poll`] never wakes a task itself: it hands the wakers back to
 //!   the loop, which wakes them after releasing its borrow of the reactor, so
 //!   a waker that touches I/O cannot hit a `RefCell` already borrowed.

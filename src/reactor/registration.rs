@@ -8,10 +8,38 @@
 //!   (it keeps the loop's core alive until it is dropped).
 //! - An operation first checks the remembered readiness. If the direction is
 //!   not ready, the task's waker is stored and the operation is pending. If
-//!   it is, the syscall runs; `WouldBlock` clears the readiness (and only
-//!   `WouldBlock` does) and the check repeats, storing the waker this time.
-//!   Between the check and the clear no `epoll_wait` can run (one thread, no
-//!   `.await` in between), so no event can slip between them and be lost.
+//!   it is, the syscall runs; `WouldBlock` clears the readiness and the check
+//!   repeats, storing the waker this time. Between the check and the clear no
+//!   `epoll_wait` can run (one thread, no `.await` in between), so no event
+//!   can slip between them and be lost.
+//! - One more thing clears readiness, for TCP streams only
+//!   ([`IoSource::poll_stream_io`]): a *short* transfer, more than zero bytes
+//!   but fewer than asked. It clears the plain `READABLE` / `WRITABLE` bit,
+//!   never the sticky closed and error bits. That saves the read that would
+//!   only return `WouldBlock` (one syscall per wake-up of a request/response
+//!   stream). Why it loses no wake-up, on Linux:
+//!   - a TCP `recv` returns fewer bytes than asked only once the receive
+//!     queue (and the socket backlog) is empty, and a `send` accepts fewer
+//!     than offered only when the send buffer is full (it then flags the
+//!     socket `SOCK_NOSPACE`). The one exception is TCP urgent data
+//!     (`MSG_OOB`): a read stops short at the urgent mark, and bytes queued
+//!     behind it would wait for the peer's next send. evloop has no urgent
+//!     data API, and tokio, which applies the same rule, has lived with it;
+//!   - every later arrival of data (`sk_data_ready`), and the freeing of
+//!     send space on a `SOCK_NOSPACE` socket (`sk_write_space`), wakes the
+//!     socket's wait queue, which queues a new edge-triggered event even if
+//!     an earlier one was already delivered, and no `epoll_wait` runs
+//!     between the syscall and the clear (as above);
+//!   - end of stream and errors are reported once, so their bits must
+//!     survive: after data + FIN, the short read of the data is followed by a
+//!     read that returns 0, not by a wait for an event that never comes.
+//!
+//!   Not for datagrams (a short `recv` is just a small datagram, with more
+//!   queued), and not for Unix stream sockets: their `recv` also stops short,
+//!   with more bytes queued and no new event coming, at out-of-band data and,
+//!   with `SO_PASSCRED`, where two writers' bytes meet. Tokio applies the
+//!   rule to all its epoll/kqueue streams (`PollEvented::poll_read` /
+//!   `poll_write`).
 //! - Dropping an [`IoSource`] deregisters the fd from `epoll` *before* the fd
 //!   is closed, then frees the slot.
 
@@ -47,6 +75,15 @@ impl Direction {
         match self {
             Direction::Read => ready::READABLE | ready::READ_CLOSED | ready::ERROR,
             Direction::Write => ready::WRITABLE | ready::WRITE_CLOSED | ready::ERROR,
+        }
+    }
+
+    /// The plain "data / space available" bit of this direction, without the
+    /// sticky closed and error bits: what a short transfer clears.
+    fn ready_bit(self) -> u8 {
+        match self {
+            Direction::Read => ready::READABLE,
+            Direction::Write => ready::WRITABLE,
         }
     }
 }
@@ -98,8 +135,12 @@ impl Registration {
     /// Forgets `dir`'s readiness. Call only after the operation returned
     /// `WouldBlock`: the kernel sends the next edge when that changes.
     pub(crate) fn clear_readiness(&self, dir: Direction) {
+        self.clear_bits(dir.mask());
+    }
+
+    fn clear_bits(&self, bits: u8) {
         let mut reactor = self.core.reactor.borrow_mut();
-        reactor.sources[self.key].readiness &= !dir.mask();
+        reactor.sources[self.key].readiness &= !bits;
     }
 
     fn deregister<S: Source + ?Sized>(&self, source: &mut S) {
@@ -183,6 +224,27 @@ impl<S: Source> IoSource<S> {
                 result => return Poll::Ready(result),
             }
         }
+    }
+
+    /// [`poll_io`](Self::poll_io) for a TCP stream's `read` or `write` of
+    /// `len` bytes: a short transfer (`0 < n < len`) also clears `dir`'s
+    /// plain readiness bit, so the next operation waits for the next edge
+    /// instead of making a syscall that returns `WouldBlock`. See the module
+    /// docs for why that loses no wake-up, and for which sockets it holds.
+    pub(crate) fn poll_stream_io(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        len: usize,
+        f: impl FnMut(&S) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let result = self.poll_io(cx, dir, f);
+        if let Poll::Ready(Ok(n)) = result {
+            if 0 < n && n < len {
+                self.reg.clear_bits(dir.ready_bit());
+            }
+        }
+        result
     }
 
     /// [`poll_io`](Self::poll_io) as a future.
