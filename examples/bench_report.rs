@@ -23,8 +23,21 @@
 //!
 //! The criterion directory is the first argument, else `$CRITERION_HOME`, else
 //! `$CARGO_TARGET_DIR/criterion`, else `target/criterion` in this crate.
+//!
+//! With `--runs DIR1 DIR2 ...` (one criterion directory per run of the same
+//! benches, as `benches/bench_runs.sh` saves them) the tables above come from
+//! the last directory, and one more table follows: for every group with an
+//! `evloop` function, evloop's median over each peer's in every run, and the
+//! median of those ratios. A single run's ratios are unreliable on a noisy
+//! machine; the median over runs is steadier. Side files (`allocs.json`, ...)
+//! are read from the last directory when present there, else from the usual
+//! criterion directory.
+//!
+//! ```text
+//! cargo run --release --example bench_report -- --runs target/criterion-run-1 target/criterion-run-2
+//! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -40,10 +53,33 @@ struct Entry {
     ops: Option<u64>,
 }
 
-fn criterion_dir() -> PathBuf {
-    if let Some(arg) = std::env::args_os().nth(1) {
-        return arg.into();
+/// What the command line asked for.
+enum Mode {
+    /// The report for one criterion directory.
+    Single(PathBuf),
+    /// `--runs DIR...`: several runs of the same benches, oldest first.
+    Runs(Vec<PathBuf>),
+}
+
+/// `--runs DIR...`, else an optional criterion directory.
+fn parse_args() -> Mode {
+    let mut args = std::env::args_os().skip(1);
+    match args.next() {
+        Some(flag) if flag == "--runs" => {
+            let dirs: Vec<PathBuf> = args.map(PathBuf::from).collect();
+            if dirs.is_empty() {
+                eprintln!("usage: bench_report --runs DIR1 [DIR2 ...] (criterion directories, one per run)");
+                std::process::exit(2);
+            }
+            Mode::Runs(dirs)
+        }
+        Some(dir) => Mode::Single(dir.into()),
+        None => Mode::Single(default_criterion_dir()),
     }
+}
+
+/// The criterion directory when none is given on the command line.
+fn default_criterion_dir() -> PathBuf {
     if let Some(home) = std::env::var_os("CRITERION_HOME") {
         return home.into();
     }
@@ -146,16 +182,22 @@ fn print_row(cells: &[String]) {
     println!("| {} |", cells.join(" | "));
 }
 
-fn main() {
-    let dir = criterion_dir();
+/// Every result under a criterion directory, by group then function id.
+fn load_groups(dir: &Path) -> Groups {
     let mut dirs = Vec::new();
-    find_results(&dir, &mut dirs);
+    find_results(dir, &mut dirs);
     let mut groups = Groups::new();
     for d in &dirs {
         if let Some((group, function, entry)) = load(d) {
             groups.entry(group).or_default().insert(function, entry);
         }
     }
+    groups
+}
+
+/// [`load_groups`], exiting with a message when `dir` holds no results.
+fn load_groups_or_exit(dir: &Path) -> Groups {
+    let groups = load_groups(dir);
     if groups.is_empty() {
         eprintln!(
             "no criterion results under {} (run `cargo bench --bench executor` first)",
@@ -163,11 +205,40 @@ fn main() {
         );
         std::process::exit(1);
     }
+    groups
+}
 
+fn main() {
+    match parse_args() {
+        Mode::Single(dir) => {
+            let groups = load_groups_or_exit(&dir);
+            print_report(&groups, |name| dir.join(name));
+        }
+        Mode::Runs(dirs) => {
+            let runs: Vec<Groups> = dirs.iter().map(|d| load_groups_or_exit(d)).collect();
+            let last = dirs.last().expect("--runs has at least one directory");
+            let fallback = default_criterion_dir();
+            let side_file = |name: &str| {
+                let path = last.join(name);
+                if path.is_file() {
+                    path
+                } else {
+                    fallback.join(name)
+                }
+            };
+            print_report(runs.last().expect("one result set per directory"), side_file);
+            print_runs(&runs);
+        }
+    }
+}
+
+/// The classic report: the results tables for `groups`, then each side table
+/// whose file (located by `side_file`) exists.
+fn print_report(groups: &Groups, side_file: impl Fn(&str) -> PathBuf) {
     // One table per family of groups that share a runtime id (other than
     // `evloop` itself), so the executor groups and, say, the combinator
     // groups each get only their own columns.
-    for (i, family) in families(&groups).iter().enumerate() {
+    for (i, family) in families(groups).iter().enumerate() {
         if i > 0 {
             println!();
         }
@@ -175,13 +246,13 @@ fn main() {
     }
 
     // Side tables, each printed when its file exists.
-    let allocs = read_json(&dir.join("allocs.json"));
+    let allocs = read_json(&side_file("allocs.json"));
     print_side_table(allocs.as_ref(), "allocations per op", |v| format!("{v:.2}"));
-    print_side_table(read_json(&dir.join("memory.json")).as_ref(), "heap bytes", |v| {
+    print_side_table(read_json(&side_file("memory.json")).as_ref(), "heap bytes", |v| {
         format!("{v:.0}")
     });
-    print_sleep_100k(read_json(&dir.join("sleep_100k.json")).as_ref());
-    print_asyncio(read_json(&dir.join("asyncio.json")).as_ref(), &groups);
+    print_sleep_100k(read_json(&side_file("sleep_100k.json")).as_ref());
+    print_asyncio(read_json(&side_file("asyncio.json")).as_ref(), groups);
 }
 
 type Groups = BTreeMap<String, BTreeMap<String, Entry>>;
@@ -333,5 +404,74 @@ fn print_asyncio(py: Option<&Value>, groups: &Groups) {
             "see the sleep table".into(),
             "—".into(),
         ]);
+    }
+}
+
+/// `--runs`: a row per group with a plain [`BASE`] function in any run, a
+/// column per peer (any other id not starting with [`BASE`]), each cell the
+/// median over runs of evloop's median / the peer's, then every run's ratio.
+fn print_runs(runs: &[Groups]) {
+    let groups: BTreeSet<&String> = runs
+        .iter()
+        .flat_map(|run| run.iter())
+        .filter(|(_, entries)| entries.contains_key(BASE))
+        .map(|(name, _)| name)
+        .collect();
+    let peers = column_order(
+        runs.iter()
+            .flat_map(|run| run.iter())
+            .filter(|(name, _)| groups.contains(name))
+            .flat_map(|(_, entries)| entries.keys())
+            .filter(|id| !id.starts_with(BASE))
+            .cloned(),
+    );
+
+    println!();
+    let mut header = vec![format!("{BASE} / peer, median over {} runs", runs.len())];
+    header.extend(peers.iter().cloned());
+    print_row(&header);
+    print_row(&vec!["---".to_owned(); header.len()]);
+    for group in groups {
+        let mut row = vec![group.clone()];
+        for peer in &peers {
+            let ratios: Vec<Option<f64>> = runs.iter().map(|run| run_ratio(run, group, peer)).collect();
+            row.push(ratios_cell(&ratios));
+        }
+        print_row(&row);
+    }
+}
+
+/// evloop's median over `peer`'s in `group` of one run, when both ran.
+fn run_ratio(run: &Groups, group: &str, peer: &str) -> Option<f64> {
+    let entries = run.get(group)?;
+    let base = entries.get(BASE)?;
+    let peer = entries.get(peer)?;
+    (peer.median_ns > 0.0).then(|| base.median_ns / peer.median_ns)
+}
+
+/// `1.60× (1.96, 1.06, 1.60)`: the median of the runs' ratios, then each
+/// run's ratio in run order (`—` for a run without both results, which the
+/// median skips); `—` alone when no run has both.
+fn ratios_cell(ratios: &[Option<f64>]) -> String {
+    let mut present: Vec<f64> = ratios.iter().flatten().copied().collect();
+    let Some(m) = median(&mut present) else {
+        return "—".to_owned();
+    };
+    let per_run: Vec<String> = ratios
+        .iter()
+        .map(|r| r.map_or_else(|| "—".to_owned(), |r| format!("{r:.2}")))
+        .collect();
+    format!("{m:.2}× ({})", per_run.join(", "))
+}
+
+/// The median (the mean of the middle two for an even count); `None` when
+/// empty. Sorts `values`.
+fn median(values: &mut [f64]) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
     }
 }
