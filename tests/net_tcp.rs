@@ -240,14 +240,20 @@ fn futures_io_traits_work() {
         client.close().await.unwrap(); // shutdown(Write)
         let mut lines = futures::io::BufReader::new(&server).lines();
         let mut got = Vec::new();
-        while let Some(line) = futures::StreamExt::next(&mut lines).await {
-            got.push(line.unwrap());
-        }
+        let read_lines = async {
+            while let Some(line) = futures::StreamExt::next(&mut lines).await {
+                got.push(line.unwrap());
+            }
+        };
+        evloop::wait_for(read_lines, HANG).await.expect("hung reading lines");
         assert_eq!(got, ["line one", "line two"]);
         AsyncWriteExt::write_all(&mut &server, b"bye").await.unwrap();
         drop(server);
         let mut rest = String::new();
-        client.read_to_string(&mut rest).await.unwrap();
+        evloop::wait_for(client.read_to_string(&mut rest), HANG)
+            .await
+            .expect("hung reading to the end")
+            .unwrap();
         assert_eq!(rest, "bye");
     });
 }
@@ -285,7 +291,10 @@ fn read_exact_reports_early_eof() {
         server.write_all(b"abc").await.unwrap();
         drop(server);
         let mut buf = [0; 10];
-        let err = client.read_exact(&mut buf).await.unwrap_err();
+        let err = evloop::wait_for(client.read_exact(&mut buf), HANG)
+            .await
+            .expect("hung: the end of stream was lost")
+            .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     });
 }
