@@ -84,10 +84,10 @@ pub struct TaskInfo {
 }
 
 impl TaskInfo {
-    fn new(id: u64, name: Option<&str>) -> TaskInfo {
+    fn of(header: &Header) -> TaskInfo {
         TaskInfo {
-            id,
-            name: name.map_or_else(|| format!("Task-{id}"), str::to_owned),
+            id: header.id(),
+            name: header.display_name(),
         }
     }
 }
@@ -481,11 +481,7 @@ impl Core {
     /// retrieved".
     pub(crate) fn discard_result(&self, header: &Header, stage: &dyn Body) {
         if let Some(payload) = header.take_panic() {
-            let name = header.name();
-            let msg = format!(
-                "Task exception was never retrieved ({})",
-                name.unwrap_or_else(|| format!("Task-{}", header.id()))
-            );
+            let msg = format!("Task exception was never retrieved ({})", header.display_name());
             self.report(&msg, Some(payload), Some(header.key));
         }
         self.drop_guarded(
@@ -593,8 +589,7 @@ impl Core {
     /// Id and name of the task being polled right now.
     pub(crate) fn current_task(&self) -> Option<TaskInfo> {
         let key = self.polling.get()?;
-        let task = self.task(key)?;
-        Some(TaskInfo::new(key.gen, task.header.name().as_deref()))
+        self.task(key).map(|task| TaskInfo::of(&task.header))
     }
 
     /// Id and name of every task that has not finished, in slab order.
@@ -602,7 +597,7 @@ impl Core {
         let tasks = self.tasks.borrow();
         (tasks.iter())
             .filter(|(_, task)| !task.header.is_finished())
-            .map(|(_, task)| TaskInfo::new(task.header.id(), task.header.name().as_deref()))
+            .map(|(_, task)| TaskInfo::of(&task.header))
             .collect()
     }
 

@@ -120,6 +120,11 @@ impl Header {
         copy
     }
 
+    /// The name as asyncio shows it: the one set, else `Task-<id>`.
+    pub(crate) fn display_name(&self) -> String {
+        self.name().unwrap_or_else(|| format!("Task-{}", self.id()))
+    }
+
     pub(crate) fn set_name(&self, name: Box<str>) {
         self.with_rare(|rare| rare.name = Some(name));
     }

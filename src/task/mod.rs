@@ -192,7 +192,7 @@ impl<T> Task<T> {
     /// The task's name: the one given with [`set_name`](Task::set_name), or
     /// `Task-<id>` as in asyncio.
     pub fn name(&self) -> String {
-        (self.header().name()).unwrap_or_else(|| format!("Task-{}", self.id()))
+        self.header().display_name()
     }
 
     /// Names the task (shown in error reports).
@@ -244,8 +244,9 @@ impl<T> Task<T> {
         }
     }
 
-    /// `Ready` once the task has finished, else registers `cx`'s waker (for
-    /// `wait` and `TaskGroup`, which watch tasks without taking results).
+    /// `Ready` once the task has finished, else registers `cx`'s waker: the
+    /// first half of awaiting the handle, and all of it for `wait` and
+    /// `TaskGroup`, which watch tasks without taking results.
     pub(crate) fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self.done() {
             return Poll::Ready(());
@@ -291,10 +292,7 @@ impl<T> Future for Task<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         assert!(!self.joined, "evloop::Task polled again after it returned its result");
-        if !self.done() {
-            drop(self.header().set_join_waker(cx.waker()));
-            return Poll::Pending;
-        }
+        std::task::ready!(self.poll_done(cx));
         Poll::Ready(self.take_result())
     }
 }

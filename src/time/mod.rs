@@ -29,6 +29,12 @@ use wheel::TimerKey;
 /// Stands in for "never" where an `Instant` overflow would occur (~30 years).
 pub(crate) const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 
+/// `d` after `now` on the loop's clock, or `FAR_FUTURE` after it if that
+/// overflows.
+fn after(now: Duration, d: Duration) -> Duration {
+    now.checked_add(d).unwrap_or_else(|| now + FAR_FUTURE)
+}
+
 /// Waits for `duration`: asyncio's `await asyncio.sleep(d)`.
 ///
 /// Measured from the call on the running loop's clock (or, if no loop is
@@ -54,7 +60,7 @@ pub fn sleep(duration: Duration) -> Sleep {
             // `Instant` again.
             let now = core.clock.elapsed();
             Sleep {
-                deadline: Deadline::Since(now.checked_add(duration).unwrap_or_else(|| now + FAR_FUTURE)),
+                deadline: Deadline::Since(after(now, duration)),
                 core: Some(core),
                 timer: if duration.is_zero() {
                     Timer::ELAPSED
@@ -209,7 +215,7 @@ impl Future for Sleep {
             }
             Deadline::After(d) => {
                 let now = core.clock.elapsed();
-                let since = now.checked_add(d).unwrap_or_else(|| now + FAR_FUTURE);
+                let since = after(now, d);
                 this.deadline = Deadline::Since(since);
                 if d.is_zero() {
                     this.timer = Timer::ELAPSED;
