@@ -10,73 +10,22 @@
 //! Sizes: 10,000 loops in every build (a few seconds in the debug build
 //! `cargo test` makes); 20 under Miri.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
 use evloop::EventLoop;
 
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::live_bytes;
+
 const LOOPS: usize = if cfg!(miri) { 20 } else { 10_000 };
 /// Bytes that may stay live after the churn (lazily grown thread-locals).
 const TOLERANCE: isize = 4096;
 
-struct Counting;
-
-thread_local! {
-    /// Bytes allocated minus bytes freed by this thread. `const` and
-    /// `Cell`: touching it never allocates, so the allocator cannot recurse.
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-}
-
-fn track(delta: isize) {
-    // `try_with`: during thread teardown the slot may already be gone.
-    let _ = LIVE.try_with(|live| live.set(live.get() + delta));
-}
-
-fn live_bytes() -> isize {
-    LIVE.with(Cell::get)
-}
-
-// SAFETY: forwards every call to `System` unchanged; the bookkeeping only
-// touches a `const` thread-local `Cell`, which neither allocates nor panics.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            track(layout.size() as isize);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        track(-(layout.size() as isize));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            track(layout.size() as isize);
-        }
-        p
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            track(new_size as isize - layout.size() as isize);
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
 
 /// Open file descriptors of this process (Linux), or `None` where unknown.
 fn open_fds() -> Option<usize> {
