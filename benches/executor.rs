@@ -37,7 +37,9 @@
 //! (steady state: the second run of each workload) with a counting global
 //! allocator, prints them, and writes them to `<criterion dir>/allocs.json`
 //! for `examples/bench_report.rs`; it also measures the heap bytes an idle
-//! spawned task and an armed timer cost (`<criterion dir>/memory.json`).
+//! spawned task and an armed timer cost (`<criterion dir>/memory.json`), and
+//! whether each runtime's yield lets another task run before the yielding
+//! one is polled again (`<criterion dir>/yield_streak.json`).
 //! Outside those windows the allocator costs one relaxed load per call.
 //!
 //! Run: `cargo bench --bench executor -- --warm-up-time 1 --measurement-time 3`
@@ -340,8 +342,10 @@ impl Spawn for MonoSpawn {
     }
 
     fn yield_now(&self) -> impl Future<Output = ()> + 'static {
-        // monoio 0.2 has no `yield_now`; its harness turns a wake during
-        // poll into a yield, which is what this does.
+        // monoio 0.2 has no `yield_now`. Its harness puts a task woken
+        // during its own poll at the *front* of the queue, so this polls the
+        // task again at once instead of letting the others run: not a yield
+        // in asyncio's or tokio's sense (`report_yield_streak` shows it).
         YieldNow(false)
     }
 }
@@ -1070,6 +1074,54 @@ fn report_memory() {
     write_json("memory.json", &table);
 }
 
+// ----- does a yield let the other tasks run? ------------------------------
+
+/// Two tasks each log themselves and yield, `ROUNDS` (10) times over;
+/// returns the longest streak of one task's polls with no poll of the other
+/// in between: 1 when a yield sends the task behind the others (asyncio's
+/// `sleep(0)`); `ROUNDS` when the runtime polls the yielding task again at
+/// once, which makes `yield_many` a tight loop over one task's memory
+/// rather than rounds over all of them.
+async fn yield_streak<S: Spawn>(s: S) -> f64 {
+    const ROUNDS: usize = 10;
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let yielder = |me: u8| {
+        let (s2, log) = (s.clone(), log.clone());
+        s.spawn(async move {
+            for _ in 0..ROUNDS {
+                log.borrow_mut().push(me);
+                s2.yield_now().await;
+            }
+        })
+    };
+    let (a, b) = (yielder(0), yielder(1));
+    a.await;
+    b.await;
+    let log = log.borrow();
+    assert_eq!(log.len(), 2 * ROUNDS);
+    let longest = log.chunk_by(|x, y| x == y).map(<[u8]>::len).max();
+    longest.unwrap_or(0) as f64
+}
+
+fn report_yield_streak() {
+    let mut table = Table::new();
+    let row = table.entry("yield_many").or_default();
+    row.insert("evloop", evloop_rt().block_on(yield_streak(EvSpawn)));
+    let mut rt = tokio_rt();
+    row.insert("tokio", rt.block_on(yield_streak(rt.spawner())));
+    let mut rt = monoio_rt();
+    row.insert("monoio", rt.block_on(yield_streak(rt.spawner())));
+    let mut rt = async_exec_rt();
+    row.insert("async_executor", rt.block_on(yield_streak(rt.spawner())));
+    let mut rt = pool_rt();
+    row.insert("local_pool", rt.block_on(yield_streak(rt.spawner())));
+    print_table(
+        "longest streak of one task's polls, two tasks yielding 10 times each",
+        &table,
+    );
+    write_json("yield_streak.json", &table);
+}
+
 /// Runs one workload `iters` times on a fresh runtime, nothing else, for
 /// instruction counts: `BENCH_ONLY=ping_pong/evloop BENCH_ITERS=6 valgrind
 /// --tool=callgrind target/release/deps/executor-*` (then the same with 1
@@ -1116,6 +1168,7 @@ fn main() {
     if !args.iter().any(|a| a == "--list") {
         report_allocations();
         report_memory();
+        report_yield_streak();
     }
     benches(&mut c);
     c.final_summary();

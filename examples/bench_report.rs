@@ -8,9 +8,10 @@
 //! Nothing here knows the group or runtime names: any bench that puts an
 //! `evloop` function (or, failing that, an `evloop_*` one) next to its peers
 //! shows up. Side tables follow when their files exist in the criterion
-//! directory: `allocs.json` (heap allocations per operation) and
-//! `memory.json` (bytes per idle task / armed timer), both written by the
-//! executor bench; `sleep_100k.json` (`cargo run --release --example
+//! directory: `allocs.json` (heap allocations per operation),
+//! `memory.json` (bytes per idle task / armed timer) and
+//! `yield_streak.json` (whether a yield lets another task run first), all
+//! written by the executor bench; `sleep_100k.json` (`cargo run --release --example
 //! sleep_100k`); `asyncio.json` (`python3 benches/asyncio/bench.py`), shown
 //! as asyncio's time per op against evloop's.
 //!
@@ -251,6 +252,11 @@ fn print_report(groups: &Groups, side_file: impl Fn(&str) -> PathBuf) {
     print_side_table(read_json(&side_file("memory.json")).as_ref(), "heap bytes", |v| {
         format!("{v:.0}")
     });
+    print_side_table(
+        read_json(&side_file("yield_streak.json")).as_ref(),
+        "longest streak of one task's polls (2 tasks × 10 yields; 1: yields alternate, 10: no yield)",
+        |v| format!("{v:.0}"),
+    );
     print_sleep_100k(read_json(&side_file("sleep_100k.json")).as_ref());
     print_asyncio(read_json(&side_file("asyncio.json")).as_ref(), groups);
 }
