@@ -14,7 +14,17 @@
 //!
 //! `all` also writes the table to `<criterion dir>/sleep_100k.json`, which
 //! `examples/bench_report.rs` prints next to the criterion results.
+//!
+//! With `SLEEP_100K_PHASES=1` in the environment each run also reports where
+//! its wall time went (every runtime measured the same way, at the cost of
+//! one clock read per task as it wakes): `spawn_s`, from the start to the
+//! last sleeper spawned (this includes creating its `sleep`, which fixes its
+//! deadline); `late_s`, how long after the last-created sleep's deadline
+//! (1 s after it was created) the last sleeper woke; and `join_s`, from that
+//! wake to the last join; `exit_s`, from the last join until the runtime
+//! has returned (shutting down, freeing). The four plus 1 s are the wall time.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::Command;
@@ -34,41 +44,73 @@ fn status_kb(field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in /proc/self/status"))
 }
 
-/// Spawns `TASKS` sleepers with `spawn`, awaits them; returns how many woke.
-async fn sleepers<H, S, F>(spawn: S, sleep: impl Fn(Duration) -> F) -> usize
+thread_local! {
+    /// With `SLEEP_100K_PHASES`: the latest instant a sleeper woke at.
+    static LAST_WAKE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Where the wall time of one run went (see the module docs).
+struct Phases {
+    spawned: Instant,
+    last_deadline: Instant,
+    joined: Instant,
+}
+
+/// Spawns `TASKS` sleepers with `spawn`, awaits them; returns how many woke
+/// and, if `phases`, when each phase ended.
+async fn sleepers<H, S, F>(spawn: S, sleep: impl Fn(Duration) -> F, phases: bool) -> (usize, Option<Phases>)
 where
     S: Fn(std::pin::Pin<Box<dyn Future<Output = usize>>>) -> H,
     H: Future<Output = usize>,
     F: Future + 'static,
 {
+    let mut last_created = None;
     // Boxed once here for every runtime alike, so the tasks have one type.
     let handles: Vec<H> = (0..TASKS)
         .map(|_| {
             let s = sleep(SLEEP);
-            spawn(Box::pin(async move {
-                s.await;
-                1
-            }))
+            if phases {
+                last_created = Some(Instant::now());
+                spawn(Box::pin(async move {
+                    s.await;
+                    let now = Instant::now();
+                    LAST_WAKE.set(Some(LAST_WAKE.get().map_or(now, |t| t.max(now))));
+                    1
+                }))
+            } else {
+                spawn(Box::pin(async move {
+                    s.await;
+                    1
+                }))
+            }
         })
         .collect();
+    let spawned = Instant::now();
     let mut n = 0;
     for h in handles {
         n += h.await;
     }
-    n
+    let phases = last_created.map(|created| Phases {
+        spawned,
+        last_deadline: created + SLEEP,
+        joined: Instant::now(),
+    });
+    (n, phases)
 }
 
 /// Runs the workload on one runtime in this process; prints one JSON line.
 fn run_one(runtime: &str) {
     let base_kb = status_kb("VmHWM");
+    let phases = std::env::var_os("SLEEP_100K_PHASES").is_some_and(|v| v != "0");
     let start = Instant::now();
-    let woke = match runtime {
+    let (woke, phases) = match runtime {
         "evloop" => evloop::run(sleepers(
             |f| {
                 let t = evloop::create_task(f);
                 async move { t.await.expect("task failed") }
             },
             evloop::sleep,
+            phases,
         )),
         "tokio" => {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -83,24 +125,39 @@ fn run_one(runtime: &str) {
                         async move { t.await.expect("task failed") }
                     },
                     tokio::time::sleep,
+                    phases,
                 ),
             )
         }
         "async_executor" => {
             let ex = async_executor::LocalExecutor::new();
-            async_io::block_on(ex.run(sleepers(|f| ex.spawn(f), async_io::Timer::after)))
+            async_io::block_on(ex.run(sleepers(|f| ex.spawn(f), async_io::Timer::after, phases)))
         }
         "monoio" => monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
             .enable_timer()
             .build()
             .expect("monoio runtime (LegacyDriver)")
-            .block_on(sleepers(monoio::spawn, monoio::time::sleep)),
+            .block_on(sleepers(monoio::spawn, monoio::time::sleep, phases)),
         other => panic!("unknown runtime {other:?}; expected one of {RUNTIMES:?} or `all`"),
     };
     let wall = start.elapsed();
     assert_eq!(woke, TASKS);
+    let phases = phases.map_or(String::new(), |p| {
+        let woke = LAST_WAKE.get().expect("a sleeper woke");
+        let signed = |a: Instant, b: Instant| match a.checked_duration_since(b) {
+            Some(d) => d.as_secs_f64(),
+            None => -(b - a).as_secs_f64(),
+        };
+        format!(
+            ",\"spawn_s\":{:.4},\"late_s\":{:.4},\"join_s\":{:.4},\"exit_s\":{:.4}",
+            (p.spawned - start).as_secs_f64(),
+            signed(woke, p.last_deadline),
+            (p.joined - woke).as_secs_f64(),
+            (start + wall - p.joined).as_secs_f64(),
+        )
+    });
     println!(
-        "{{\"runtime\":\"{runtime}\",\"wall_s\":{:.4},\"peak_rss_kb\":{},\"baseline_kb\":{base_kb}}}",
+        "{{\"runtime\":\"{runtime}\",\"wall_s\":{:.4},\"peak_rss_kb\":{},\"baseline_kb\":{base_kb}{phases}}}",
         wall.as_secs_f64(),
         status_kb("VmHWM"),
     );

@@ -30,6 +30,11 @@ impl Clock {
         }
     }
 
+    /// The instant the clock counts from (the loop's creation).
+    pub(crate) fn origin(&self) -> Instant {
+        self.origin
+    }
+
     pub(crate) fn is_manual(&self) -> bool {
         self.manual.is_some()
     }
@@ -59,14 +64,6 @@ impl Clock {
             Some(offset) => offset.get(),
             None => Instant::now().saturating_duration_since(self.origin),
         }
-    }
-
-    /// The `Instant` that is `since` after the origin (saturating ~30 years
-    /// out, where an `Instant` could overflow).
-    pub(crate) fn instant_at(&self, since: Duration) -> Instant {
-        self.origin
-            .checked_add(since)
-            .unwrap_or_else(|| self.origin + crate::time::FAR_FUTURE)
     }
 
     /// How long after the origin `t` is (zero if before it).

@@ -10,6 +10,11 @@
 //!   dropping it disarms the timer at once.
 //! - A deadline already past completes on the first poll without arming a
 //!   timer.
+//! - A [`Sleep`] is 32 bytes, because every task that sleeps holds one (an
+//!   `async` block that awaits one it captured holds two): its deadline is
+//!   one `i64` of nanoseconds, counted from the loop clock's origin once the
+//!   sleep knows its loop, and before that (a [`sleep_until`]) from a
+//!   process-wide epoch. Deadlines saturate ~292 years out.
 
 pub(crate) mod clock;
 pub(crate) mod wheel;
@@ -18,6 +23,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -29,17 +35,45 @@ use wheel::TimerKey;
 /// Stands in for "never" where an `Instant` overflow would occur (~30 years).
 pub(crate) const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 
-/// `d` after `now` on the loop's clock, or `FAR_FUTURE` after it if that
-/// overflows.
-fn after(now: Duration, d: Duration) -> Duration {
-    now.checked_add(d).unwrap_or_else(|| now + FAR_FUTURE)
+/// A duration in nanoseconds, saturating at `i64::MAX` (~292 years).
+#[inline]
+fn nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// `to - from` in nanoseconds, negative if `to` is earlier (saturating).
+fn signed_nanos(from: Instant, to: Instant) -> i64 {
+    match to.checked_duration_since(from) {
+        Some(d) => nanos(d),
+        None => nanos(from.duration_since(to)).saturating_neg(),
+    }
+}
+
+/// `n` nanoseconds after (before, if negative) `base`; `base` itself if that
+/// instant cannot be represented.
+fn offset(base: Instant, n: i64) -> Instant {
+    let d = Duration::from_nanos(n.unsigned_abs());
+    let t = if n >= 0 {
+        base.checked_add(d)
+    } else {
+        base.checked_sub(d)
+    };
+    t.unwrap_or(base)
+}
+
+/// The instant a [`sleep_until`] deadline is stored relative to, until the
+/// sleep meets its loop: the first time any sleep asked (one per process).
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
 }
 
 /// Waits for `duration`: asyncio's `await asyncio.sleep(d)`.
 ///
 /// Measured from the call on the running loop's clock (or, if no loop is
 /// running yet, from the first poll). A zero duration completes at once; use
-/// [`yield_now`](crate::yield_now) to give other tasks a turn.
+/// [`yield_now`](crate::yield_now) to give other tasks a turn. A duration
+/// beyond ~292 years from the loop's creation is cut to that.
 ///
 /// # Panics
 ///
@@ -58,21 +92,21 @@ pub fn sleep(duration: Duration) -> Sleep {
             // One clock read, kept as an offset from the loop's origin: the
             // first poll turns it into a wheel tick without touching an
             // `Instant` again.
-            let now = core.clock.elapsed();
+            let now = nanos(core.clock.elapsed());
             Sleep {
-                deadline: Deadline::Since(after(now, duration)),
+                deadline: now.saturating_add(nanos(duration)),
                 core: Some(core),
                 timer: if duration.is_zero() {
                     Timer::ELAPSED
                 } else {
-                    Timer::IDLE
+                    Timer::of(State::Since)
                 },
             }
         }
         None => Sleep {
-            deadline: Deadline::After(duration),
+            deadline: nanos(duration),
             core: None,
-            timer: Timer::IDLE,
+            timer: Timer::of(State::After),
         },
     }
 }
@@ -91,52 +125,80 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// ```
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
-        deadline: Deadline::At(deadline),
+        deadline: signed_nanos(epoch(), deadline),
         core: None,
-        timer: Timer::IDLE,
+        timer: Timer::of(State::At),
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Deadline {
-    /// An instant: whether it has passed is checked on the first poll.
-    At(Instant),
-    /// This long after the loop clock's origin (`core` is set), computed
-    /// ahead of a clock reading: it had not passed then, so the first poll
-    /// arms without reading the clock (if that poll comes late, the wheel
-    /// fires the timer on its next tick).
-    Since(Duration),
-    /// Made outside a loop: resolved against the loop's clock on first poll.
-    After(Duration),
+/// What a [`Sleep`]'s `deadline` means and where its timer stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Not armed; the deadline is nanoseconds after the loop clock's origin
+    /// (`core` is set), computed ahead of a clock reading: it had not passed
+    /// then, so the first poll arms without reading the clock (if that poll
+    /// comes late, the wheel fires the timer on its next tick).
+    Since,
+    /// Not armed; the deadline is nanoseconds after [`epoch`], an instant
+    /// whether it has passed is checked on the first poll.
+    At,
+    /// Made outside a loop; the deadline is a duration in nanoseconds,
+    /// measured from the first poll on the loop's clock.
+    After,
+    /// Armed (the key's halves are in [`Timer`]); the deadline is as in `Since`.
+    Armed,
+    /// Completed; the deadline is as in `Since`.
+    Elapsed,
 }
 
-/// Where a sleep's timer stands, in the 16 bytes of an `Option<TimerKey>`:
-/// not armed yet (`None`), armed (its key), or elapsed (a key that names no
-/// timer, ever).
+/// A [`State`] and, when armed, the timer's key, packed into 16 bytes (an
+/// `Option<TimerKey>` and a tag would take 24, because the key's padding
+/// cannot hold the tag).
 #[derive(Clone, Copy)]
-struct Timer(Option<TimerKey>);
+struct Timer {
+    state: State,
+    index: u32,
+    gen: u64,
+}
 
 impl Timer {
-    const IDLE: Timer = Timer(None);
-    const ELAPSED: Timer = Timer(Some(TimerKey::NEVER));
+    const ELAPSED: Timer = Timer::of(State::Elapsed);
 
-    fn is_elapsed(self) -> bool {
-        matches!(self.0, Some(key) if key.is_never())
+    const fn of(state: State) -> Timer {
+        Timer {
+            state,
+            index: 0,
+            gen: 0,
+        }
+    }
+
+    fn armed(key: TimerKey) -> Timer {
+        let (index, gen) = key.into_raw();
+        Timer {
+            state: State::Armed,
+            index,
+            gen,
+        }
     }
 
     /// The key of the armed timer, if one is armed.
-    fn armed(self) -> Option<TimerKey> {
-        self.0.filter(|key| !key.is_never())
+    fn key(self) -> Option<TimerKey> {
+        (self.state == State::Armed).then(|| TimerKey::from_raw(self.index, self.gen))
     }
 }
 
 /// Future returned by [`sleep`] and [`sleep_until`].
+///
+/// 32 bytes: the loop, the deadline in nanoseconds (what it is counted from
+/// depends on the state), and the state with the timer's key.
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
-    deadline: Deadline,
     /// The loop whose wheel the timer goes on (known at creation inside a
-    /// loop, else found at the first poll).
+    /// loop, else found at the first poll). Set in every state but `At`
+    /// and `After`.
     core: Option<Rc<Core>>,
+    /// Nanoseconds; see [`State`] for what from.
+    deadline: i64,
     timer: Timer,
 }
 
@@ -144,28 +206,29 @@ impl Sleep {
     /// The instant this sleep ends, once known (it is fixed at creation
     /// inside a loop, or at first poll otherwise).
     pub fn deadline(&self) -> Option<Instant> {
-        match (self.deadline, &self.core) {
-            (Deadline::At(t), _) => Some(t),
-            (Deadline::Since(since), Some(core)) => Some(core.clock.instant_at(since)),
-            (Deadline::Since(_) | Deadline::After(_), _) => None,
+        match (self.timer.state, &self.core) {
+            (State::At, _) => Some(offset(epoch(), self.deadline)),
+            (State::After, _) => None,
+            (_, Some(core)) => Some(offset(core.clock.origin(), self.deadline)),
+            (_, None) => None,
         }
     }
 
     /// Whether the sleep has completed.
     pub fn is_elapsed(&self) -> bool {
-        self.timer.is_elapsed()
+        self.timer.state == State::Elapsed
     }
 
     /// Moves the deadline (earlier or later), re-arming if needed.
     pub fn reset(&mut self, deadline: Instant) {
         self.disarm();
-        self.deadline = Deadline::At(deadline);
-        self.timer = Timer::IDLE;
+        self.deadline = signed_nanos(epoch(), deadline);
+        self.timer = Timer::of(State::At);
     }
 
     fn disarm(&mut self) {
-        if let (Some(key), Some(core)) = (self.timer.armed(), &self.core) {
-            self.timer = Timer::IDLE;
+        if let (Some(key), Some(core)) = (self.timer.key(), &self.core) {
+            self.timer = Timer::of(State::Since);
             drop(core.cancel_timer(key));
         }
     }
@@ -176,56 +239,58 @@ impl Future for Sleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        if let Some(key) = this.timer.0 {
-            if key.is_never() {
-                return Poll::Ready(());
-            }
-            let core = this.core.as_ref().expect("an armed sleep knows its loop");
-            let mut timers = core.timers.borrow_mut();
-            let Some(entry) = timers.payload_mut(key) else {
-                // The entry is gone: it fired (the wheel removes what it fires).
+        match this.timer.state {
+            State::Elapsed => return Poll::Ready(()),
+            State::Armed => {
+                let key = TimerKey::from_raw(this.timer.index, this.timer.gen);
+                let core = this.core.as_ref().expect("an armed sleep knows its loop");
+                let mut timers = core.timers.borrow_mut();
+                let Some(entry) = timers.payload_mut(key) else {
+                    // The entry is gone: it fired (the wheel removes what it fires).
+                    drop(timers);
+                    this.timer = Timer::ELAPSED;
+                    return Poll::Ready(());
+                };
+                // Still armed: make sure the latest waker is the one woken.
+                let current = match entry {
+                    TimerEntry::Task(task) => core.waker_task(cx.waker()) == Some(*task),
+                    TimerEntry::Wake(waker) => waker.will_wake(cx.waker()),
+                    TimerEntry::Call(_) => unreachable!("a Sleep's timer never holds a callback"),
+                };
+                let old = (!current).then(|| std::mem::replace(entry, core.timer_entry(cx.waker())));
                 drop(timers);
-                this.timer = Timer::ELAPSED;
-                return Poll::Ready(());
-            };
-            // Still armed: make sure the latest waker is the one woken.
-            let current = match entry {
-                TimerEntry::Task(task) => core.waker_task(cx.waker()) == Some(*task),
-                TimerEntry::Wake(waker) => waker.will_wake(cx.waker()),
-                TimerEntry::Call(_) => unreachable!("a Sleep's timer never holds a callback"),
-            };
-            let old = (!current).then(|| std::mem::replace(entry, core.timer_entry(cx.waker())));
-            drop(timers);
-            drop(old);
-            return Poll::Pending;
+                drop(old);
+                return Poll::Pending;
+            }
+            State::Since | State::At | State::After => {}
         }
         let core = this.core.get_or_insert_with(|| {
             context::current().expect("evloop::sleep polled outside a running evloop event loop")
         });
-        // The deadline as an offset from the clock's origin.
-        let since = match this.deadline {
-            Deadline::Since(since) => since,
-            Deadline::At(t) => {
-                let since = core.clock.since(t);
-                if since <= core.clock.elapsed() {
+        // From here on the deadline counts from the clock's origin.
+        match this.timer.state {
+            State::At => {
+                this.deadline = signed_nanos(core.clock.origin(), offset(epoch(), this.deadline));
+                if this.deadline <= nanos(core.clock.elapsed()) {
                     this.timer = Timer::ELAPSED;
                     return Poll::Ready(());
                 }
-                since
             }
-            Deadline::After(d) => {
-                let now = core.clock.elapsed();
-                let since = after(now, d);
-                this.deadline = Deadline::Since(since);
-                if d.is_zero() {
+            State::After => {
+                let after = this.deadline;
+                this.deadline = nanos(core.clock.elapsed()).saturating_add(after);
+                if after == 0 {
                     this.timer = Timer::ELAPSED;
                     return Poll::Ready(());
                 }
-                since
             }
-        };
+            _ => {}
+        }
+        // Positive: `Since` was made from a non-zero duration, `At` and
+        // `After` were just checked against the clock.
+        let since = Duration::from_nanos(this.deadline.unsigned_abs());
         let entry = core.timer_entry(cx.waker());
-        this.timer = Timer(Some(arm(core, Clock::since_tick(since), entry)));
+        this.timer = Timer::armed(arm(core, Clock::since_tick(since), entry));
         Poll::Pending
     }
 }
@@ -251,8 +316,8 @@ impl Drop for Sleep {
 impl fmt::Debug for Sleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sleep")
-            .field("deadline", &self.deadline)
-            .field("armed", &self.timer.armed().is_some())
+            .field("deadline", &self.deadline())
+            .field("armed", &self.timer.key().is_some())
             .field("elapsed", &self.is_elapsed())
             .finish()
     }
@@ -267,7 +332,33 @@ mod tests {
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn sleep_and_wheel_entry_sizes() {
-        assert_eq!(std::mem::size_of::<Sleep>(), 48);
+        assert_eq!(std::mem::size_of::<Sleep>(), 32);
         assert_eq!(wheel::entry_bytes::<TimerEntry>(), 48);
+    }
+
+    /// The nanosecond deadline gives back the exact `Instant` it was made
+    /// from, before and after the sleep meets its loop, even one earlier
+    /// than the epoch or the loop; far deadlines saturate instead of panicking.
+    #[test]
+    fn deadline_round_trips_exactly_and_saturates() {
+        let past = Instant::now();
+        let mut lp = crate::EventLoop::builder().manual_clock().build().unwrap();
+        let later = lp.time() + Duration::new(3, 7);
+        lp.run_until_complete(async move {
+            let mut early = Box::pin(sleep_until(past));
+            assert_eq!(early.deadline(), Some(past));
+            early.as_mut().await;
+            assert_eq!(early.deadline(), Some(past));
+            let mut s = Box::pin(sleep(Duration::from_secs(1)));
+            s.as_mut().reset(later);
+            assert_eq!(s.deadline(), Some(later));
+            s.as_mut().await;
+            assert_eq!(s.deadline(), Some(later));
+            let forever = sleep(Duration::MAX);
+            assert!(forever.deadline().unwrap() > later + Duration::from_secs(86_400 * 365 * 200));
+        })
+        .unwrap();
+        // The manual clock jumps to the wheel tick: the next whole millisecond.
+        assert_eq!(lp.time() - later, Duration::from_millis(1) - Duration::from_nanos(7));
     }
 }

@@ -62,17 +62,24 @@ pub(crate) struct TimerKey {
 }
 
 impl TimerKey {
-    /// A key that names no timer, ever (no entry has this index), for a
-    /// holder to mark "no longer armed" without a separate flag.
-    pub(crate) const NEVER: TimerKey = TimerKey {
-        index: NIL,
-        gen: NonZeroU64::MAX,
-    };
-
-    /// Whether this is [`TimerKey::NEVER`].
+    /// The key's two halves (index, generation), for a holder that packs
+    /// them next to state of its own instead of paying for the padding.
     #[inline]
-    pub(crate) fn is_never(self) -> bool {
-        self.index == NIL
+    pub(crate) fn into_raw(self) -> (u32, u64) {
+        (self.index, self.gen.get())
+    }
+
+    /// The key whose halves [`TimerKey::into_raw`] returned.
+    ///
+    /// # Panics
+    ///
+    /// If `gen` is 0 (no key has that generation).
+    #[inline]
+    pub(crate) fn from_raw(index: u32, gen: u64) -> TimerKey {
+        TimerKey {
+            index,
+            gen: NonZeroU64::new(gen).expect("a timer key's generation is never 0"),
+        }
     }
 }
 
