@@ -239,30 +239,28 @@ impl Future for Sleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        match this.timer.state {
-            State::Elapsed => return Poll::Ready(()),
-            State::Armed => {
-                let key = TimerKey::from_raw(this.timer.index, this.timer.gen);
-                let core = this.core.as_ref().expect("an armed sleep knows its loop");
-                let mut timers = core.timers.borrow_mut();
-                let Some(entry) = timers.payload_mut(key) else {
-                    // The entry is gone: it fired (the wheel removes what it fires).
-                    drop(timers);
-                    this.timer = Timer::ELAPSED;
-                    return Poll::Ready(());
-                };
-                // Still armed: make sure the latest waker is the one woken.
-                let current = match entry {
-                    TimerEntry::Task(task) => core.waker_task(cx.waker()) == Some(*task),
-                    TimerEntry::Wake(waker) => waker.will_wake(cx.waker()),
-                    TimerEntry::Call(_) => unreachable!("a Sleep's timer never holds a callback"),
-                };
-                let old = (!current).then(|| std::mem::replace(entry, core.timer_entry(cx.waker())));
+        if this.timer.state == State::Elapsed {
+            return Poll::Ready(());
+        }
+        if let Some(key) = this.timer.key() {
+            let core = this.core.as_ref().expect("an armed sleep knows its loop");
+            let mut timers = core.timers.borrow_mut();
+            let Some(entry) = timers.payload_mut(key) else {
+                // The entry is gone: it fired (the wheel removes what it fires).
                 drop(timers);
-                drop(old);
-                return Poll::Pending;
-            }
-            State::Since | State::At | State::After => {}
+                this.timer = Timer::ELAPSED;
+                return Poll::Ready(());
+            };
+            // Still armed: make sure the latest waker is the one woken.
+            let current = match entry {
+                TimerEntry::Task(task) => core.waker_task(cx.waker()) == Some(*task),
+                TimerEntry::Wake(waker) => waker.will_wake(cx.waker()),
+                TimerEntry::Call(_) => unreachable!("a Sleep's timer never holds a callback"),
+            };
+            let old = (!current).then(|| std::mem::replace(entry, core.timer_entry(cx.waker())));
+            drop(timers);
+            drop(old);
+            return Poll::Pending;
         }
         let core = this.core.get_or_insert_with(|| {
             context::current().expect("evloop::sleep polled outside a running evloop event loop")
