@@ -325,6 +325,12 @@ async fn std_peer_pair() -> (TcpStream, std::net::TcpStream) {
 
 const HANG: Duration = Duration::from_secs(5);
 
+/// One read from `stream`, failing the test with `hung` if no data, end of
+/// stream or error arrives within `HANG` (a lost wake-up hangs, never fails).
+async fn read_or_fail(stream: &TcpStream, buf: &mut [u8], hung: &str) -> io::Result<usize> {
+    evloop::wait_for(stream.read(buf), HANG).await.expect(hung)
+}
+
 #[test]
 #[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 fn data_arriving_after_a_short_read_is_read() {
@@ -336,9 +342,8 @@ fn data_arriving_after_a_short_read_is_read() {
         // arrive only after it.
         for round in 0..100u8 {
             peer.write_all(&[round; 3]).unwrap();
-            let n = evloop::wait_for(ours.read(&mut buf), HANG)
+            let n = read_or_fail(&ours, &mut buf, "hung: data after a short read was never seen")
                 .await
-                .expect("hung: data after a short read was never seen")
                 .unwrap();
             assert_eq!(&buf[..n], &[round; 3]);
         }
@@ -348,9 +353,8 @@ fn data_arriving_after_a_short_read_is_read() {
             peer.write_all(b"late").unwrap();
             peer
         });
-        let n = evloop::wait_for(ours.read(&mut buf), HANG)
+        let n = read_or_fail(&ours, &mut buf, "hung: data after a short read was never seen")
             .await
-            .expect("hung: data after a short read was never seen")
             .unwrap();
         assert_eq!(&buf[..n], b"late");
         drop(writer.join().unwrap());
@@ -369,14 +373,10 @@ fn end_of_stream_after_a_short_read_is_seen() {
         // FIN before we read: no other event will come.
         evloop::sleep(Duration::from_millis(10)).await;
         let mut buf = [0; 64];
-        let n = evloop::wait_for(ours.read(&mut buf), HANG)
-            .await
-            .expect("hung")
-            .unwrap();
+        let n = read_or_fail(&ours, &mut buf, "hung").await.unwrap();
         assert_eq!(&buf[..n], b"last words");
-        let n = evloop::wait_for(ours.read(&mut buf), HANG)
+        let n = read_or_fail(&ours, &mut buf, "hung: the short read lost the end of stream")
             .await
-            .expect("hung: the short read lost the end of stream")
             .unwrap();
         assert_eq!(n, 0);
         drop(peer);
@@ -395,14 +395,9 @@ fn reset_after_a_short_read_is_seen() {
         drop(peer);
         evloop::sleep(Duration::from_millis(10)).await;
         let mut buf = [0; 64];
-        let n = evloop::wait_for(ours.read(&mut buf), HANG)
-            .await
-            .expect("hung")
-            .unwrap();
+        let n = read_or_fail(&ours, &mut buf, "hung").await.unwrap();
         assert_eq!(&buf[..n], b"abcd");
-        let r = evloop::wait_for(ours.read(&mut buf), HANG)
-            .await
-            .expect("hung: the short read lost the reset");
+        let r = read_or_fail(&ours, &mut buf, "hung: the short read lost the reset").await;
         assert!(
             matches!(&r, Ok(0)) || matches!(&r, Err(e) if e.kind() == io::ErrorKind::ConnectionReset),
             "{r:?}"
