@@ -42,6 +42,7 @@ use super::instrument::{bump, Instruments, LoopEvent, Stats};
 use super::remote::Remote;
 use super::{ExceptionContext, ExceptionHandler};
 use crate::reactor::Reactor;
+use crate::task::coop;
 use crate::task::header::{Header, State};
 use crate::task::waker::TaskWaker;
 use crate::task::{Body, Stage, Task, TaskCell, TaskKey, TaskRef};
@@ -381,7 +382,7 @@ impl Core {
         let result = {
             let waker = waker_ref(&waker);
             let mut cx = Context::from_waker(&waker);
-            panic::catch_unwind(AssertUnwindSafe(|| task.stage.poll(&mut cx)))
+            coop::with_budget(|| panic::catch_unwind(AssertUnwindSafe(|| task.stage.poll(&mut cx))))
         };
         self.polling.set(None);
         let self_woken = self.self_woken.replace(false);
@@ -750,7 +751,7 @@ impl Core {
                         self.instruments.event(|| LoopEvent::PollStart { task: 0 });
                         self.instruments.poll_started.set(self.instruments.start_timing());
                     }
-                    let finished = main();
+                    let finished = coop::with_budget(&mut *main);
                     if HOOKED {
                         if let Some(took) = self.instruments.slow_since(self.instruments.poll_started.take()) {
                             self.report_slow("the main future", took, None);

@@ -17,6 +17,7 @@
 //!
 //! The life cycle of a task is drawn in `header.rs`.
 
+pub(crate) mod coop;
 pub(crate) mod header;
 mod raw;
 pub(crate) mod waker;
