@@ -5,6 +5,15 @@
 //! - Outputs come back in *input* order, whatever the completion order.
 //! - Children run concurrently inside the caller's task (no task is spawned);
 //!   a wake re-polls only the child that was woken (see `set.rs`).
+//! - **Fair to the loop.** `gather` and `try_gather` re-poll woken children
+//!   inside one poll of their own, so each child poll spends one unit of the
+//!   task's cooperative budget (`task/coop.rs`, 128 per task poll); when it
+//!   is spent they return `Pending` with the task woken, and resume where
+//!   they stopped. A child that wakes itself in a loop (a `yield_now` loop
+//!   waiting for a sibling's timer) therefore never keeps the loop from its
+//!   timers and sockets, as [`yield_now`](crate::yield_now) promises.
+//!   `gather!` polls each child at most once per poll, so a child that
+//!   wakes itself makes it return `Pending` anyway; it needs no budget.
 //! - On an early return (`try_gather`'s first `Err`), inline children are
 //!   dropped, which cancels them. Children that are [`Task`](crate::Task)
 //!   handles are detached by the drop and keep running, as asyncio's

@@ -8,7 +8,22 @@
 //! | `TaskGroup` | [`TaskGroup`](crate::TaskGroup) (`task_group.rs`) |
 //!
 //! Everything here is safe Rust built on the public task and time API plus
-//! two crate-internal hooks on tasks (`poll_done`, `failed`).
+//! two crate-internal hooks on tasks (`poll_done`, `failed`), and the
+//! cooperative budget (`task/coop.rs`).
+//!
+//! # Ground rules
+//!
+//! - **No combinator spins.** One that may poll a child more than once
+//!   within a single poll of its own (`gather`, `try_gather`,
+//!   `as_completed`, all through `set.rs`) spends one unit of the task's
+//!   cooperative budget per child poll and returns `Pending`, with the task
+//!   woken, once it is spent (128 units per task poll). The others poll each
+//!   child at most once per poll (`gather!`, `wait_for`, `timeout`, `wait`,
+//!   `shield`) or not at all (`TaskGroup`: its children are tasks), so a
+//!   child that keeps waking itself makes them return `Pending` anyway. So
+//!   [`yield_now`](crate::yield_now)'s promise holds whatever a task is
+//!   wrapped in: a task that yields in a loop never starves sockets or
+//!   timers.
 #![forbid(unsafe_code)]
 
 mod gather;

@@ -13,6 +13,15 @@
 //!   keep meaning "input position".
 //! - Wakers must be `Send + Sync`, so the ready list and the parent waker sit
 //!   behind a `Mutex`; on the loop's thread it is never contended.
+//! - **Every child poll spends one unit of the task's cooperative budget**
+//!   (`task/coop.rs`), checked *before* the child is polled. A child that
+//!   wakes itself (a `yield_now` loop, a budget-yield of its own) is listed
+//!   again at once, so without the budget `poll_next` could re-poll it for
+//!   ever and the loop would never get back to its timers and sockets. When
+//!   the budget is spent, `poll_next` returns `Pending` (the task has been
+//!   woken by `poll_proceed`) and every child still waiting for its poll
+//!   keeps its place: first polls resume at `first_poll`, and woken children
+//!   stay in `batch`, in wake order, ahead of later wakes.
 //!
 //! # Simplifications
 //!
@@ -24,9 +33,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{ready, Context, Poll, Waker};
 
 use futures_task::{waker_ref, ArcWake};
+
+use crate::task::coop;
 
 struct Shared {
     ready: Mutex<Vec<usize>>,
@@ -71,7 +82,9 @@ pub(crate) struct FutureSet<F> {
     /// Index of the next child to poll for the first time.
     first_poll: usize,
     remaining: usize,
-    /// Indices taken from the shared list, being worked through.
+    /// Indices taken from the shared list, being worked through, last one
+    /// next. Survives a budget-yield: these children are listed (a new wake
+    /// of theirs is not recorded again), so dropping them would lose wakes.
     batch: Vec<usize>,
 }
 
@@ -115,7 +128,8 @@ impl<F: Future> FutureSet<F> {
     }
 
     /// Polls woken children until one finishes; `Ready(None)` when none is
-    /// left, `Pending` when none of them is ready.
+    /// left, `Pending` when none of them is ready or the task's budget is
+    /// spent (then the task has been woken to carry on).
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<(usize, F::Output)>> {
         if self.remaining == 0 {
             return Poll::Ready(None);
@@ -129,8 +143,10 @@ impl<F: Future> FutureSet<F> {
                 *parent = Some(cx.waker().clone());
             }
         }
-        // First polls, in input order.
+        // First polls, in input order. A budget-yield leaves `first_poll`
+        // on the child not yet polled.
         while self.first_poll < self.children.len() {
+            ready!(coop::poll_proceed(cx));
             let index = self.first_poll;
             self.first_poll += 1;
             if let Some(output) = self.poll_child(index) {
@@ -147,7 +163,12 @@ impl<F: Future> FutureSet<F> {
                 // Reverse so that `pop` takes them in wake order.
                 self.batch.extend(ready.drain(..).rev());
             }
-            while let Some(index) = self.batch.pop() {
+            while let Some(&index) = self.batch.last() {
+                // Check the budget before taking the index off: on a
+                // budget-yield this child (still listed, so a new wake would
+                // not list it again) must be polled on the next poll.
+                ready!(coop::poll_proceed(cx));
+                self.batch.pop();
                 if let Some(output) = self.poll_child(index) {
                     return Poll::Ready(Some((index, output)));
                 }
@@ -224,5 +245,55 @@ mod tests {
         let polls: Vec<u32> = gates.iter().map(|g| g.1.get()).collect();
         assert_eq!(polls, [1, 2, 1], "untouched children are not re-polled");
         assert_eq!(set.remaining(), 2);
+    }
+
+    /// Wakes itself on every poll (as a `yield_now` loop does); counts its
+    /// polls.
+    struct Spin(Rc<Cell<u32>>);
+
+    impl Future for Spin {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            self.0.set(self.0.get() + 1);
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn poll_next_spends_one_budget_unit_per_child_poll_and_keeps_its_place() {
+        let counts: Vec<Rc<Cell<u32>>> = (0..3).map(|_| Rc::new(Cell::new(0))).collect();
+        let mut set = FutureSet::new(counts.iter().map(|c| Spin(c.clone())));
+        let mut cx = Context::from_waker(noop_waker_ref());
+        let polls = || counts.iter().map(|c| c.get()).collect::<Vec<_>>();
+        // Without a budget these children would be re-polled for ever.
+        assert!(coop::with_budget(|| set.poll_next(&mut cx)).is_pending());
+        // 128 polls round-robin in wake order: 0, 1, 2, 0, ...; the 129th
+        // (child 2) was cut off by the budget.
+        assert_eq!(polls(), [43, 43, 42]);
+        // The next poll starts with child 2: no wake was lost or reordered.
+        assert!(coop::with_budget(|| set.poll_next(&mut cx)).is_pending());
+        assert_eq!(polls(), [86, 85, 85]);
+    }
+
+    #[test]
+    fn poll_next_budget_covers_first_polls_too() {
+        let counts: Vec<Rc<Cell<u32>>> = (0..200).map(|_| Rc::new(Cell::new(0))).collect();
+        let mut set = FutureSet::new(counts.iter().map(|c| Spin(c.clone())));
+        let mut cx = Context::from_waker(noop_waker_ref());
+        assert!(coop::with_budget(|| set.poll_next(&mut cx)).is_pending());
+        let polled = counts.iter().filter(|c| c.get() > 0).count();
+        assert_eq!(
+            polled,
+            usize::from(coop::BUDGET),
+            "the first 128 children, in input order"
+        );
+        assert!(counts[..128].iter().all(|c| c.get() == 1));
+        assert!(coop::with_budget(|| set.poll_next(&mut cx)).is_pending());
+        assert!(
+            counts.iter().all(|c| c.get() >= 1),
+            "the next poll resumed the first polls where the last one stopped"
+        );
+        assert_eq!(counts.iter().map(|c| c.get()).sum::<u32>(), 256);
     }
 }

@@ -10,6 +10,11 @@
 //!   child, including the cancelled ones, to be gone, then reports the first
 //!   failure.
 //! - Dropping a group without joining it cancels the children still running.
+//! - **Fair to the loop.** The group never polls its children itself: each
+//!   is a task polled by the loop, with its own cooperative budget
+//!   (`task/coop.rs`), and `join` only looks at a counter. So a child that
+//!   spins on `yield_now` or on always-ready primitives cannot keep the loop
+//!   from its siblings, timers or sockets.
 //!
 //! # Simplification
 //!

@@ -7,6 +7,10 @@
 //!   is ready at once is returned even with a zero timeout.
 //! - On time-out the inner future is dropped (that is how Rust cancels)
 //!   *before* the `Err(TimeoutError)` is returned.
+//! - **Fair to the loop without a budget of their own.** Each poll polls the
+//!   inner future once and the timer once, never in a loop, so a spinning
+//!   inner future makes them return `Pending` and the loop gets its turn;
+//!   the inner future's leaves spend the task's budget as usual.
 //! - A [`Task`](crate::Task) passed in is only detached by that drop; pass
 //!   `task.abort_on_drop()` to have the time-out cancel it, as asyncio does.
 

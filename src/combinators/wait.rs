@@ -9,6 +9,11 @@
 //!   [`TaskOutcome::is_failure`] is true (an `Err`).
 //! - `as_completed` yields outputs in completion order; dropping it drops
 //!   the futures not yet finished.
+//! - **Fair to the loop.** `as_completed` re-polls woken children inside one
+//!   poll, so each child poll spends one unit of the task's cooperative
+//!   budget (`set.rs`, `task/coop.rs`). `wait` and `shield` look at each
+//!   task at most once per poll (tasks are polled by the loop, with budgets
+//!   of their own) and so cannot spin; they spend none.
 
 use std::fmt;
 use std::future::{poll_fn, Future};
