@@ -11,6 +11,12 @@
 //!   called inline, even when the future is already done (as in asyncio).
 //! - It is a cheap `Rc` handle: clone it to share; awaiting a clone yields a
 //!   clone of the result (so `T: Clone` to await or read it).
+//! - Awaiting a done future completes at once, spending one unit of the
+//!   task's cooperative budget (`task/coop.rs`); when the budget is spent it
+//!   returns `Pending` and the task, already woken, gets the result on a
+//!   later tick. So a task that awaits done futures in a loop still lets the
+//!   loop run everything else every 128 awaits. A pending future is not
+//!   charged: it returns `Pending` anyway.
 //! - Not to be confused with `std::future::Future`: it is kept out of glob
 //!   imports on purpose; name it `evloop::Future`.
 #![forbid(unsafe_code)]
@@ -19,9 +25,10 @@ use std::cell::RefCell;
 use std::fmt;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{ready, Context, Poll, Waker};
 
 use crate::event_loop::Handle;
+use crate::task::coop;
 
 /// Why a [`Future`] operation was refused: asyncio's `InvalidStateError` and
 /// `CancelledError`.
@@ -207,15 +214,21 @@ impl<T: Clone> std::future::Future for Future<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut inner = self.inner.borrow_mut();
-        match &inner.state {
-            State::Pending => {
-                if !inner.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                    inner.waiters.push(cx.waker().clone());
-                }
-                Poll::Pending
+        if let State::Pending = inner.state {
+            if !inner.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                inner.waiters.push(cx.waker().clone());
             }
+            return Poll::Pending;
+        }
+        // Done: one budget unit, spent with the borrow released (a spent
+        // budget wakes the task, and a waker may run foreign code). A done
+        // future stays done, so a budget-yield loses nothing.
+        drop(inner);
+        ready!(coop::poll_proceed(cx));
+        match &self.inner.borrow().state {
             State::Done(v) => Poll::Ready(Ok(v.clone())),
             State::Cancelled => Poll::Ready(Err(FutureError::Cancelled)),
+            State::Pending => unreachable!("a done future never goes back to pending"),
         }
     }
 }

@@ -13,6 +13,10 @@
 //! - [`Condition::notify`] wakes the `n` oldest waiters; a waiter is
 //!   notified at most once. Like asyncio, notifying requires the lock to be
 //!   held (checked: it panics otherwise).
+//! - **The budget comes from the lock.** [`Condition::wait`] always waits
+//!   (returns `Pending` at least once), so it cannot spin; taking the lock,
+//!   in [`Condition::lock`] or when a notified waiter takes it back, spends
+//!   the cooperative budget as [`Lock`] does.
 //! - **Cancellation passes the notification on.** A [`ConditionWait`]
 //!   dropped after it was notified but before it returned notifies the next
 //!   waiter instead, as asyncio 3.13 does: a lost wake-up would be a hang,

@@ -6,7 +6,13 @@
 //!   waiter completes even if the flag is cleared again before it runs
 //!   (asyncio resolves the waiter's future on `set()`, so the same holds).
 //! - [`Event::wait`] on a set event completes on its first poll without
-//!   queueing.
+//!   queueing, spending one unit of the task's cooperative budget
+//!   (`task/coop.rs`). When the budget is spent it returns `Pending` instead
+//!   (the task is woken and polls it again on a later tick) without having
+//!   queued: that next poll looks at the flag afresh, so a `clear` in
+//!   between makes it wait. A task waiting on a set event in a loop thus
+//!   lets the loop run everything else every 128 waits. A waiter woken by
+//!   `set` is not charged: it already waited once.
 //! - A dropped waiter just leaves the list: an event grants nothing that
 //!   could be lost.
 //!
@@ -20,9 +26,10 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use super::wait_list::{WaitList, WaiterKey, Wakeups};
+use crate::task::coop;
 
 /// A flag that tasks can wait on: asyncio's `Event`.
 ///
@@ -190,7 +197,14 @@ impl Future for EventWait<'_> {
         let event = self.event;
         let mut state = event.state.borrow_mut();
         let ready = match self.waiter {
-            None if state.set => true,
+            None if state.set => {
+                // Fast path: one budget unit, spent with the borrow released
+                // (a spent budget wakes the task). On a budget-yield the wait
+                // has not begun: it looks at the flag again on its next poll.
+                drop(state);
+                ready!(coop::poll_proceed(cx));
+                true
+            }
             None => {
                 let key = state.waiters.push_back(cx.waker());
                 drop(state);

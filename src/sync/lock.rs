@@ -16,6 +16,12 @@
 //!   the lock was handed to it unlocks, which hands the lock to the next
 //!   waiter. A dropped waiter that was still waiting just leaves the queue.
 //! - Invariant: `!locked` implies nobody is waiting.
+//! - **Budgeted like the semaphore.** Taking a free lock spends one unit of
+//!   the task's cooperative budget (`task/coop.rs`), checked before the lock
+//!   is taken; when the budget is spent the acquire returns `Pending` having
+//!   taken nothing and queued nowhere, and the task is woken to try again on
+//!   a later tick. So `loop { lock.lock().await; }` lets the loop run
+//!   everything else every 128 acquires.
 //!
 //! # Fields and who may touch them
 //!

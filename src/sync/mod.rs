@@ -52,6 +52,18 @@
 //!   future it is waiting in. A dropped waiter leaves the queue; if
 //!   something had already been handed to it, it passes that on to the next
 //!   waiter (a queue item goes back to the front of the queue).
+//! - **Fair to the loop.** Every fast path (a `wait` on a set [`Event`], a
+//!   free [`Lock`] or [`Semaphore`] permit, a [`Queue`] `put` with room or
+//!   `get` with an item, a `join` with nothing unfinished) spends one unit
+//!   of the task's cooperative budget (`task/coop.rs`, 128 per task poll).
+//!   When it is spent the call returns `Pending` *before* taking or queueing
+//!   anything, and the task is woken to try again on a later tick: no
+//!   permit, item or notification is lost, and since the call had not
+//!   queued, a task that gets in first meanwhile is not barging. So a task
+//!   that only ever finds its primitives ready still lets other tasks,
+//!   timers and I/O run every 128 operations. A waiter that was handed
+//!   something is not charged (it already waited once); `try_*` and
+//!   `*_nowait` calls, which never wait, are not charged either.
 //! - **Wake-ups are not loans.** [`Event::set`], [`Condition::notify`] and
 //!   task-done accounting ([`Queue::join`]) wake waiters that then complete
 //!   even if the state changed again before they ran, as in asyncio.

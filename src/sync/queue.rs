@@ -20,6 +20,17 @@
 //! - Invariants: getters wait only while `items` is empty; putters wait only
 //!   while there is no unreserved room; `settle` restores both after every
 //!   change.
+//! - **Fast paths spend one unit of the task's cooperative budget**
+//!   (`task/coop.rs`): a `put` that finds room, a `get` that finds an item
+//!   and a `join` with nothing unfinished each check the budget *before*
+//!   touching the queue. When the budget is spent they return `Pending`
+//!   having changed nothing (the item stays with the putter or first in the
+//!   queue, nothing is reserved or queued) and the task is woken to try
+//!   again on a later tick. So a task that puts and gets in a loop lets the
+//!   loop run everything else every 128 operations. Meanwhile another task
+//!   may use the room or take the item: the yielding call had not queued,
+//!   so that is no barging. Waiters that were handed an item or a slot are
+//!   not charged: they already waited once.
 //!
 //! # Fields and who may touch them
 //!
@@ -41,9 +52,10 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use super::wait_list::{Removed, WaitList, WaiterKey, Wakeups};
+use crate::task::coop;
 
 /// A first-in first-out queue between tasks: asyncio's `Queue`.
 ///
@@ -414,8 +426,18 @@ impl<T> Future for QueuePut<'_, T> {
         {
             let mut state = queue.state.borrow_mut();
             match self.waiter {
-                // Room implies no putter waits (invariant), so this is fair.
-                None if state.has_room() => {}
+                None if state.has_room() => {
+                    // Fast path: one budget unit, spent before the item goes
+                    // in, with the borrow released (a spent budget wakes the
+                    // task). On a budget-yield the item stays with us and no
+                    // slot was reserved; the next poll looks again.
+                    drop(state);
+                    ready!(coop::poll_proceed(cx));
+                    // `Ready` ran no code, so the room is still there.
+                    state = queue.state.borrow_mut();
+                    debug_assert!(state.has_room(), "nothing ran since the check");
+                    // Room implies no putter waits (invariant), so this is fair.
+                }
                 None => {
                     let key = state.putters.push_back(cx.waker());
                     drop(state);
@@ -499,16 +521,27 @@ impl<T> Future for QueueGet<'_, T> {
         let item = {
             let mut state = queue.state.borrow_mut();
             let item = match self.waiter {
-                None => match state.items.pop_front() {
+                None if !state.items.is_empty() => {
+                    // Fast path: one budget unit, spent before the item is
+                    // taken, with the borrow released (a spent budget wakes
+                    // the task). On a budget-yield the item stays first in
+                    // the queue and nothing is queued; the next poll looks
+                    // again.
+                    drop(state);
+                    ready!(coop::poll_proceed(cx));
+                    state = queue.state.borrow_mut();
                     // Items queued imply no getter waits (invariant), so this is fair.
-                    Some(item) => item,
-                    None => {
-                        let key = state.getters.push_back(cx.waker());
-                        drop(state);
-                        self.waiter = Some(key);
-                        return Poll::Pending;
-                    }
-                },
+                    state
+                        .items
+                        .pop_front()
+                        .expect("`Ready` ran no code: the item is still queued")
+                }
+                None => {
+                    let key = state.getters.push_back(cx.waker());
+                    drop(state);
+                    self.waiter = Some(key);
+                    return Poll::Pending;
+                }
                 Some(key) if state.getters.is_notified(key) => {
                     let Removed::Notified(item) = state.getters.remove(key) else {
                         unreachable!("checked notified")
@@ -591,7 +624,13 @@ impl<T> Future for QueueJoin<'_, T> {
         let queue = self.queue;
         let mut state = queue.state.borrow_mut();
         match self.waiter {
-            None if state.unfinished == 0 => {}
+            None if state.unfinished == 0 => {
+                // Fast path: one budget unit (borrow released first, as a
+                // spent budget wakes the task). On a budget-yield the join
+                // has not begun; the next poll looks at the count again.
+                drop(state);
+                ready!(coop::poll_proceed(cx));
+            }
             None => {
                 let key = state.joiners.push_back(cx.waker());
                 drop(state);
