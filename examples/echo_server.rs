@@ -13,12 +13,15 @@
 //! `for i in $(seq 100); do (echo hello $i | nc -q1 127.0.0.1 8080 &); done`.
 //!
 //! Out of file descriptors (`EMFILE`/`ENFILE`), `accept` fails but the
-//! connection stays queued in the kernel's backlog. The loop reports it,
-//! sleeps 100 ms (other connections keep being served meanwhile; closing
-//! them frees fds) and tries again, instead of exiting or spinning.
+//! connection stays queued in the kernel's backlog. The loop
+//! (`examples/support/accept.rs`, shared with the other servers) reports
+//! it, sleeps 100 ms (other connections keep being served meanwhile;
+//! closing them frees fds) and tries again, instead of exiting or spinning.
+
+#[path = "support/accept.rs"]
+mod accept;
 
 use std::io;
-use std::time::Duration;
 
 use evloop::net::{TcpListener, TcpStream};
 
@@ -35,31 +38,17 @@ async fn serve(stream: TcpStream) -> io::Result<u64> {
     }
 }
 
-fn out_of_fds(e: &io::Error) -> bool {
-    // EMFILE (24): this process's limit; ENFILE (23): the system's.
-    matches!(e.raw_os_error(), Some(23 | 24))
-}
-
 async fn accept_loop(listener: TcpListener) {
     loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                // Dropping the handle detaches the task: it runs on its own.
-                drop(evloop::create_task(async move {
-                    if let Err(e) = serve(stream).await {
-                        eprintln!("{peer}: {e}");
-                    }
-                }));
+        // Errors are logged and ridden out inside (see `support/accept.rs`).
+        let (stream, peer) = accept::accept(&listener).await;
+        let _ = stream.set_nodelay(true);
+        // Dropping the handle detaches the task: it runs on its own.
+        drop(evloop::create_task(async move {
+            if let Err(e) = serve(stream).await {
+                eprintln!("{peer}: {e}");
             }
-            Err(e) if out_of_fds(&e) => {
-                eprintln!("accept: {e}; retrying in 100 ms");
-                evloop::sleep(Duration::from_millis(100)).await;
-            }
-            // Errors about one connection (it was reset before we took it,
-            // ...) do not concern the listener.
-            Err(e) => eprintln!("accept: {e}"),
-        }
+        }));
     }
 }
 

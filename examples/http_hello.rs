@@ -14,8 +14,16 @@
 //! cargo run --release --example http_hello -- tokio 8081
 //! wrk -t2 -c50 -d10s --latency http://127.0.0.1:8080/
 //! ```
+//!
+//! Port 0 picks a free port; the address is printed on stderr. Both accept
+//! loops survive `accept` errors: out of file descriptors (`ulimit -n 64`
+//! and a few hundred clients) they log, wait 100 ms and try again while the
+//! open connections are served (`examples/support/accept.rs`;
+//! `tests/examples_accept.rs` checks it).
 #![forbid(unsafe_code)]
 
+#[path = "support/accept.rs"]
+mod accept;
 #[path = "support/hyper_rt.rs"]
 mod hyper_rt;
 
@@ -38,7 +46,7 @@ async fn serve_evloop(port: u16) -> io::Result<()> {
     let listener = evloop::net::TcpListener::bind(("127.0.0.1", port))?;
     eprintln!("evloop: listening on {}", listener.local_addr()?);
     loop {
-        let (stream, _) = listener.accept().await?;
+        let (stream, _) = accept::accept(&listener).await;
         // Dropping the handle detaches the task.
         drop(evloop::create_task(async move {
             let _ = hyper::server::conn::http1::Builder::new()
@@ -81,7 +89,15 @@ async fn serve_tokio(port: u16) -> io::Result<()> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!("tokio: listening on {}", listener.local_addr()?);
     loop {
-        let (stream, _) = listener.accept().await?;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                if let Some(wait) = accept::backoff(&e) {
+                    tokio::time::sleep(wait).await;
+                }
+                continue;
+            }
+        };
         tokio::task::spawn_local(async move {
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo(stream), hyper::service::service_fn(hello))
@@ -97,7 +113,10 @@ fn main() -> io::Result<()> {
     match runtime.as_str() {
         "evloop" => evloop::run(serve_evloop(port)),
         "tokio" => {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .enable_time()
+                .build()?;
             tokio::task::LocalSet::new().block_on(&rt, serve_tokio(port))
         }
         other => {

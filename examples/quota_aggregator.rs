@@ -22,6 +22,8 @@
 //! `ClientSession` pools connections; here each fetch opens its own
 //! connection, owned by the fetch, so cancelling the fetch closes it.
 
+#[path = "support/accept.rs"]
+mod accept;
 #[path = "support/hyper_rt.rs"]
 mod hyper_rt;
 
@@ -287,13 +289,9 @@ pub fn start_server(cfg: ServerConfig) -> io::Result<Server> {
     let stats = slow.clone();
     let accept = create_task(async move {
         loop {
-            let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    eprintln!("server: accept: {e}");
-                    continue;
-                }
-            };
+            // Errors are logged and ridden out inside: out of descriptors it
+            // waits instead of spinning (see `support/accept.rs`).
+            let (stream, _) = accept::accept(&listener).await;
             let (cfg, stats) = (cfg.clone(), stats.clone());
             let service = hyper::service::service_fn(move |req| handle(req, cfg.clone(), stats.clone()));
             drop(create_task(async move {
