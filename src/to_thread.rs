@@ -16,6 +16,10 @@
 //!   "waker stored" and be missed.
 //! - A panic in the closure is caught on the worker and handed to the awaiting
 //!   side as [`ToThreadError::Panicked`]; the worker lives on.
+//! - Under a manual clock, time stands still while a closure started from
+//!   the loop is running: the loop waits for its result instead of jumping
+//!   to the next timer, so `wait_for(to_thread(f), 1 s)` does not time out
+//!   just because the clock could jump.
 //! - Dropping the future does not stop the closure (a running thread cannot
 //!   be cancelled); its result is dropped on the worker when it finishes.
 //!
@@ -224,6 +228,8 @@ where
         waker: None,
     }));
     let theirs = shared.clone();
+    // Tells a manual clock to wait for this result instead of jumping past it.
+    let in_flight = crate::event_loop::context::with_current(|core| core.remote.begin_work());
     let job: Job = Box::new(move || {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(ToThreadError::Panicked);
         let waker = {
@@ -235,6 +241,8 @@ where
         if let Some(w) = waker {
             w.wake();
         }
+        // Only now, after the wake: see `Remote::begin_work`.
+        drop(in_flight);
     });
     if let Err(e) = Pool::get().submit(job) {
         lock(&shared).result = Some(Err(ToThreadError::Spawn(e)));

@@ -58,6 +58,14 @@ pub(crate) const MAIN: TaskKey = TaskKey {
 
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 
+/// While jobs are ready, the reactor is polled (without blocking) once every
+/// this many jobs run, and whenever the run queue is empty at a tick's start.
+/// A tick that runs tasks passing values through channels or `sync`
+/// primitives then costs no syscall; I/O readiness is noticed at most this
+/// many jobs late. Tokio's current-thread runtime uses the same number
+/// (`event_interval`).
+pub(crate) const IO_INTERVAL: u32 = 61;
+
 /// The id events and reports use for `key` (0 for the main future).
 fn task_id(key: TaskKey) -> u64 {
     if key == MAIN {
@@ -143,6 +151,8 @@ pub(crate) struct Core {
     spare_waker: Cell<Option<Arc<TaskWaker>>>,
     next_task_id: Cell<u64>,
     main_queued: Cell<bool>,
+    /// Jobs run since the reactor was last polled (see [`IO_INTERVAL`]).
+    jobs_since_io: Cell<u32>,
     running: Cell<bool>,
     closed: Cell<bool>,
     handler: ExceptionHandler,
@@ -183,6 +193,7 @@ impl Core {
             spare_waker: Cell::new(None),
             next_task_id: Cell::new(1),
             main_queued: Cell::new(false),
+            jobs_since_io: Cell::new(0),
             running: Cell::new(false),
             closed: Cell::new(false),
             handler,
@@ -462,7 +473,16 @@ impl Core {
             self.release(header);
         }
         if let Some(w) = header.join_waker.take() {
-            w.wake();
+            self.wake_guarded(w);
+        }
+    }
+
+    /// Wakes a waker that may be foreign code (any executor's, a combinator's),
+    /// reporting a panic instead of letting it unwind through the loop and
+    /// lose the wakes that were to follow it.
+    fn wake_guarded(&self, waker: Waker) {
+        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+            self.report("exception in a waker", Some(p), None);
         }
     }
 
@@ -635,7 +655,10 @@ impl Core {
         }
         let next = self.next_timer()?;
         if self.clock.is_manual() {
-            Some(Duration::ZERO)
+            // A manual clock jumps instead of waiting, unless another thread is
+            // still working on a result: then wait for it (for ever if need be;
+            // its guard wakes us when the work ends).
+            (!self.remote.work_in_flight()).then_some(Duration::ZERO)
         } else {
             Some(next.saturating_duration_since(self.clock.now()))
         }
@@ -661,7 +684,14 @@ impl Core {
         // A host driving the loop with `run_once` waits on our epoll fd, which
         // stays readable until `epoll_wait` harvests the remote waker's event:
         // poll on every `run_once` tick, or a level-triggered host would spin.
-        if timeout != Some(Duration::ZERO) || cap.is_some() || self.reactor.borrow().has_sources() {
+        // With jobs ready, a zero-timeout poll is made only every
+        // `IO_INTERVAL` jobs or once the run queue has emptied, and never
+        // when no source is registered (it could report nothing the remote
+        // flag does not).
+        let io_due = self.jobs_since_io.get() >= IO_INTERVAL || self.run_queue.borrow().is_empty();
+        if timeout != Some(Duration::ZERO) || cap.is_some() || (io_due && self.reactor.borrow().has_sources()) {
+            self.jobs_since_io.set(0);
+            bump(&counters.io_polls);
             let mut woken = mem::take(&mut *self.io_woken.borrow_mut());
             let blocking = timeout != Some(Duration::ZERO);
             let started = blocking.then(Instant::now);
@@ -675,8 +705,12 @@ impl Core {
                 self.instruments.event(|| LoopEvent::IoReady { events });
             }
             // Woken after the reactor's borrow is released: a waker is foreign
-            // code and may register or drop I/O sources.
-            woken.drain(..).for_each(Waker::wake);
+            // code and may register or drop I/O sources. Each one guarded: a
+            // panicking waker must not lose the edge-triggered wakes queued
+            // behind it, which the kernel will not send again.
+            for waker in woken.drain(..) {
+                self.wake_guarded(waker);
+            }
             *self.io_woken.borrow_mut() = woken;
         }
 
@@ -695,7 +729,7 @@ impl Core {
 
         // 4. Timers.
         if !self.timers.borrow().is_empty() {
-            if self.clock.is_manual() && self.run_queue.borrow().is_empty() {
+            if self.clock.is_manual() && self.run_queue.borrow().is_empty() && !self.remote.work_in_flight() {
                 if let Some(t) = self.next_timer() {
                     self.clock.advance_to(t);
                 }
@@ -708,7 +742,7 @@ impl Core {
                 self.instruments.event(|| LoopEvent::TimerFired);
                 match entry {
                     TimerEntry::Task(key) => self.schedule(key),
-                    TimerEntry::Wake(waker) => waker.wake(),
+                    TimerEntry::Wake(waker) => self.wake_guarded(waker),
                     TimerEntry::Call(cell) => self.push_callback(cell),
                 }
             }
@@ -719,6 +753,8 @@ impl Core {
         // jobs wake lands behind them, for the next tick. Popping one at a
         // time leaves the rest queued if a panic unwinds out of a job.
         let ready = self.run_queue.borrow().len();
+        self.jobs_since_io
+            .set(self.jobs_since_io.get().saturating_add(ready as u32));
         if self.instruments.hooked() {
             self.run_ready::<true>(ready, main);
         } else {
@@ -727,6 +763,9 @@ impl Core {
         self.instruments.event(|| LoopEvent::TickEnd {
             n: self.instruments.counters.ticks.get(),
         });
+        if let Some(payload) = self.instruments.take_observer_panic() {
+            self.report("exception in the on_event observer", Some(payload), None);
+        }
         if self.stop_on_task_panic {
             if let Some(payload) = self.fatal.take() {
                 panic::resume_unwind(payload);
@@ -796,8 +835,13 @@ impl Core {
             }
             let key = Some(header.key);
             self.drop_guarded("exception while dropping a task at close", || task.stage.discard(), key);
-            let wakers = (header.join_waker.take(), header.waker.take());
-            self.drop_guarded("exception while dropping a task at close", || drop(wakers), key);
+            // Whoever awaits the task (from outside this loop's run, say) learns
+            // it was cancelled instead of waiting forever.
+            if let Some(join) = header.join_waker.take() {
+                self.wake_guarded(join);
+            }
+            let waker = header.waker.take();
+            self.drop_guarded("exception while dropping a task at close", || drop(waker), key);
         }
         // A callback's closure lives in a cell shared with its `CallbackHandle`:
         // take it out, or it would outlive the loop for as long as the handle.

@@ -10,14 +10,19 @@
 //! - The observer is an `Option`: unset, an event costs one predictable
 //!   branch and the event is never even built (events are made by closures).
 //! - Debug mode reads the clock around each poll and callback, and only then.
+//! - A panicking observer never unwinds into the loop: the panic is caught
+//!   where the event is sent and reported to the exception handler at the
+//!   end of the tick ("exception in the on_event observer").
 //!
 //! # Fields and who may touch them
 //!
 //! Only the loop thread, through `&self` (the cells make that possible
 //! without borrows that could fail).
 
+use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 /// Counters of what a loop has done since it was made: read them with
@@ -66,6 +71,9 @@ pub struct Stats {
     pub timers_cancelled: u64,
     /// I/O readiness events delivered by the reactor.
     pub io_events: u64,
+    /// Times the reactor was polled (one `epoll_wait` each). While tasks
+    /// are ready this grows by one per 61 jobs run, not per tick.
+    pub io_polls: u64,
     /// Time spent blocked in the reactor waiting for something to happen.
     pub time_blocked: Duration,
     /// Time spent inside `run_*` calls, not blocked.
@@ -143,6 +151,7 @@ pub(crate) struct Counters {
     pub(crate) timers_fired: Cell<u64>,
     pub(crate) timers_cancelled: Cell<u64>,
     pub(crate) io_events: Cell<u64>,
+    pub(crate) io_polls: Cell<u64>,
     pub(crate) blocked: Cell<Duration>,
     pub(crate) running: Cell<Duration>,
     /// When the current run began, while the loop runs.
@@ -169,6 +178,8 @@ pub(crate) struct Instruments {
     slow: Option<Duration>,
     /// When the task poll under way began (debug mode).
     pub(crate) poll_started: Cell<Option<Instant>>,
+    /// A panic of the observer, caught, waiting to be reported.
+    observer_panic: Cell<Option<Box<dyn Any + Send>>>,
 }
 
 impl Instruments {
@@ -179,6 +190,7 @@ impl Instruments {
             observer,
             slow,
             poll_started: Cell::new(None),
+            observer_panic: Cell::new(None),
         }
     }
 
@@ -194,9 +206,27 @@ impl Instruments {
     pub(crate) fn event(&self, event: impl FnOnce() -> LoopEvent) {
         if self.hooked() {
             if let Some(observer) = &self.observer {
-                observer(&event());
+                self.tell(observer, event());
             }
         }
+    }
+
+    /// Calls the observer, catching its panic: events are sent from the
+    /// middle of the loop's bookkeeping (between marking a task as polled
+    /// and polling it, say), and an unwind there would leave that half
+    /// done. The first panic of a tick is kept for the loop to report.
+    #[cold]
+    #[inline(never)]
+    fn tell(&self, observer: &Observer, event: LoopEvent) {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| observer(&event))) {
+            let first = self.observer_panic.take().unwrap_or(payload);
+            self.observer_panic.set(Some(first));
+        }
+    }
+
+    /// The observer's panic since the last call, if it panicked.
+    pub(crate) fn take_observer_panic(&self) -> Option<Box<dyn Any + Send>> {
+        self.observer_panic.take()
     }
 
     /// In debug mode, the instant a poll or callback started.
@@ -246,6 +276,7 @@ impl Instruments {
             timers_fired: c.timers_fired.get(),
             timers_cancelled: c.timers_cancelled.get(),
             io_events: c.io_events.get(),
+            io_polls: c.io_polls.get(),
             time_blocked: c.blocked.get(),
             time_running: total.saturating_sub(c.blocked.get()),
         }
@@ -257,7 +288,7 @@ impl fmt::Display for Stats {
         write!(
             f,
             "{} ticks, {} polls, {} callbacks; wakes {} local / {} remote; tasks {} spawned, {} alive, {} finished; \
-             timers {} armed, {} fired, {} cancelled; {} I/O events; {:?} blocked, {:?} running",
+             timers {} armed, {} fired, {} cancelled; {} I/O events in {} polls; {:?} blocked, {:?} running",
             self.ticks,
             self.polls,
             self.callbacks,
@@ -270,6 +301,7 @@ impl fmt::Display for Stats {
             self.timers_fired,
             self.timers_cancelled,
             self.io_events,
+            self.io_polls,
             self.time_blocked,
             self.time_running
         )

@@ -14,10 +14,18 @@
 //! - The loop lowers `notified` with a `swap` *before* draining the queues:
 //!   a push that saw `notified == true` and skipped the syscall is then
 //!   ordered before the drain, so it cannot be lost.
+//! - A drain takes only what was queued when it began (the queues' lengths
+//!   then), so threads that keep sending cannot hold the loop in its remote
+//!   step: the tick goes on to its timers and run step, and the rest waits
+//!   for the next tick (each later push raised `notified` again).
 //! - Once `closed` is set, wakes are dropped and callbacks refused: waking a
 //!   task whose loop is gone is a no-op.
+//! - `in_flight` counts work handed to other threads whose result the loop
+//!   still expects (`to_thread` jobs, through [`InFlight`] guards). A
+//!   manual clock does not jump while it is non-zero: the result may be
+//!   what ends the wait.
 
-use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_queue::SegQueue;
@@ -34,6 +42,7 @@ pub(crate) struct Remote {
     notified: AtomicBool,
     stop: AtomicBool,
     closed: AtomicBool,
+    in_flight: AtomicUsize,
     waker: mio::Waker,
 }
 
@@ -45,6 +54,7 @@ impl Remote {
             notified: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
             waker,
         }
     }
@@ -120,13 +130,19 @@ impl Remote {
         }
     }
 
-    /// Drains queued wakes and callbacks, if any were signalled.
+    /// Drains the wakes and callbacks queued when it begins, if any were
+    /// signalled; what arrives meanwhile waits for the next tick.
     pub(crate) fn drain(&self, mut on_task: impl FnMut(TaskKey), mut on_callback: impl FnMut(RemoteCallback)) {
         // A plain load first: the common case (nothing sent) stays a read.
         if !self.notified.load(Ordering::Relaxed) || !self.notified.swap(false, Ordering::SeqCst) {
             return;
         }
-        while let Some(waker) = self.tasks.pop() {
+        // Only what was queued when the drain began: a thread that keeps
+        // sending must not keep the loop here (its later sends raised
+        // `notified` again, so the next tick takes them). `len` may miss a
+        // push still in flight; that push's `notify` comes after our swap.
+        for _ in 0..self.tasks.len() {
+            let Some(waker) = self.tasks.pop() else { break };
             // Lowered before the task is scheduled: a wake racing with this
             // queues the waker again, at worst one extra, harmless poll. A
             // swap, not a store: a waking thread that found the bit already
@@ -135,9 +151,24 @@ impl Remote {
             waker.remote_queued.swap(false, Ordering::AcqRel);
             on_task(waker.task());
         }
-        while let Some(f) = self.callbacks.pop() {
+        for _ in 0..self.callbacks.len() {
+            let Some(f) = self.callbacks.pop() else { break };
             on_callback(f);
         }
+    }
+
+    /// Counts one piece of work on another thread whose result this loop
+    /// awaits, until the guard drops. Drop the guard only *after* the
+    /// result was delivered (its waker woken): the loop must never see the
+    /// count fall without also seeing the wake.
+    pub(crate) fn begin_work(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(self.clone())
+    }
+
+    /// Whether work handed to other threads is still under way.
+    pub(crate) fn work_in_flight(&self) -> bool {
+        self.in_flight.load(Ordering::SeqCst) != 0
     }
 
     /// Refuses further wakes and callbacks; returns the callbacks still queued.
@@ -146,5 +177,16 @@ impl Remote {
         fence(Ordering::SeqCst);
         while self.tasks.pop().is_some() {}
         std::iter::from_fn(|| self.callbacks.pop()).collect()
+    }
+}
+
+/// One piece of work in flight on another thread (see [`Remote::begin_work`]).
+pub(crate) struct InFlight(Arc<Remote>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        // A loop blocked on a manual clock waits for this: let it re-check.
+        self.0.notify();
     }
 }

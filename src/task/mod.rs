@@ -14,6 +14,11 @@
 //!   asyncio and tokio. [`Task::cancel`] or [`Task::abort_on_drop`] stop it.
 //! - A panic inside a task is caught; the loop lives on and the handle
 //!   yields [`TaskError::Panicked`].
+//! - A [`Task`] is awaited on its own loop. Awaiting a pending one while
+//!   another evloop loop runs on the thread panics with a message naming
+//!   both loops (asyncio's "attached to a different loop"), instead of
+//!   waiting for ever. Closing a loop wakes whoever awaits its tasks, which
+//!   then report [`TaskError::Cancelled`].
 //!
 //! The life cycle of a task is drawn in `header.rs`.
 
@@ -34,6 +39,7 @@ use std::task::{Context, Poll, Waker};
 pub(crate) use raw::{Body, JoinRef, Stage, TaskCell, TaskRef};
 pub use yield_now::{yield_now, YieldNow};
 
+use crate::event_loop::context;
 use crate::event_loop::core::Core;
 use crate::event_loop::get_running_loop;
 use header::{Header, State};
@@ -248,12 +254,35 @@ impl<T> Task<T> {
     /// `Ready` once the task has finished, else registers `cx`'s waker: the
     /// first half of awaiting the handle, and all of it for `wait` and
     /// `TaskGroup`, which watch tasks without taking results.
+    #[track_caller]
     pub(crate) fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self.done() {
             return Poll::Ready(());
         }
+        self.check_loop();
         drop(self.header().set_join_waker(cx.waker()));
         Poll::Pending
+    }
+
+    /// Panics if another evloop loop is running on this thread: this task
+    /// only moves when its own loop runs, so waiting for it from another
+    /// loop would hang (asyncio: "attached to a different loop"). Awaiting
+    /// it from outside any loop (another executor, a host between
+    /// `run_once` calls) is allowed: its loop may run meanwhile.
+    #[track_caller]
+    fn check_loop(&self) {
+        let ours = self.core.id();
+        let Some(running) = context::with_current(|core| core.id()) else {
+            return;
+        };
+        if running != ours {
+            panic!(
+                "evloop: {} belongs to event loop {ours} but was awaited on event loop {running}, which \
+                 cannot drive it (it would wait forever). Await a task on the loop that created it, or \
+                 send its result to the other loop through a channel or a ThreadsafeHandle.",
+                self.name()
+            );
+        }
     }
 
     /// Whether the finished task failed: panicked, was cancelled, or its
@@ -291,6 +320,7 @@ impl<T> Task<T> {
 impl<T> Future for Task<T> {
     type Output = Result<T, TaskError>;
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         assert!(!self.joined, "evloop::Task polled again after it returned its result");
         std::task::ready!(self.poll_done(cx));
