@@ -20,6 +20,12 @@
 //!   `yield_now`; the others use [`YieldNow`] below (wake self, then pend).
 //! - `ping_pong`: two tasks pass a token back and forth 100,000 hops through
 //!   [`Chan`], a one-slot channel written here and shared by every runtime.
+//! - `ping_pong_idle_sockets`: the same, while the runtime also holds an
+//!   idle TCP listener and an idle connected TCP pair of its own socket
+//!   types, as a server does. Nothing ever arrives on them, so any
+//!   difference from `ping_pong` is what the runtime pays for polling its
+//!   reactor between wakes (a zero-timeout `epoll_wait` per tick costs a
+//!   syscall per hop). futures' `LocalPool` has no reactor and sits out.
 //! - `timers_cancel`: 100,000 timers (random deadlines 1–60 s) armed by one
 //!   poll each, then all dropped (cancelled). `evloop_call_later` does the
 //!   same through `Handle::call_later` + `CallbackHandle::cancel`.
@@ -46,6 +52,7 @@
 //! then `cargo run --release --example bench_report`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::future::{poll_fn, Future};
@@ -435,6 +442,19 @@ fn tokio_rt() -> Tokio {
     }
 }
 
+/// tokio with its I/O driver too, for `ping_pong_idle_sockets` (the other
+/// groups keep [`tokio_rt`], which has no I/O driver to poll).
+fn tokio_io_rt() -> Tokio {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    Tokio {
+        rt,
+        local: tokio::task::LocalSet::new(),
+    }
+}
+
 // async-executor: LocalExecutor inside async_io::block_on
 
 struct AsyncExec(&'static async_executor::LocalExecutor<'static>);
@@ -522,6 +542,67 @@ impl Runtime for Pool {
 
 fn pool_rt() -> Pool {
     Pool(LocalPool::new())
+}
+
+// ----- idle sockets, each runtime's own ------------------------------------
+
+/// Runtimes with a reactor and TCP sockets, for `ping_pong_idle_sockets`.
+trait IdleSockets: Runtime {
+    /// Inside the runtime: binds a listener on `127.0.0.1:0`, connects a
+    /// client to it and accepts the server side. Returns the three, to be
+    /// kept open (and registered) while the benchmark runs; nothing is ever
+    /// sent on them.
+    fn open_idle_sockets(&mut self) -> Box<dyn Any>;
+}
+
+impl IdleSockets for Evloop {
+    fn open_idle_sockets(&mut self) -> Box<dyn Any> {
+        self.block_on(async {
+            let listener = evloop::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let addr = listener.local_addr().expect("local_addr");
+            let client = evloop::net::TcpStream::connect(addr).await.expect("connect");
+            let (server, _) = listener.accept().await.expect("accept");
+            Box::new((listener, client, server)) as Box<dyn Any>
+        })
+    }
+}
+
+impl IdleSockets for Tokio {
+    fn open_idle_sockets(&mut self) -> Box<dyn Any> {
+        self.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("local_addr");
+            let client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let (server, _) = listener.accept().await.expect("accept");
+            Box::new((listener, client, server)) as Box<dyn Any>
+        })
+    }
+}
+
+impl IdleSockets for Monoio {
+    fn open_idle_sockets(&mut self) -> Box<dyn Any> {
+        self.block_on(async {
+            let listener = monoio::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let addr = listener.local_addr().expect("local_addr");
+            let client = monoio::net::TcpStream::connect(addr).await.expect("connect");
+            let (server, _) = listener.accept().await.expect("accept");
+            Box::new((listener, client, server)) as Box<dyn Any>
+        })
+    }
+}
+
+impl IdleSockets for AsyncExec {
+    fn open_idle_sockets(&mut self) -> Box<dyn Any> {
+        self.block_on(async {
+            let listener = async_io::Async::<std::net::TcpListener>::bind(([127, 0, 0, 1], 0)).expect("bind");
+            let addr = listener.get_ref().local_addr().expect("local_addr");
+            let client = async_io::Async::<std::net::TcpStream>::connect(addr)
+                .await
+                .expect("connect");
+            let (server, _) = listener.accept().await.expect("accept");
+            Box::new((listener, client, server)) as Box<dyn Any>
+        })
+    }
 }
 
 // ----- workloads ----------------------------------------------------------
@@ -653,7 +734,25 @@ enum Clock {
 fn bench<R, Fut>(
     g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
     id: &str,
+    rt: R,
+    expected: u64,
+    clock: Clock,
+    work: impl Fn(R::S) -> Fut,
+) where
+    R: Runtime,
+    for<'a> &'a R::Exec: AsyncExecutor,
+    Fut: Future<Output = u64>,
+{
+    bench_keeping(g, id, rt, (), expected, clock, work);
+}
+
+/// [`bench`], with `keep` (sockets, say) alive in the runtime throughout and
+/// dropped inside it at the end, while the runtime still exists.
+fn bench_keeping<R, K, Fut>(
+    g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: &str,
     mut rt: R,
+    keep: K,
     expected: u64,
     clock: Clock,
     work: impl Fn(R::S) -> Fut,
@@ -680,6 +779,18 @@ fn bench<R, Fut>(
             }
         }),
     });
+    AsyncExecutor::block_on(&&ex, async move { drop(keep) });
+}
+
+/// `ping_pong` on `rt` with an idle listener and an idle connected pair
+/// registered with it.
+fn bench_idle_sockets<R>(g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, id: &str, mut rt: R)
+where
+    R: IdleSockets,
+    for<'a> &'a R::Exec: AsyncExecutor,
+{
+    let sockets = rt.open_idle_sockets();
+    bench_keeping(g, id, rt, sockets, PING_PONG_HOPS, Clock::Wall, ping_pong);
 }
 
 fn benches(c: &mut Criterion) {
@@ -722,6 +833,18 @@ fn benches(c: &mut Criterion) {
             ping_pong,
         );
         bench(&mut g, "local_pool", pool_rt(), PING_PONG_HOPS, Wall, ping_pong);
+        g.finish();
+    }
+    {
+        // Target (issue 12): evloop within 10% of its own `ping_pong` and of
+        // tokio in this group.
+        let mut g = c.benchmark_group("ping_pong_idle_sockets");
+        g.throughput(Throughput::Elements(PING_PONG_HOPS));
+        g.sample_size(20);
+        bench_idle_sockets(&mut g, "evloop", evloop_rt());
+        bench_idle_sockets(&mut g, "tokio", tokio_io_rt());
+        bench_idle_sockets(&mut g, "monoio", monoio_rt());
+        bench_idle_sockets(&mut g, "async_executor", async_exec_rt());
         g.finish();
     }
     {
@@ -1127,16 +1250,21 @@ fn report_yield_streak() {
 /// --tool=callgrind target/release/deps/executor-*` (then the same with 1
 /// iteration; the difference divided by 5 × ops is the steady-state cost per op).
 fn run_only(spec: &str, iters: u64) {
-    fn repeat<R: Runtime, Fut: Future<Output = u64>>(mut rt: R, iters: u64, work: impl Fn(R::S) -> Fut) {
+    fn repeat<R: Runtime, Fut: Future<Output = u64>>(rt: &mut R, iters: u64, work: impl Fn(R::S) -> Fut) {
         for _ in 0..iters {
             black_box(rt.block_on(work(rt.spawner())));
         }
+    }
+    fn repeat_idle<R: IdleSockets>(mut rt: R, iters: u64) {
+        let sockets = rt.open_idle_sockets();
+        repeat(&mut rt, iters, ping_pong);
+        rt.block_on(async move { drop(sockets) });
     }
     let (group, runtime) = spec.split_once('/').expect("BENCH_ONLY=<group>/<runtime>");
     macro_rules! on_runtime {
         ($work:expr, [$($name:literal => $rt:expr),*]) => {
             match runtime {
-                $($name => repeat($rt, iters, $work),)*
+                $($name => repeat(&mut $rt, iters, $work),)*
                 other => panic!("unknown runtime {other:?} for {group}"),
             }
         };
@@ -1148,6 +1276,13 @@ fn run_only(spec: &str, iters: u64) {
             "monoio" => monoio_rt(), "async_executor" => async_exec_rt(), "local_pool" => pool_rt()]),
         "ping_pong" => on_runtime!(ping_pong, ["evloop" => evloop_rt(), "tokio" => tokio_rt(),
             "monoio" => monoio_rt(), "async_executor" => async_exec_rt(), "local_pool" => pool_rt()]),
+        "ping_pong_idle_sockets" => match runtime {
+            "evloop" => repeat_idle(evloop_rt(), iters),
+            "tokio" => repeat_idle(tokio_io_rt(), iters),
+            "monoio" => repeat_idle(monoio_rt(), iters),
+            "async_executor" => repeat_idle(async_exec_rt(), iters),
+            other => panic!("unknown runtime {other:?} for {group}"),
+        },
         "timers_cancel" => on_runtime!(timers_cancel, ["evloop" => evloop_rt(), "tokio" => tokio_rt(),
             "monoio" => monoio_rt(), "async_executor" => async_exec_rt()]),
         "timers_fired" => on_runtime!(timers_fired, ["evloop" => evloop_rt(), "tokio" => tokio_rt(),
