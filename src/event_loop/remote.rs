@@ -141,7 +141,8 @@ impl Remote {
         // sending must not keep the loop here (its later sends raised
         // `notified` again, so the next tick takes them). `len` may miss a
         // push still in flight; that push's `notify` comes after our swap.
-        for _ in 0..self.tasks.len() {
+        let (tasks, callbacks) = (self.tasks.len(), self.callbacks.len());
+        for _ in 0..tasks {
             let Some(waker) = self.tasks.pop() else { break };
             // Lowered before the task is scheduled: a wake racing with this
             // queues the waker again, at worst one extra, harmless poll. A
@@ -151,7 +152,7 @@ impl Remote {
             waker.remote_queued.swap(false, Ordering::AcqRel);
             on_task(waker.task());
         }
-        for _ in 0..self.callbacks.len() {
+        for _ in 0..callbacks {
             let Some(f) = self.callbacks.pop() else { break };
             on_callback(f);
         }
@@ -188,5 +189,63 @@ impl Drop for InFlight {
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
         // A loop blocked on a manual clock waits for this: let it re-check.
         self.0.notify();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::task::TaskKey;
+
+    fn remote() -> (mio::Poll, Arc<Remote>) {
+        let poll = mio::Poll::new().unwrap();
+        let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
+        (poll, Arc::new(Remote::new(waker)))
+    }
+
+    #[test]
+    fn drain_takes_only_what_was_queued_when_it_began() {
+        let (_poll, remote) = remote();
+        let key = TaskKey { index: 0, gen: 1 };
+        let waker = Arc::new(TaskWaker::new(1, key, remote.clone()));
+        remote.wake(&waker);
+        remote.call_soon(Box::new(|| {})).ok().unwrap();
+        // Every task and callback handed over sends another at once, as a
+        // thread that never stops sending would: a drain "until empty"
+        // would never return.
+        let (tasks, callbacks) = (Cell::new(0), Cell::new(0));
+        remote.drain(
+            |_| {
+                tasks.set(tasks.get() + 1);
+                remote.wake(&waker);
+            },
+            |_| {
+                callbacks.set(callbacks.get() + 1);
+                remote.call_soon(Box::new(|| {})).ok().unwrap();
+            },
+        );
+        assert_eq!((tasks.get(), callbacks.get()), (1, 1));
+        // What arrived meanwhile raised the flag again, for the next tick.
+        assert!(remote.pending());
+        remote.drain(|_| tasks.set(tasks.get() + 1), |_| callbacks.set(callbacks.get() + 1));
+        assert_eq!((tasks.get(), callbacks.get()), (2, 2));
+        assert!(!remote.pending());
+        drop(remote.close());
+    }
+
+    #[test]
+    fn in_flight_work_is_counted_until_its_guard_drops() {
+        let (_poll, remote) = remote();
+        assert!(!remote.work_in_flight());
+        let guard = remote.begin_work();
+        let other = remote.begin_work();
+        assert!(remote.work_in_flight());
+        drop(guard);
+        assert!(remote.work_in_flight());
+        drop(other);
+        assert!(!remote.work_in_flight());
+        assert!(remote.pending(), "the last guard wakes the loop to re-check");
     }
 }
