@@ -33,6 +33,7 @@ use crate::task::coop;
 /// Why a [`Future`] operation was refused: asyncio's `InvalidStateError` and
 /// `CancelledError`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FutureError {
     /// The future is still pending (`result()` too early).
     Pending,

@@ -29,7 +29,6 @@
 //! workers sleep on `Pool::cond` and are signalled once per queued job.
 #![forbid(unsafe_code)]
 
-use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
@@ -37,6 +36,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
+
+use crate::task::PanicPayload;
 
 /// The most worker threads the pool runs at once.
 pub const MAX_WORKERS: usize = 16;
@@ -136,8 +137,8 @@ impl Pool {
 /// Why [`to_thread`] produced no value.
 #[non_exhaustive]
 pub enum ToThreadError {
-    /// The closure panicked; this is the panic payload.
-    Panicked(Box<dyn Any + Send>),
+    /// The closure panicked; this is the panic.
+    Panicked(PanicPayload),
     /// No worker thread could be started.
     Spawn(std::io::Error),
 }
@@ -146,7 +147,7 @@ impl ToThreadError {
     /// The panic message, when the closure panicked with a string.
     pub fn panic_message(&self) -> Option<&str> {
         match self {
-            ToThreadError::Panicked(p) => crate::task::panic_message(p.as_ref()),
+            ToThreadError::Panicked(p) => p.message(),
             ToThreadError::Spawn(_) => None,
         }
     }
@@ -231,7 +232,7 @@ where
     // Tells a manual clock to wait for this result instead of jumping past it.
     let in_flight = crate::event_loop::context::with_current(|core| core.remote.begin_work());
     let job: Job = Box::new(move || {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(ToThreadError::Panicked);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| ToThreadError::Panicked(PanicPayload::new(p)));
         let waker = {
             let mut s = lock(&theirs);
             s.result = Some(result);

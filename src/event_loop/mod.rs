@@ -54,6 +54,7 @@ use crate::task::waker::TaskWaker;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RunError {
     /// A loop is already running on this thread (a nested run).
     AlreadyRunning,

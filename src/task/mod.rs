@@ -24,11 +24,11 @@
 
 pub(crate) mod coop;
 pub(crate) mod header;
+mod error;
 mod raw;
 pub(crate) mod waker;
 mod yield_now;
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
@@ -37,6 +37,8 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 pub(crate) use raw::{Body, JoinRef, Stage, TaskCell, TaskRef};
+pub(crate) use error::panic_message;
+pub use error::{PanicPayload, TaskError};
 pub use yield_now::{yield_now, YieldNow};
 
 use crate::event_loop::context;
@@ -51,72 +53,6 @@ pub(crate) struct TaskKey {
     pub(crate) gen: u64,
 }
 
-/// Why a [`Task`] produced no value.
-///
-/// ```
-/// use evloop::TaskError;
-///
-/// let err = evloop::run(async {
-///     evloop::create_task(async { panic!("boom") }).await.unwrap_err()
-/// });
-/// assert!(matches!(err, TaskError::Panicked(_)));
-/// assert_eq!(err.panic_message(), Some("boom"));
-/// ```
-pub enum TaskError {
-    /// The task was cancelled (or its loop closed) before it finished.
-    Cancelled,
-    /// The task's future panicked; this is the panic payload.
-    Panicked(Box<dyn Any + Send>),
-}
-
-impl TaskError {
-    /// Whether this is [`TaskError::Cancelled`].
-    pub fn is_cancelled(&self) -> bool {
-        matches!(self, TaskError::Cancelled)
-    }
-
-    /// The panic message, when the task panicked with a string.
-    pub fn panic_message(&self) -> Option<&str> {
-        match self {
-            TaskError::Panicked(payload) => panic_message(payload.as_ref()),
-            TaskError::Cancelled => None,
-        }
-    }
-}
-
-/// The text of a panic payload, if it is a string (as `panic!` makes it).
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
-    payload
-        .downcast_ref::<&'static str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-}
-
-impl fmt::Debug for TaskError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TaskError::Cancelled => f.write_str("Cancelled"),
-            TaskError::Panicked(_) => f
-                .debug_tuple("Panicked")
-                .field(&self.panic_message().unwrap_or(".."))
-                .finish(),
-        }
-    }
-}
-
-impl fmt::Display for TaskError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TaskError::Cancelled => f.write_str("task was cancelled"),
-            TaskError::Panicked(_) => match self.panic_message() {
-                Some(msg) => write!(f, "task panicked: {msg}"),
-                None => f.write_str("task panicked"),
-            },
-        }
-    }
-}
-
-impl std::error::Error for TaskError {}
 
 /// Schedules `future` on the running loop: asyncio's `create_task`.
 ///
@@ -244,7 +180,7 @@ impl<T> Task<T> {
         match header.state.get() {
             State::Done => self.cell.stage.take().ok_or(TaskError::Cancelled),
             State::Panicked => match header.take_panic() {
-                Some(payload) => Err(TaskError::Panicked(payload)),
+                Some(payload) => Err(TaskError::Panicked(PanicPayload::new(payload))),
                 None => Err(TaskError::Cancelled),
             },
             State::Cancelled | State::Pending => Err(TaskError::Cancelled),
