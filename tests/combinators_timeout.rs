@@ -126,3 +126,104 @@ fn timeout_at_none_then_set_later() {
     assert_eq!(res, Err(TimeoutError));
     assert_eq!(lp.time() - start, Duration::from_secs(2));
 }
+
+/// asyncio: `async with timeout(d): async with timeout(d): await sleep(..)`
+/// raises `TimeoutError` out of the *outer* block; both scopes expire.
+#[test]
+fn timeout_scopes_nested_with_one_deadline_the_outer_reports() {
+    let mut lp = manual_loop();
+    let start = lp.time();
+    let (res, inner_expired, outer_expired) = lp
+        .run_until_complete(async {
+            let outer = timeout(Duration::from_secs(2));
+            let inner = timeout_at(outer.when());
+            let inner2 = inner.clone();
+            let res = outer
+                .wrap(async move { inner2.wrap(sleep(Duration::from_secs(10))).await })
+                .await;
+            (res, inner.expired(), outer.expired())
+        })
+        .unwrap();
+    assert_eq!(res, Err(TimeoutError), "the outer scope reports the time-out");
+    assert!(inner_expired && outer_expired, "both scopes expired");
+    assert_eq!(lp.time() - start, Duration::from_secs(2));
+}
+
+/// The inner scope with the earlier deadline still reports on its own.
+#[test]
+fn timeout_scopes_nested_inner_earlier_reports_inside() {
+    let mut lp = manual_loop();
+    let res = lp
+        .run_until_complete(async {
+            let outer = timeout(Duration::from_secs(5));
+            outer
+                .wrap(async {
+                    timeout(Duration::from_secs(1))
+                        .wrap(sleep(Duration::from_secs(10)))
+                        .await
+                })
+                .await
+        })
+        .unwrap();
+    assert_eq!(res, Ok(Err(TimeoutError)));
+}
+
+/// asyncio raises `RuntimeError` for `reschedule` on a finished `Timeout`.
+#[test]
+#[should_panic(expected = "reschedule called on a scope that has already exited")]
+fn timeout_scope_reschedule_after_exit_panics() {
+    let mut lp = manual_loop();
+    lp.run_until_complete(async {
+        let scope = timeout(Duration::from_secs(1));
+        assert_eq!(scope.wrap(async { 1 }).await, Ok(1));
+        scope.reschedule(Some(evloop::get_running_loop().time() + Duration::from_secs(5)));
+    })
+    .unwrap();
+}
+
+/// Rescheduling before the scope is entered is fine (the scope is built
+/// before `wrap` in Rust).
+#[test]
+fn timeout_scope_reschedule_before_enter_is_allowed() {
+    let mut lp = manual_loop();
+    let start = lp.time();
+    let res = lp
+        .run_until_complete(async {
+            let scope = timeout_at(None);
+            scope.reschedule(Some(evloop::get_running_loop().time() + Duration::from_secs(1)));
+            scope.wrap(sleep(Duration::from_secs(5))).await
+        })
+        .unwrap();
+    assert_eq!(res, Err(TimeoutError));
+    assert_eq!(lp.time() - start, Duration::from_secs(1));
+}
+
+/// A `Task` given to `wait_for` is detached by the time-out and keeps
+/// running (dropping a `Task` detaches); `abort_on_drop()` cancels it, as
+/// asyncio's `wait_for` does.
+#[test]
+fn wait_for_task_detaches_on_timeout_and_abort_on_drop_cancels() {
+    let mut lp = manual_loop();
+    let trace = Trace::new();
+    let t = trace.clone();
+    lp.run_until_complete(async move {
+        let worker = |label: &'static str| {
+            let t = t.clone();
+            evloop::create_task(async move {
+                sleep(Duration::from_secs(2)).await;
+                t.push(format!("{label} finished"));
+            })
+        };
+        let res = wait_for(worker("detached"), Duration::from_secs(1)).await;
+        assert!(matches!(res, Err(TimeoutError)));
+        let res = wait_for(worker("aborted").abort_on_drop(), Duration::from_secs(1)).await;
+        assert!(matches!(res, Err(TimeoutError)));
+        sleep(Duration::from_secs(5)).await;
+    })
+    .unwrap();
+    assert_eq!(
+        trace.events(),
+        ["detached finished"],
+        "only the abort_on_drop task was cancelled"
+    );
+}
