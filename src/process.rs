@@ -343,7 +343,7 @@ impl ChildStdin {
         let pipe = Sender::from(pipe);
         pipe.set_nonblocking(true)?;
         Ok(ChildStdin {
-            io: IoSource::with_interest(pipe, mio::Interest::WRITABLE)?,
+            io: IoSource::with_interest(pipe, mio::Interest::WRITABLE, "ChildStdin")?,
         })
     }
 
@@ -397,7 +397,7 @@ macro_rules! output_pipe {
             fn new(pipe: Receiver) -> io::Result<$name> {
                 pipe.set_nonblocking(true)?;
                 Ok($name {
-                    io: IoSource::with_interest(pipe, mio::Interest::READABLE)?,
+                    io: IoSource::with_interest(pipe, mio::Interest::READABLE, stringify!($name))?,
                 })
             }
 

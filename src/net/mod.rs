@@ -32,11 +32,25 @@
 //!
 //! - Every socket is made, used and dropped on the loop that made it: it is
 //!   registered with that loop's reactor when created (which panics outside
-//!   a running loop) and deregistered when dropped.
+//!   a running loop) and deregistered when dropped. Polling it anywhere else
+//!   (another loop, after its loop was closed or dropped, or with no loop
+//!   running) panics at once with a message that names the socket type and
+//!   both loops, instead of waiting forever for a wake-up no reactor would
+//!   send. Pass data between loops through a channel or a
+//!   [`ThreadsafeHandle`](crate::ThreadsafeHandle), not sockets.
 //! - Operations take `&self`: one task may read while another writes the
-//!   same stream (that is all [`TcpStream::split`] does). Two tasks reading
-//!   the same stream at once is allowed but only the last one to wait is
-//!   woken, so do not.
+//!   same stream (that is all [`TcpStream::split`] does), and any number of
+//!   tasks may wait on one socket at once, in each direction: tasks that
+//!   share an `Rc<TcpListener>` and all call `accept`, or an
+//!   `Rc<UdpSocket>` and all call `recv_from`, each get their own
+//!   connection or datagram, in the order they began to wait. A dropped
+//!   (cancelled) operation leaves nothing behind.
+//! - Every read, write, accept, send and receive that finds its socket
+//!   ready spends one unit of the task's cooperative budget (128 per poll,
+//!   see `task/coop.rs`): a task whose socket is always ready (a peer
+//!   writing faster than it reads, connections arriving faster than it
+//!   accepts) still returns to the loop every 128 operations, so timers and
+//!   other tasks keep running.
 //! - Errors are the kernel's, as `io::Error`s with their real kinds:
 //!   `ConnectionRefused`, `ConnectionReset`, `BrokenPipe`, `AddrInUse`, ...
 //!   A peer that resets the connection while a task waits makes the wait end

@@ -6,13 +6,19 @@
 //!
 //! # Ground rules
 //!
-//! - A stream type is a struct with one field, `io: IoSource<S>`, where `S`
+//! - A stream type is a struct with one field, `io: IoSource<S>` (registered
+//!   under the type's name, which cross-loop panics quote), where `S`
 //!   is a mio stream socket (`&S` is `Read + Write` and `S` has
 //!   `shutdown`, `local_addr` and `peer_addr`), plus an associated
 //!   `const SHORT_TRANSFER_DRAINS: bool`: whether a short read or write
 //!   proves the socket drained / full, so that it may clear readiness (see
 //!   `IoSource::poll_stream_io`). The macro needs nothing else; the type's
 //!   own file adds what differs (connecting, `pair`, `set_nodelay`, ...).
+//! - The async methods (`read`, `write`, `read_exact`, `write_all`,
+//!   `accept`) own their waiter entry and remove it when dropped; the
+//!   `poll_*` methods, the `futures-io` impls and the split halves leave a
+//!   de-duplicated shared entry (see `reactor/registration.rs`). Either way
+//!   each attempt spends one unit of the task's cooperative budget.
 //! - A macro rather than a generic `Stream<S>`: the public types stay two
 //!   plain structs, and no mio type shows in the public API.
 #![forbid(unsafe_code)]
@@ -40,6 +46,19 @@ pub trait DuplexStream: sealed::Sealed {
     fn shutdown_write(&self) -> io::Result<()>;
 }
 
+/// The error of a `read_exact` that met the end of the stream.
+pub(crate) fn early_eof() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "stream ended before the buffer was filled",
+    )
+}
+
+/// The error of a `write_all` whose stream stopped taking bytes.
+pub(crate) fn write_zero() -> io::Error {
+    io::Error::new(io::ErrorKind::WriteZero, "stream accepted no more bytes")
+}
+
 /// Reads until `buf` is full; `UnexpectedEof` if the stream ends first.
 pub(crate) async fn read_exact_with(
     mut poll_read: impl FnMut(&mut Context<'_>, &mut [u8]) -> Poll<io::Result<usize>>,
@@ -48,10 +67,7 @@ pub(crate) async fn read_exact_with(
     while !buf.is_empty() {
         let n = poll_fn(|cx| poll_read(cx, buf)).await?;
         if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "stream ended before the buffer was filled",
-            ));
+            return Err(early_eof());
         }
         buf = &mut std::mem::take(&mut buf)[n..];
     }
@@ -66,10 +82,7 @@ pub(crate) async fn write_all_with(
     while !buf.is_empty() {
         let n = poll_fn(|cx| poll_write(cx, buf)).await?;
         if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                "stream accepted no more bytes",
-            ));
+            return Err(write_zero());
         }
         buf = &buf[n..];
     }
@@ -191,11 +204,24 @@ macro_rules! stream_methods {
             /// Reads some bytes into `buf`, waiting until at least one is available;
             /// `Ok(0)` means the peer closed its write side (end of stream).
             ///
+            /// Several tasks may wait on one stream; they are woken in the order they
+            /// began to wait. Dropping the future cancels the read and leaves nothing
+            /// behind.
+            ///
             /// # Errors
             ///
             /// `ConnectionReset` if the peer reset the connection, and the like.
+            ///
+            /// # Panics
+            ///
+            /// When awaited on any loop but the one that made the stream.
             pub async fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
-                std::future::poll_fn(|cx| self.poll_read(cx, buf)).await
+                let short_of = Self::SHORT_TRANSFER_DRAINS.then_some(buf.len());
+                self.io
+                    .stream_io(crate::reactor::Direction::Read, short_of, |s| {
+                        std::io::Read::read(&mut &*s, &mut *buf)
+                    })
+                    .await
             }
 
             /// Reads exactly `buf.len()` bytes.
@@ -203,8 +229,15 @@ macro_rules! stream_methods {
             /// # Errors
             ///
             /// `UnexpectedEof` if the stream ends first, or the read's error.
-            pub async fn read_exact(&self, buf: &mut [u8]) -> std::io::Result<()> {
-                crate::net::read_exact_with(|cx, b| self.poll_read(cx, b), buf).await
+            pub async fn read_exact(&self, mut buf: &mut [u8]) -> std::io::Result<()> {
+                while !buf.is_empty() {
+                    let n = self.read(buf).await?;
+                    if n == 0 {
+                        return Err(crate::net::stream::early_eof());
+                    }
+                    buf = &mut std::mem::take(&mut buf)[n..];
+                }
+                Ok(())
             }
 
             /// Writes some of `buf`, waiting until the socket accepts at least one
@@ -213,8 +246,17 @@ macro_rules! stream_methods {
             /// # Errors
             ///
             /// `BrokenPipe` or `ConnectionReset` if the peer is gone, and the like.
+            ///
+            /// # Panics
+            ///
+            /// When awaited on any loop but the one that made the stream.
             pub async fn write(&self, buf: &[u8]) -> std::io::Result<usize> {
-                std::future::poll_fn(|cx| self.poll_write(cx, buf)).await
+                let short_of = Self::SHORT_TRANSFER_DRAINS.then_some(buf.len());
+                self.io
+                    .stream_io(crate::reactor::Direction::Write, short_of, |s| {
+                        std::io::Write::write(&mut &*s, buf)
+                    })
+                    .await
             }
 
             /// Writes all of `buf`.
@@ -222,39 +264,55 @@ macro_rules! stream_methods {
             /// # Errors
             ///
             /// As [`write`](Self::write).
-            pub async fn write_all(&self, buf: &[u8]) -> std::io::Result<()> {
-                crate::net::write_all_with(|cx, b| self.poll_write(cx, b), buf).await
+            pub async fn write_all(&self, mut buf: &[u8]) -> std::io::Result<()> {
+                while !buf.is_empty() {
+                    let n = self.write(buf).await?;
+                    if n == 0 {
+                        return Err(crate::net::stream::write_zero());
+                    }
+                    buf = &buf[n..];
+                }
+                Ok(())
             }
 
-            /// Polls a read: the building block of [`read`](Self::read).
+            /// Polls a read: what the `AsyncRead` impl and the split halves use.
+            /// A pending poll leaves the task's waker listed until the next
+            /// readiness event (once per task, however often it polls).
+            ///
+            /// # Panics
+            ///
+            /// When polled on any loop but the one that made the stream.
+            #[track_caller]
             pub fn poll_read(
                 &self,
                 cx: &mut std::task::Context<'_>,
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                let dir = crate::reactor::Direction::Read;
-                let len = buf.len();
-                let read = |s: &_| std::io::Read::read(&mut &*s, &mut *buf);
-                if Self::SHORT_TRANSFER_DRAINS {
-                    self.io.poll_stream_io(cx, dir, len, read)
-                } else {
-                    self.io.poll_io(cx, dir, read)
-                }
+                let short_of = Self::SHORT_TRANSFER_DRAINS.then_some(buf.len());
+                self.io
+                    .poll_stream_io(cx, crate::reactor::Direction::Read, short_of, |s| {
+                        std::io::Read::read(&mut &*s, &mut *buf)
+                    })
             }
 
-            /// Polls a write: the building block of [`write`](Self::write).
+            /// Polls a write: what the `AsyncWrite` impl and the split halves use.
+            /// A pending poll leaves the task's waker listed until the next
+            /// readiness event (once per task, however often it polls).
+            ///
+            /// # Panics
+            ///
+            /// When polled on any loop but the one that made the stream.
+            #[track_caller]
             pub fn poll_write(
                 &self,
                 cx: &mut std::task::Context<'_>,
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                let dir = crate::reactor::Direction::Write;
-                let write = |s: &_| std::io::Write::write(&mut &*s, buf);
-                if Self::SHORT_TRANSFER_DRAINS {
-                    self.io.poll_stream_io(cx, dir, buf.len(), write)
-                } else {
-                    self.io.poll_io(cx, dir, write)
-                }
+                let short_of = Self::SHORT_TRANSFER_DRAINS.then_some(buf.len());
+                self.io
+                    .poll_stream_io(cx, crate::reactor::Direction::Write, short_of, |s| {
+                        std::io::Write::write(&mut &*s, buf)
+                    })
             }
 
             /// Shuts down the read, write or both directions. After
@@ -396,22 +454,42 @@ macro_rules! listener_methods {
         impl $name {
             fn from_mio(listener: $mio) -> std::io::Result<$name> {
                 Ok($name {
-                    io: crate::reactor::IoSource::with_interest(listener, mio::Interest::READABLE)?,
+                    io: crate::reactor::IoSource::with_interest(listener, mio::Interest::READABLE, stringify!($name))?,
                 })
             }
 
             /// Waits for a connection and accepts it.
+            ///
+            /// Any number of tasks may wait on one listener (say, sharing it
+            /// through an `Rc`): each connection goes to one of them, the one
+            /// that has waited longest first. Dropping the future (a time-out, a
+            /// cancelled task) leaves nothing behind and takes no connection.
             ///
             /// # Errors
             ///
             /// The kernel's: e.g. `EMFILE` ("too many open files") when the process
             /// is out of fds; the connection stays queued and a later `accept` can
             /// still take it.
+            ///
+            /// # Panics
+            ///
+            /// When awaited on any loop but the one that made the listener.
             pub async fn accept(&self) -> std::io::Result<($stream, $addr)> {
-                std::future::poll_fn(|cx| self.poll_accept(cx)).await
+                let (stream, addr) = self
+                    .io
+                    .io(crate::reactor::Direction::Read, |l| l.accept())
+                    .await?;
+                Ok(($stream::from_mio(stream)?, addr))
             }
 
-            /// Polls for a connection: the building block of [`accept`](Self::accept).
+            /// Polls for a connection: [`accept`](Self::accept) for hand-written
+            /// futures. A pending poll leaves the task's waker listed until the
+            /// next connection arrives (once per task, however often it polls).
+            ///
+            /// # Panics
+            ///
+            /// When polled on any loop but the one that made the listener.
+            #[track_caller]
             pub fn poll_accept(
                 &self,
                 cx: &mut std::task::Context<'_>,

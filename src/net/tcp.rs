@@ -9,16 +9,18 @@
 //!   the receive queue is empty or the send buffer full: it clears the
 //!   direction's readiness like `WouldBlock` does, without the syscall that
 //!   would return `WouldBlock` (end-of-stream and error bits stay).
+//! - Waiting for a connect goes through the same waiter list and budget as
+//!   any write (`reactor/registration.rs`).
+//! - Any number of tasks may `accept` on one listener; each connection goes
+//!   to one of them, longest-waiting first.
 //! - An `accept` error other than `WouldBlock` does not clear the
 //!   listener's readiness: the pending connection stays in the backlog, and
 //!   the next `accept` tries it again. That is what lets an accept loop ride
 //!   out `EMFILE` (see `examples/echo_server.rs`).
 #![forbid(unsafe_code)]
 
-use std::future::poll_fn;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::task::{ready, Poll};
 
 use crate::reactor::{Direction, IoSource};
 
@@ -135,21 +137,22 @@ impl TcpStream {
 
     async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
         let stream = TcpStream::from_mio(mio::net::TcpStream::connect(addr)?)?;
-        poll_fn(|cx| loop {
-            ready!(stream.io.poll_ready(cx, Direction::Write));
-            let sock = stream.io.get_ref();
-            if let Some(e) = sock.take_error()? {
-                return Poll::Ready(Err(e));
-            }
-            match sock.peer_addr() {
-                Ok(_) => return Poll::Ready(Ok(())),
-                // Writable but not yet connected: still in progress, which
-                // is this operation's `WouldBlock`. Wait for the next edge.
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => stream.io.clear_readiness(Direction::Write),
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        })
-        .await?;
+        stream
+            .io
+            .io(Direction::Write, |sock| {
+                if let Some(e) = sock.take_error()? {
+                    return Err(e);
+                }
+                match sock.peer_addr() {
+                    Ok(_) => Ok(()),
+                    // Writable but not yet connected: still in progress, which
+                    // is this operation's `WouldBlock` (clear the readiness and
+                    // wait for the next edge).
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => Err(io::ErrorKind::WouldBlock.into()),
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
         Ok(stream)
     }
 
@@ -166,7 +169,7 @@ impl TcpStream {
 
     fn from_mio(stream: mio::net::TcpStream) -> io::Result<TcpStream> {
         Ok(TcpStream {
-            io: IoSource::new(stream)?,
+            io: IoSource::new(stream, "TcpStream")?,
         })
     }
 

@@ -5,6 +5,8 @@
 //! - One operation is one datagram: a receive buffer smaller than the
 //!   datagram truncates it (the rest is lost), as with the kernel's
 //!   `recvfrom`.
+//! - Any number of tasks may send or receive on one socket; they are woken
+//!   in the order they began to wait, and each receive takes one datagram.
 //! - On a connected socket, an ICMP "port unreachable" for an earlier send
 //!   surfaces as `ConnectionRefused` from a later `send` or `recv`.
 #![forbid(unsafe_code)]
@@ -61,26 +63,40 @@ impl UdpSocket {
 
     fn from_mio(socket: mio::net::UdpSocket) -> io::Result<UdpSocket> {
         Ok(UdpSocket {
-            io: IoSource::new(socket)?,
+            io: IoSource::new(socket, "UdpSocket")?,
         })
     }
 
     /// Sends one datagram to `target`, returning the bytes sent.
+    ///
+    /// # Panics
+    ///
+    /// When awaited on any loop but the one that made the socket (as every
+    /// operation here).
     pub async fn send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
         self.io.io(Direction::Write, |s| s.send_to(buf, target)).await
     }
 
     /// Receives one datagram, returning its length and sender.
+    ///
+    /// Any number of tasks may wait on one socket (say, sharing it through an
+    /// `Rc`); each datagram goes to one of them, longest-waiting first.
+    /// Dropping the future leaves nothing behind and takes no datagram.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.io.io(Direction::Read, |s| s.recv_from(buf)).await
     }
 
-    /// Polls [`recv_from`](Self::recv_from).
+    /// Polls [`recv_from`](Self::recv_from). A pending poll leaves the task's
+    /// waker listed until the next datagram arrives (once per task, however
+    /// often it polls).
+    #[track_caller]
     pub fn poll_recv_from(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<(usize, SocketAddr)>> {
         self.io.poll_io(cx, Direction::Read, |s| s.recv_from(buf))
     }
 
-    /// Polls [`send_to`](Self::send_to).
+    /// Polls [`send_to`](Self::send_to), as
+    /// [`poll_recv_from`](Self::poll_recv_from) does.
+    #[track_caller]
     pub fn poll_send_to(&self, cx: &mut Context<'_>, buf: &[u8], target: SocketAddr) -> Poll<io::Result<usize>> {
         self.io.poll_io(cx, Direction::Write, |s| s.send_to(buf, target))
     }

@@ -9,11 +9,9 @@
 //!   it (as with std and asyncio): delete it yourself when done.
 #![forbid(unsafe_code)]
 
-use std::future::poll_fn;
 use std::io;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
-use std::task::{ready, Poll};
 
 use crate::reactor::{Direction, IoSource};
 
@@ -110,14 +108,13 @@ impl UnixStream {
     /// Outside a running evloop loop.
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         let stream = UnixStream::from_mio(mio::net::UnixStream::connect(path)?)?;
-        poll_fn(|cx| {
-            ready!(stream.io.poll_ready(cx, Direction::Write));
-            match stream.io.get_ref().take_error()? {
-                Some(e) => Poll::Ready(Err(e)),
-                None => Poll::Ready(Ok(())),
-            }
-        })
-        .await?;
+        stream
+            .io
+            .io(Direction::Write, |sock| match sock.take_error()? {
+                Some(e) => Err(e),
+                None => Ok(()),
+            })
+            .await?;
         Ok(stream)
     }
 
@@ -144,7 +141,7 @@ impl UnixStream {
 
     fn from_mio(stream: mio::net::UnixStream) -> io::Result<UnixStream> {
         Ok(UnixStream {
-            io: IoSource::new(stream)?,
+            io: IoSource::new(stream, "UnixStream")?,
         })
     }
 }

@@ -19,16 +19,24 @@
 //!   fewer bytes than asked, which proves the same thing without the extra
 //!   syscall (see `IoSource::poll_stream_io` for why that is safe). Clearing
 //!   on anything else could lose the only event the kernel will ever send.
+//! - Each direction of a source has a FIFO list of waiters (any number of
+//!   tasks), and holds waiters only while it is not ready: an event that
+//!   makes a direction ready takes all of its waiters, oldest first. A
+//!   future that stops waiting removes its own entry, so cancelled waits
+//!   leave nothing behind (`registration.rs` has the details).
 //! - [`Reactor::poll`] never wakes a task itself: it hands the wakers back to
 //!   the loop, which wakes them after releasing its borrow of the reactor, so
 //!   a waker that touches I/O cannot hit a `RefCell` already borrowed.
+//! - A source is used only on the loop that registered it: a poll anywhere
+//!   else (another loop, after its loop closed, no loop at all) panics with
+//!   a message naming the object, both loops and the fix.
 //! - An interrupted wait (`EINTR`) is an empty wait, not an error.
 //!
 //! # Fields and who may touch them
 //!
 //! `Reactor` lives in `Core::reactor` (a `RefCell`) on the loop's thread.
-//! `poll` fills in readiness and takes wakers; registrations set wakers,
-//! read and clear readiness, and free their slot. All of it happens on the
+//! `poll` fills in readiness and takes waiters; registrations add, refresh
+//! and remove waiters, read and clear readiness, and free their slot. All of it happens on the
 //! loop's thread, so no atomics are needed, and no borrow is held across
 //! user code.
 //!
@@ -36,9 +44,10 @@
 //!
 //! This is tokio's `ScheduledIo` and async-io's `Source` with the
 //! multi-threading taken out: readiness is a plain bit set, and each source
-//! has one read waker and one write waker (the last task to wait in a
-//! direction is the one woken; two tasks reading one socket at once is a
-//! bug in the caller, as with every runtime). A slot freed and reused between
+//! has a FIFO list of read waiters and one of write waiters
+//! (`registration.rs`: many tasks may share a listener or a UDP socket, and
+//! an edge wakes all the waiters of the direction it makes ready, oldest
+//! first). A slot freed and reused between
 //! two polls could in principle receive a stale event meant for its previous
 //! owner; `epoll` drops pending events of a deregistered fd, and a spurious
 //! readiness is harmless anyway, because the operation then returns
@@ -56,6 +65,7 @@ use std::time::Duration;
 use mio::{Events, Poll, Token};
 use slab::Slab;
 
+use registration::Waiters;
 pub(crate) use registration::{Direction, IoSource};
 
 /// The token of the loop's `mio::Waker`.
@@ -80,10 +90,22 @@ pub(crate) mod ready {
 pub(crate) struct ScheduledIo {
     /// `ready::*` bits seen since they were last cleared.
     pub(crate) readiness: u8,
-    /// The task waiting to read, if any.
-    pub(crate) reader: Option<Waker>,
-    /// The task waiting to write, if any.
-    pub(crate) writer: Option<Waker>,
+    /// The tasks waiting to read (or accept, or receive), oldest first.
+    /// Non-empty only while the read direction is not ready.
+    pub(crate) readers: Waiters,
+    /// The tasks waiting to write (or send, or finish a connect), oldest
+    /// first. Non-empty only while the write direction is not ready.
+    pub(crate) writers: Waiters,
+}
+
+impl ScheduledIo {
+    /// The waiter list of `dir`.
+    pub(crate) fn waiters(&mut self, dir: Direction) -> &mut Waiters {
+        match dir {
+            Direction::Read => &mut self.readers,
+            Direction::Write => &mut self.writers,
+        }
+    }
 }
 
 pub(crate) struct Reactor {
@@ -155,11 +177,14 @@ impl Reactor {
                 bits |= ready::ERROR;
             }
             io.readiness |= bits;
+            // Every waiter of a direction this event makes ready, oldest
+            // first: which of them finds data is for the run queue to decide
+            // (see `registration.rs` for why not just the first).
             if bits & Direction::Read.mask() != 0 {
-                woken.extend(io.reader.take());
+                io.readers.take_all(woken);
             }
             if bits & Direction::Write.mask() != 0 {
-                woken.extend(io.writer.take());
+                io.writers.take_all(woken);
             }
         }
         delivered
@@ -176,6 +201,7 @@ impl AsRawFd for Reactor {
 mod tests {
     use std::io::{Read, Write};
 
+    use super::Direction;
     use crate::event_loop::context;
 
     fn live_sources() -> (usize, usize) {
@@ -206,6 +232,90 @@ mod tests {
                 }
             }
             assert_eq!(live_sources().1, cap_after_warmup, "the slab grew");
+        });
+    }
+
+    /// (waiters, capacity) of the read direction of source `key`.
+    fn read_waiters(key: usize) -> (usize, usize) {
+        context::with_current(|core| {
+            let mut r = core.reactor.borrow_mut();
+            let w = r.sources[key].waiters(Direction::Read);
+            (w.len(), w.capacity())
+        })
+        .unwrap()
+    }
+
+    fn only_source_key() -> usize {
+        context::with_current(|core| {
+            let r = core.reactor.borrow();
+            assert_eq!(r.sources.len(), 1);
+            r.sources.iter().next().unwrap().0
+        })
+        .unwrap()
+    }
+
+    /// Polls `fut` once with the task's waker and returns whether it is pending.
+    async fn poll_once<F: std::future::Future>(fut: F) -> bool {
+        let mut fut = std::pin::pin!(fut);
+        std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx).is_pending())).await
+    }
+
+    #[test]
+    fn cancelled_accepts_leave_no_waiters_behind() {
+        crate::run(async {
+            let listener = crate::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let key = only_source_key();
+            for _ in 0..10_000 {
+                assert!(poll_once(listener.accept()).await);
+            }
+            let (len, cap) = read_waiters(key);
+            assert_eq!(len, 0, "a dropped accept left its waiter");
+            assert!(cap <= 4, "the waiter list grew to {cap}");
+            // A live one is listed, once, however often it is polled.
+            let mut accept = std::pin::pin!(listener.accept());
+            for _ in 0..100 {
+                assert!(poll_once(accept.as_mut()).await);
+            }
+            assert_eq!(read_waiters(key).0, 1);
+        });
+    }
+
+    #[test]
+    fn repeated_poll_calls_by_one_task_list_it_once() {
+        crate::run(async {
+            let socket = crate::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let key = only_source_key();
+            let mut buf = [0; 8];
+            for _ in 0..1000 {
+                let pending =
+                    std::future::poll_fn(|cx| std::task::Poll::Ready(socket.poll_recv_from(cx, &mut buf).is_pending()))
+                        .await;
+                assert!(pending);
+            }
+            assert_eq!(read_waiters(key).0, 1);
+        });
+    }
+
+    #[test]
+    fn an_always_ready_read_yields_once_the_budget_is_spent() {
+        crate::run(async {
+            let (a, b) = crate::net::UnixStream::pair().unwrap();
+            a.write_all(&[1; 32 * 1024]).await.unwrap();
+            let mut buf = [0; 64];
+            b.read_exact(&mut buf[..1]).await.unwrap(); // readiness is known
+            crate::yield_now().await; // a fresh budget
+            let mut reads = 0;
+            std::future::poll_fn(|cx| loop {
+                match b.poll_read(cx, &mut buf) {
+                    std::task::Poll::Ready(Ok(64)) => reads += 1,
+                    std::task::Poll::Pending => return std::task::Poll::Ready(()),
+                    other => panic!("unexpected {other:?}"),
+                }
+            })
+            .await;
+            assert_eq!(reads, usize::from(crate::task::coop::BUDGET));
+            // The data is still there for the next poll.
+            b.read_exact(&mut buf).await.unwrap();
         });
     }
 

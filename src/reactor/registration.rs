@@ -1,17 +1,49 @@
-//! [`Registration`]: one source's slot in the reactor, and [`IoSource`]: a
-//! mio source paired with its registration, with the readiness dance that
-//! every socket and pipe type shares.
+//! [`Registration`]: one source's slot in the reactor; [`Waiters`]: the FIFO
+//! list of tasks waiting for one direction of it; and [`IoSource`]: a mio
+//! source paired with its registration, with the readiness dance that every
+//! socket and pipe type shares.
 //!
 //! # Ground rules
 //!
 //! - A registration is made on the running loop and stays with that loop
-//!   (it keeps the loop's core alive until it is dropped).
+//!   (it keeps the loop's core alive until it is dropped). Using it anywhere
+//!   else panics at once, naming the object, both loops and the fix (see
+//!   [Cross-loop use](#cross-loop-use)): its wakers could never fire there.
 //! - An operation first checks the remembered readiness. If the direction is
-//!   not ready, the task's waker is stored and the operation is pending. If
-//!   it is, the syscall runs; `WouldBlock` clears the readiness and the check
-//!   repeats, storing the waker this time. Between the check and the clear no
+//!   not ready, the task's waker joins that direction's waiter list and the
+//!   operation is pending. If it is, the operation spends one unit of the
+//!   task's cooperative budget (`task/coop.rs`; when the budget is spent the
+//!   task is woken and the operation returns `Pending` without the syscall),
+//!   then the syscall runs; `WouldBlock` clears the readiness and the check
+//!   repeats, joining the list this time. Between the check and the clear no
 //!   `epoll_wait` can run (one thread, no `.await` in between), so no event
 //!   can slip between them and be lost.
+//! - **A direction has waiters only while it is not ready.** Waiters join
+//!   only when the readiness check fails, and the only thing that sets
+//!   readiness, an event in `Reactor::poll`, takes every waiter of the
+//!   directions it makes ready, in FIFO order. So an operation that finds
+//!   its direction ready knows its old entry (if it had one) is gone.
+//! - **Many waiters per direction, all woken on an edge.** Tasks sharing one
+//!   listener or one UDP socket each wait in the list, oldest first. An edge
+//!   wakes all of them, in the order they joined: the first to run takes the
+//!   connection or datagram, the others find `WouldBlock` and join again.
+//!   Waking only one could lose the wake-up if that one had been cancelled
+//!   in the meantime, and the loop cannot tell how many connections or
+//!   datagrams one edge stands for; waking all costs one extra poll per
+//!   surplus waiter, and only when tasks really share a source.
+//! - Two kinds of waiter:
+//!   - an **owned** entry, held by the futures the async methods return
+//!     (`accept`, `read`, `write`, `recv_from`, `send_to`, `connect`, ...,
+//!     all through [`IoSource::io`] / [`IoSource::stream_io`]). The future
+//!     keeps the entry's id, refreshes its waker in place when polled again,
+//!     and removes it when dropped, so cancelled waiters never pile up: a
+//!     listener that sees a million cancelled `accept`s holds none of them.
+//!   - a **shared** entry, for the `poll_*` methods (`poll_read`,
+//!     `poll_recv_from`, the `futures-io` impls) which keep no state between
+//!     calls. A waker that `will_wake` one already listed is not added
+//!     again; the entry leaves the list at the next edge (or with the
+//!     source), so it can outlive a cancelled operation until then, bounded
+//!     by the number of distinct tasks that polled.
 //! - One more thing clears readiness, for TCP streams only
 //!   ([`IoSource::poll_stream_io`]): a *short* transfer, more than zero bytes
 //!   but fewer than asked. It clears the plain `READABLE` / `WRITABLE` bit,
@@ -41,12 +73,43 @@
 //!   rule to all its epoll/kqueue streams (`PollEvented::poll_read` /
 //!   `poll_write`).
 //! - Dropping an [`IoSource`] deregisters the fd from `epoll` *before* the fd
-//!   is closed, then frees the slot.
+//!   is closed, then frees the slot (and drops its waiters' wakers outside
+//!   the reactor's borrow).
+//!
+//! # Fields and who may touch them
+//!
+//! [`Waiters`] lives in the reactor's `ScheduledIo`, behind `Core::reactor`'s
+//! `RefCell`. Registrations add, refresh and remove entries; only
+//! `Reactor::poll` takes them all. A waker replaced or removed here is
+//! dropped after the borrow is released (its destructor is foreign code).
+//!
+//! # Implementation
+//!
+//! A waiter list is a `VecDeque` of `(id, waker)` in the order they joined,
+//! with ids from a per-list counter, so the list is sorted by id and an
+//! owned entry is found by binary search. Draining it on an edge keeps its
+//! capacity, so a socket with one waiter at a time allocates once, on its
+//! first wait. Tokio keeps an intrusive linked list of waiters in each
+//! future (no allocation at all, O(1) removal) at the price of `unsafe`
+//! pinned pointers; async-io keeps a slab of wakers per direction plus one
+//! "tick" waker for the `poll_*` API, which, like tokio's `poll_*_ready`,
+//! remembers only the last task.
+//!
+//! # Cross-loop use
+//!
+//! Every readiness check first asks whether the registration's loop is the
+//! one running (`Core::is_running`: at most one loop runs on a thread, and a
+//! registration never leaves its loop's thread, so "my loop is running"
+//! means "my loop is the running one"). That is one `Cell<bool>` read on a
+//! core the check dereferences anyway; only on failure does it look up the
+//! running loop, for the message.
 
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
+use std::mem;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 
 use mio::event::Source;
 use mio::{Interest, Token};
@@ -54,10 +117,13 @@ use mio::{Interest, Token};
 use super::{ready, ScheduledIo};
 use crate::event_loop::context;
 use crate::event_loop::core::Core;
-use crate::task::register_waker;
+use crate::task::coop;
 
-const NO_LOOP: &str = "evloop: I/O objects (sockets, pipes, child processes) must be created inside a running \
-                       evloop event loop (evloop::run or EventLoop::run_until_complete)";
+const NO_LOOP: &str = "(like every evloop I/O object: socket, pipe, child process) must be created inside a \
+                       running evloop event loop (evloop::run or EventLoop::run_until_complete)";
+
+const CROSS_LOOP_FIX: &str = "create it inside the loop that uses it, or pass data between loops through a \
+                              channel / ThreadsafeHandle";
 
 /// Which half of a source an operation needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,20 +154,134 @@ impl Direction {
     }
 }
 
+/// One task waiting in a [`Waiters`] list.
+struct Waiter {
+    /// Unique within its list; ids grow in joining order.
+    id: u64,
+    waker: Waker,
+    /// Added by a `poll_*` call (no owner to remove it), rather than owned
+    /// by a future.
+    shared: bool,
+}
+
+/// The tasks waiting for one direction of one source, oldest first. See
+/// the module docs for owned and shared entries.
+#[derive(Default)]
+pub(crate) struct Waiters {
+    list: VecDeque<Waiter>,
+    next_id: u64,
+}
+
+impl Waiters {
+    fn push(&mut self, waker: &Waker, shared: bool) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.list.push_back(Waiter {
+            id,
+            waker: waker.clone(),
+            shared,
+        });
+        id
+    }
+
+    fn position(&self, id: u64) -> Option<usize> {
+        self.list.binary_search_by_key(&id, |w| w.id).ok()
+    }
+
+    /// Makes sure the owned entry `slot` names holds `waker`, adding it at
+    /// the back if it is gone (or was never added). Returns the waker it
+    /// replaced, for the caller to drop outside the borrow.
+    fn register_owned(&mut self, slot: &mut Option<u64>, waker: &Waker) -> Option<Waker> {
+        if let Some(i) = slot.and_then(|id| self.position(id)) {
+            let entry = &mut self.list[i];
+            if entry.waker.will_wake(waker) {
+                return None;
+            }
+            return Some(mem::replace(&mut entry.waker, waker.clone()));
+        }
+        *slot = Some(self.push(waker, false));
+        None
+    }
+
+    /// Adds `waker` as a shared entry unless one that `will_wake` it is
+    /// already listed.
+    fn register_shared(&mut self, waker: &Waker) {
+        if !self.list.iter().any(|w| w.shared && w.waker.will_wake(waker)) {
+            self.push(waker, true);
+        }
+    }
+
+    /// Removes the owned entry `id`, if it is still listed.
+    fn remove(&mut self, id: u64) -> Option<Waker> {
+        let i = self.position(id)?;
+        self.list.remove(i).map(|w| w.waker)
+    }
+
+    /// Moves every waker onto `woken`, oldest first, keeping the capacity.
+    pub(crate) fn take_all(&mut self, woken: &mut Vec<Waker>) {
+        woken.extend(self.list.drain(..).map(|w| w.waker));
+    }
+
+    /// How many tasks wait.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Whether no task waits.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The list's allocated capacity (for the tests that check it does not
+    /// grow).
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.list.capacity()
+    }
+}
+
+/// How an operation waits: its place in a [`Waiters`] list.
+pub(crate) enum Waiting<'a> {
+    /// A `poll_*` call: a shared entry, de-duplicated with `will_wake`.
+    Shared,
+    /// A future's own entry; the id lives in the future (`None`: not listed).
+    Owned(&'a mut Option<u64>),
+}
+
+impl Waiting<'_> {
+    fn reborrow(&mut self) -> Waiting<'_> {
+        match self {
+            Waiting::Shared => Waiting::Shared,
+            Waiting::Owned(slot) => Waiting::Owned(slot),
+        }
+    }
+}
+
 /// A source's slot in the running loop's reactor. Frees the slot on drop.
 pub(crate) struct Registration {
     core: Rc<Core>,
     key: usize,
+    /// What the user calls the object ("TcpListener"), for error messages.
+    kind: &'static str,
 }
 
 impl Registration {
-    /// Registers `source` with the running loop's reactor.
+    /// Registers `source`, a `kind` ("TcpListener", ...), with the running
+    /// loop's reactor.
     ///
     /// # Panics
     ///
     /// Outside a running evloop loop.
-    pub(crate) fn new<S: Source + ?Sized>(source: &mut S, interest: Interest) -> io::Result<Registration> {
-        let core = context::current().expect(NO_LOOP);
+    #[track_caller]
+    pub(crate) fn new<S: Source + ?Sized>(
+        source: &mut S,
+        interest: Interest,
+        kind: &'static str,
+    ) -> io::Result<Registration> {
+        let Some(core) = context::current() else {
+            panic!("evloop: a {kind} {NO_LOOP}");
+        };
         let mut reactor = core.reactor.borrow_mut();
         let key = reactor.sources.insert(ScheduledIo::default());
         if let Err(e) = reactor.registry().register(source, Token(key), interest) {
@@ -109,27 +289,82 @@ impl Registration {
             return Err(e);
         }
         drop(reactor);
-        Ok(Registration { core, key })
+        Ok(Registration { core, key, kind })
     }
 
-    /// Ready if `dir` has readiness; otherwise stores the task's waker for
-    /// that direction and returns `Pending`.
-    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<()> {
+    /// Ready if `dir` has readiness; otherwise puts the task in `dir`'s
+    /// waiter list as `waiting` says and returns `Pending`.
+    ///
+    /// # Panics
+    ///
+    /// If the registration's loop is not the running loop (see the module
+    /// docs).
+    #[track_caller]
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction, waiting: Waiting<'_>) -> Poll<()> {
+        if !self.core.is_running() {
+            self.wrong_loop();
+        }
         let mut reactor = self.core.reactor.borrow_mut();
         let io = &mut reactor.sources[self.key];
         if io.readiness & dir.mask() != 0 {
+            // The edge that set this readiness took every waiter of `dir`,
+            // this operation's own entry included.
+            debug_assert!(io.waiters(dir).is_empty(), "waiters listed on a ready direction");
+            if let Waiting::Owned(slot) = waiting {
+                *slot = None;
+            }
             return Poll::Ready(());
         }
-        let slot = match dir {
-            Direction::Read => &mut io.reader,
-            Direction::Write => &mut io.writer,
+        let list = io.waiters(dir);
+        let old = match waiting {
+            Waiting::Shared => {
+                list.register_shared(cx.waker());
+                None
+            }
+            Waiting::Owned(slot) => list.register_owned(slot, cx.waker()),
         };
-        let old = register_waker(slot, cx.waker());
         drop(reactor);
         // A replaced waker is dropped outside the borrow: its destructor is
         // foreign code.
         drop(old);
         Poll::Pending
+    }
+
+    /// The panic for a registration used away from its loop. Cold: only
+    /// misuse gets here.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn wrong_loop(&self) -> ! {
+        let kind = self.kind;
+        let home = self.core.id();
+        let closed = if self.core.is_closed() {
+            ", which is closed,"
+        } else {
+            ""
+        };
+        match context::with_current(|core| core.id()) {
+            Some(running) => panic!(
+                "evloop: this {kind} is attached to a different loop: it was created on event loop #{home}{closed} \
+                 and is used on event loop #{running}, whose reactor never hears of it; {CROSS_LOOP_FIX}"
+            ),
+            None => panic!(
+                "evloop: this {kind} was created on event loop #{home}{closed} and is used with no running \
+                 loop (no running loop can wake it); {CROSS_LOOP_FIX}"
+            ),
+        }
+    }
+
+    /// Removes an owned waiter entry (a future that stopped waiting).
+    fn remove_waiter(&self, dir: Direction, id: u64) {
+        // `try_`: the reactor is never borrowed while user code runs (which
+        // is where a drop comes from), but a leak beats a panic in a
+        // destructor if that ever changes.
+        let old = match self.core.reactor.try_borrow_mut() {
+            Ok(mut reactor) => reactor.sources[self.key].waiters(dir).remove(id),
+            Err(_) => None,
+        };
+        drop(old);
     }
 
     /// Forgets `dir`'s readiness. Call only after the operation returned
@@ -154,17 +389,33 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        // `try_`: the reactor is never borrowed while user code (which is
-        // where a drop comes from) runs, but a leak beats a panic in a
-        // destructor if that ever changes.
-        let wakers = match self.core.reactor.try_borrow_mut() {
+        // `try_`: as in `remove_waiter`.
+        let waiters = match self.core.reactor.try_borrow_mut() {
             Ok(mut reactor) => {
                 let io = reactor.sources.remove(self.key);
-                Some((io.reader, io.writer))
+                Some((io.readers, io.writers))
             }
             Err(_) => None,
         };
-        drop(wakers);
+        drop(waiters);
+    }
+}
+
+/// An owned waiter entry's id, removed from its list when dropped: what
+/// keeps a cancelled operation from leaving its waker behind.
+struct OwnedWaiter<'a> {
+    reg: &'a Registration,
+    dir: Direction,
+    id: Option<u64>,
+}
+
+impl Drop for OwnedWaiter<'_> {
+    fn drop(&mut self) {
+        // `None` on every completed operation (it found its direction ready,
+        // which means the edge already took its entry): no borrow then.
+        if let Some(id) = self.id {
+            self.reg.remove_waiter(self.dir, id);
+        }
     }
 }
 
@@ -176,18 +427,20 @@ pub(crate) struct IoSource<S: Source> {
 }
 
 impl<S: Source> IoSource<S> {
-    /// Registers `source` for both directions.
+    /// Registers `source`, a `kind` ("TcpStream", ...), for both directions.
     ///
     /// # Panics
     ///
     /// Outside a running evloop loop.
-    pub(crate) fn new(source: S) -> io::Result<IoSource<S>> {
-        IoSource::with_interest(source, Interest::READABLE | Interest::WRITABLE)
+    #[track_caller]
+    pub(crate) fn new(source: S, kind: &'static str) -> io::Result<IoSource<S>> {
+        IoSource::with_interest(source, Interest::READABLE | Interest::WRITABLE, kind)
     }
 
     /// Registers `source` for `interest` only (a pipe end has one direction).
-    pub(crate) fn with_interest(mut source: S, interest: Interest) -> io::Result<IoSource<S>> {
-        let reg = Registration::new(&mut source, interest)?;
+    #[track_caller]
+    pub(crate) fn with_interest(mut source: S, interest: Interest, kind: &'static str) -> io::Result<IoSource<S>> {
+        let reg = Registration::new(&mut source, interest, kind)?;
         Ok(IoSource { source, reg })
     }
 
@@ -196,28 +449,34 @@ impl<S: Source> IoSource<S> {
         &self.source
     }
 
-    /// See [`Registration::poll_ready`].
-    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<()> {
-        self.reg.poll_ready(cx, dir)
-    }
-
-    /// See [`Registration::clear_readiness`].
-    pub(crate) fn clear_readiness(&self, dir: Direction) {
-        self.reg.clear_readiness(dir)
-    }
-
     /// Runs the non-blocking operation `f` when `dir` is ready, retrying
     /// after each `WouldBlock` (which clears the readiness) and `EINTR`.
+    /// Each attempt spends one unit of the task's cooperative budget. A
+    /// pending call leaves a shared waiter entry (see the module docs).
+    #[track_caller]
     pub(crate) fn poll_io<R>(
         &self,
         cx: &mut Context<'_>,
         dir: Direction,
         mut f: impl FnMut(&S) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
+        self.poll_io_as(cx, dir, Waiting::Shared, &mut f)
+    }
+
+    #[track_caller]
+    fn poll_io_as<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        mut waiting: Waiting<'_>,
+        f: &mut impl FnMut(&S) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
         loop {
-            if self.reg.poll_ready(cx, dir).is_pending() {
-                return Poll::Pending;
-            }
+            ready!(self.reg.poll_ready(cx, dir, waiting.reborrow()));
+            // Ready, so the syscall would run: that is one unit of work. A
+            // spent budget wakes the task and leaves the readiness as it is,
+            // so the next poll goes straight to the syscall.
+            ready!(coop::poll_proceed(cx));
             match f(&self.source) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.reg.clear_readiness(dir),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -226,30 +485,66 @@ impl<S: Source> IoSource<S> {
         }
     }
 
-    /// [`poll_io`](Self::poll_io) for a TCP stream's `read` or `write` of
-    /// `len` bytes: a short transfer (`0 < n < len`) also clears `dir`'s
-    /// plain readiness bit, so the next operation waits for the next edge
-    /// instead of making a syscall that returns `WouldBlock`. See the module
-    /// docs for why that loses no wake-up, and for which sockets it holds.
+    /// [`poll_io`](Self::poll_io) for a stream's `read` or `write`: with
+    /// `short_of = Some(len)` (TCP, `len` bytes asked) a short transfer
+    /// (`0 < n < len`) also clears `dir`'s plain readiness bit, so the next
+    /// operation waits for the next edge instead of making a syscall that
+    /// returns `WouldBlock`. See the module docs for why that loses no
+    /// wake-up, and for which sockets it holds (`None` for the others).
+    #[track_caller]
     pub(crate) fn poll_stream_io(
         &self,
         cx: &mut Context<'_>,
         dir: Direction,
-        len: usize,
-        f: impl FnMut(&S) -> io::Result<usize>,
+        short_of: Option<usize>,
+        mut f: impl FnMut(&S) -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
-        let result = self.poll_io(cx, dir, f);
-        if let Poll::Ready(Ok(n)) = result {
-            if 0 < n && n < len {
+        self.poll_stream_io_as(cx, dir, short_of, Waiting::Shared, &mut f)
+    }
+
+    #[track_caller]
+    fn poll_stream_io_as(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        short_of: Option<usize>,
+        waiting: Waiting<'_>,
+        f: &mut impl FnMut(&S) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let result = self.poll_io_as(cx, dir, waiting, f);
+        if let (Poll::Ready(Ok(n)), Some(len)) = (&result, short_of) {
+            if 0 < *n && *n < len {
                 self.reg.clear_bits(dir.ready_bit());
             }
         }
         result
     }
 
-    /// [`poll_io`](Self::poll_io) as a future.
+    /// [`poll_io`](Self::poll_io) as a future that owns its waiter entry and
+    /// removes it when dropped.
     pub(crate) async fn io<R>(&self, dir: Direction, mut f: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
-        poll_fn(|cx| self.poll_io(cx, dir, &mut f)).await
+        let mut waiter = self.waiter(dir);
+        poll_fn(|cx| self.poll_io_as(cx, dir, Waiting::Owned(&mut waiter.id), &mut f)).await
+    }
+
+    /// [`poll_stream_io`](Self::poll_stream_io) as a future that owns its
+    /// waiter entry and removes it when dropped.
+    pub(crate) async fn stream_io(
+        &self,
+        dir: Direction,
+        short_of: Option<usize>,
+        mut f: impl FnMut(&S) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let mut waiter = self.waiter(dir);
+        poll_fn(|cx| self.poll_stream_io_as(cx, dir, short_of, Waiting::Owned(&mut waiter.id), &mut f)).await
+    }
+
+    fn waiter(&self, dir: Direction) -> OwnedWaiter<'_> {
+        OwnedWaiter {
+            reg: &self.reg,
+            dir,
+            id: None,
+        }
     }
 }
 
@@ -257,5 +552,66 @@ impl<S: Source> Drop for IoSource<S> {
     fn drop(&mut self) {
         // Before the fields drop: the fd must leave epoll while it is open.
         self.reg.deregister(&mut self.source);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    use super::Waiters;
+
+    /// A distinct waker per instance (`will_wake` compares the `Arc`).
+    struct Named;
+    impl Wake for Named {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    fn wakers(n: usize) -> Vec<Waker> {
+        (0..n).map(|_| Waker::from(Arc::new(Named))).collect()
+    }
+
+    #[test]
+    fn waiters_take_all_in_joining_order_and_keep_capacity() {
+        let w = wakers(4);
+        let mut list = Waiters::default();
+        let mut slots = [None; 3];
+        for (slot, waker) in slots.iter_mut().zip(&w) {
+            assert!(list.register_owned(slot, waker).is_none());
+        }
+        list.register_shared(&w[3]);
+        list.register_shared(&w[3]);
+        assert_eq!(list.len(), 4, "a shared waker that will_wake one listed is not added");
+        // The middle one leaves (a cancelled future).
+        assert!(list.remove(slots[1].unwrap()).is_some());
+        assert!(list.remove(slots[1].unwrap()).is_none(), "removing twice is harmless");
+        let mut woken = Vec::new();
+        let cap = list.capacity();
+        list.take_all(&mut woken);
+        let order: Vec<_> = woken
+            .iter()
+            .map(|k| [&w[0], &w[2], &w[3]].iter().position(|x| x.will_wake(k)))
+            .collect();
+        assert_eq!(order, [Some(0), Some(1), Some(2)]);
+        assert!(list.is_empty());
+        assert_eq!(list.capacity(), cap);
+        // An entry taken by an edge is added again, at the back.
+        assert!(list.register_owned(&mut slots[2], &w[2]).is_none());
+        assert!(list.register_owned(&mut slots[0], &w[0]).is_none());
+        assert_eq!(list.len(), 2);
+    }
+
+    #[test]
+    fn waiters_refresh_an_owned_entry_in_place() {
+        let w = wakers(2);
+        let mut list = Waiters::default();
+        let mut slot = None;
+        assert!(list.register_owned(&mut slot, &w[0]).is_none());
+        let id = slot;
+        assert!(list.register_owned(&mut slot, &w[0]).is_none());
+        let old = list.register_owned(&mut slot, &w[1]).expect("the old waker comes back");
+        assert!(old.will_wake(&w[0]));
+        assert_eq!((slot, list.len()), (id, 1), "same entry, same place");
     }
 }
