@@ -193,3 +193,130 @@ fn wait_for_on_abort_on_drop_task_cancels_the_task() {
     let _ = cancelled;
     assert_eq!(trace.events(), ["drop inner task"]);
 }
+
+/// asyncio's `wait(set())` raises `ValueError`; an empty set is a misuse.
+#[test]
+#[should_panic(expected = "evloop::wait called with no tasks")]
+fn wait_empty_set_panics() {
+    evloop::run(async {
+        let none: Vec<Task<u32>> = Vec::new();
+        let _ = wait(none, ReturnWhen::FirstCompleted, None).await;
+    });
+}
+
+/// `FirstCompleted` and `AllCompleted` take any output type, foreign ones
+/// included (only `FirstException` asks what a failure is).
+#[test]
+fn wait_accepts_any_output_type() {
+    use std::collections::HashMap;
+    let mut lp = manual_loop();
+    let (maps, tuples) = lp
+        .run_until_complete(async {
+            let maps = (0..3u32).map(|i| create_task(async move { HashMap::from([(i, i * 10)]) }));
+            let (maps, _) = wait(maps, ReturnWhen::AllCompleted, None).await;
+            let tuples = [create_task(async { (1u8, "one", 1.0f32) })];
+            let (tuples, _) = wait(tuples, ReturnWhen::FirstCompleted, None).await;
+            (maps.len(), tuples.len())
+        })
+        .unwrap();
+    assert_eq!((maps, tuples), (3, 1));
+}
+
+/// asyncio's `shield` returns a finished future as it is: awaiting it does
+/// not wait for another turn of the loop.
+#[test]
+fn shield_of_finished_task_is_ready_at_first_poll() {
+    use std::future::{poll_fn, Future};
+    use std::pin::Pin;
+    use std::task::Poll;
+    let mut lp = manual_loop();
+    let first_poll = lp
+        .run_until_complete(async {
+            let task = create_task(async { 7 });
+            evloop::yield_now().await;
+            assert!(task.done());
+            let mut shielded = shield(task);
+            poll_fn(|cx| Poll::Ready(Pin::new(&mut shielded).poll(cx))).await
+        })
+        .unwrap();
+    match first_poll {
+        Poll::Ready(Ok(Ok(7))) => {}
+        other => panic!("expected Ready(Ok(Ok(7))) at the first poll, got {other:?}"),
+    }
+}
+
+/// A panic in the shielded future's first poll stays inside its task.
+#[test]
+fn shield_panic_in_first_poll_is_the_tasks() {
+    let mut lp = evloop::EventLoop::builder()
+        .manual_clock()
+        .exception_handler(|_| {})
+        .build()
+        .unwrap();
+    let err = lp
+        .run_until_complete(async { shield(async { panic!("shielded boom") }).await })
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.panic_message(), Some("shielded boom"));
+}
+
+/// asyncio's `as_completed(aws, timeout=t)`: the awaitables still missing
+/// at the deadline raise `TimeoutError`.
+#[test]
+fn as_completed_with_timeout_yields_timeouts_for_the_missing() {
+    let mut lp = manual_loop();
+    let trace = Trace::new();
+    let t = trace.clone();
+    let start = lp.time();
+    let items = lp
+        .run_until_complete(async move {
+            let mut results = as_completed([1u64, 50, 2, 60].map(|s| {
+                let guard = DropGuard::new(&t, format!("{s}"));
+                async move {
+                    let _guard = guard;
+                    sleep(Duration::from_secs(s)).await;
+                    s
+                }
+            }))
+            .with_timeout(Duration::from_secs(10));
+            let mut items = Vec::new();
+            while let Some(item) = results.next().await {
+                items.push(item);
+            }
+            items
+        })
+        .unwrap();
+    assert_eq!(
+        items,
+        [Ok(1), Ok(2), Err(evloop::TimeoutError), Err(evloop::TimeoutError)]
+    );
+    assert_eq!(lp.time() - start, Duration::from_secs(10));
+    assert_eq!(trace.events(), ["drop 1", "drop 2", "drop 50", "drop 60"]);
+}
+
+/// `as_completed` is a `futures_core::Stream`, with or without a timeout.
+#[test]
+fn as_completed_is_a_stream() {
+    use futures::StreamExt;
+    let mut lp = manual_loop();
+    let (plain, timed) = lp
+        .run_until_complete(async {
+            let plain: Vec<u64> = as_completed([3u64, 1, 2].map(|s| async move {
+                sleep(Duration::from_secs(s)).await;
+                s
+            }))
+            .collect()
+            .await;
+            let timed: Vec<Result<u64, evloop::TimeoutError>> = as_completed([1u64, 9].map(|s| async move {
+                sleep(Duration::from_secs(s)).await;
+                s
+            }))
+            .with_timeout(Duration::from_secs(5))
+            .collect()
+            .await;
+            (plain, timed)
+        })
+        .unwrap();
+    assert_eq!(plain, [1, 2, 3]);
+    assert_eq!(timed, [Ok(1), Err(evloop::TimeoutError)]);
+}

@@ -122,6 +122,16 @@ impl<F: Future> FutureSet<F> {
         self.remaining
     }
 
+    /// Drops every child not yet finished; the set then yields `None`.
+    pub(crate) fn clear(&mut self) {
+        for child in &mut self.children {
+            child.future = None;
+        }
+        self.remaining = 0;
+        self.first_poll = self.children.len();
+        self.batch.clear();
+    }
+
     /// Total number of children.
     pub(crate) fn len(&self) -> usize {
         self.children.len()

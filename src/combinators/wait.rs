@@ -21,24 +21,90 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::panic::AssertUnwindSafe;
+
+use futures_core::Stream;
+
 use super::set::FutureSet;
+use super::timeout::TimeoutError;
 use crate::task::{Task, TaskError};
-use crate::time::sleep;
+use crate::time::{sleep, Sleep};
 
 /// When [`wait`] returns: asyncio's `return_when`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReturnWhen {
-    /// As soon as any task finishes.
-    FirstCompleted,
-    /// As soon as any task fails (panics, is cancelled, or returns a
-    /// failure such as `Err`); if none fails, when all are done.
-    FirstException,
-    /// When every task has finished.
-    AllCompleted,
+///
+/// Each condition is its own type, so that only
+/// [`FirstException`](ReturnWhen::FirstException) asks what a failure is
+/// ([`TaskOutcome`]): [`FirstCompleted`](ReturnWhen::FirstCompleted) and
+/// [`AllCompleted`](ReturnWhen::AllCompleted) accept tasks of any output
+/// type (`HashMap`s, tuples, ...). Write them as asyncio does:
+/// `ReturnWhen::FirstCompleted`.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use evloop::{create_task, wait, ReturnWhen};
+///
+/// evloop::run(async {
+///     let maps = (0..3).map(|i| create_task(async move { HashMap::from([(i, i * 10)]) }));
+///     let (done, pending) = wait(maps, ReturnWhen::AllCompleted, None).await;
+///     assert_eq!((done.len(), pending.len()), (3, 0));
+/// });
+/// ```
+#[allow(non_snake_case)]
+pub mod ReturnWhen {
+    use super::TaskOutcome;
+    use crate::task::Task;
+
+    /// Return as soon as any task finishes.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct FirstCompleted;
+
+    /// Return as soon as any task fails (panics, is cancelled, or returns a
+    /// failure such as `Err`, see [`TaskOutcome`]); if none fails, when all
+    /// are done.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct FirstException;
+
+    /// Return when every task has finished.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct AllCompleted;
+
+    mod sealed {
+        pub trait Sealed {}
+    }
+    impl sealed::Sealed for FirstCompleted {}
+    impl sealed::Sealed for FirstException {}
+    impl sealed::Sealed for AllCompleted {}
+
+    /// A `return_when` condition for tasks with output `T`: implemented by
+    /// the three conditions of this module, and sealed.
+    pub trait Condition<T>: sealed::Sealed {
+        /// Whether the finished `task` makes [`wait`](crate::wait) return.
+        #[doc(hidden)]
+        fn returns_at(&self, task: &Task<T>) -> bool;
+    }
+
+    impl<T> Condition<T> for FirstCompleted {
+        fn returns_at(&self, _: &Task<T>) -> bool {
+            true
+        }
+    }
+
+    impl<T> Condition<T> for AllCompleted {
+        fn returns_at(&self, _: &Task<T>) -> bool {
+            false
+        }
+    }
+
+    impl<T: TaskOutcome> Condition<T> for FirstException {
+        fn returns_at(&self, task: &Task<T>) -> bool {
+            task.failed() == Some(true)
+        }
+    }
 }
 
-/// What counts as a failed result for [`ReturnWhen::FirstException`] and
-/// [`TaskGroup`](crate::TaskGroup): asyncio's "the task raised".
+/// What counts as a failed result for [`ReturnWhen::FirstException`]:
+/// asyncio's "the task raised". (Nothing else needs it: the other
+/// conditions, and [`TaskGroup`](crate::TaskGroup), take any output.)
 ///
 /// A task "raises" in Rust by panicking (always a failure) or by returning
 /// an `Err`. Implement this for your own output types; `false` means none of
@@ -138,15 +204,43 @@ impl<A, B> TaskOutcome for (A, B) {
 ///     wait(pending, ReturnWhen::AllCompleted, None).await;
 /// });
 /// ```
-pub async fn wait<T>(
+///
+/// # Panics
+///
+/// When `tasks` is empty (asyncio raises `ValueError`): there is nothing to
+/// wait for, and returning `([], [])` at once would hide a bug in the
+/// caller. Check for an empty set before calling.
+///
+/// ```should_panic
+/// # evloop::run(async {
+/// let none: Vec<evloop::Task<()>> = Vec::new();
+/// let _ = evloop::wait(none, evloop::ReturnWhen::AllCompleted, None); // panics
+/// # });
+/// ```
+#[track_caller]
+pub fn wait<T, W>(
     tasks: impl IntoIterator<Item = Task<T>>,
-    when: ReturnWhen,
+    when: W,
     timeout: Option<Duration>,
-) -> (Vec<Task<T>>, Vec<Task<T>>)
+) -> impl Future<Output = (Vec<Task<T>>, Vec<Task<T>>)>
 where
-    T: TaskOutcome + 'static,
+    T: 'static,
+    W: ReturnWhen::Condition<T>,
 {
     let tasks: Vec<Task<T>> = tasks.into_iter().collect();
+    assert!(
+        !tasks.is_empty(),
+        "evloop::wait called with no tasks (asyncio raises ValueError: Set of Tasks/Futures is empty); \
+         there is nothing to wait for, so check for an empty set before calling wait"
+    );
+    wait_nonempty(tasks, when, timeout)
+}
+
+async fn wait_nonempty<T, W>(tasks: Vec<Task<T>>, when: W, timeout: Option<Duration>) -> (Vec<Task<T>>, Vec<Task<T>>)
+where
+    T: 'static,
+    W: ReturnWhen::Condition<T>,
+{
     let mut timer = timeout.map(sleep);
     let mut finished = vec![false; tasks.len()];
     poll_fn(|cx| {
@@ -156,10 +250,8 @@ where
                 *done = task.poll_done(cx).is_ready();
             }
             if *done {
-                match when {
-                    ReturnWhen::FirstCompleted => return Poll::Ready(()),
-                    ReturnWhen::FirstException if task.failed() == Some(true) => return Poll::Ready(()),
-                    _ => {}
+                if when.returns_at(task) {
+                    return Poll::Ready(());
                 }
             } else {
                 all = false;
@@ -180,6 +272,10 @@ where
 
 /// Runs `futures` concurrently and yields their outputs in completion
 /// order: asyncio's `as_completed`.
+///
+/// Read it with [`next`](AsCompleted::next), or as a
+/// [`futures_core::Stream`] (`StreamExt::next` and friends). For asyncio's
+/// `timeout=` argument, see [`with_timeout`](AsCompleted::with_timeout).
 ///
 /// ```
 /// use std::time::Duration;
@@ -209,6 +305,7 @@ where
 }
 
 /// The stream of outputs returned by [`as_completed`].
+#[must_use = "streams do nothing unless polled; dropping AsCompleted drops (cancels) the futures not yet finished"]
 pub struct AsCompleted<F: Future> {
     set: FutureSet<F>,
 }
@@ -228,6 +325,56 @@ impl<F: Future> AsCompleted<F> {
     pub fn remaining(&self) -> usize {
         self.set.remaining()
     }
+
+    /// Gives the whole stream a deadline `timeout` from its first poll:
+    /// asyncio's `as_completed(aws, timeout=...)`.
+    ///
+    /// Items become `Result<F::Output, TimeoutError>`. Outputs that arrive
+    /// in time are `Ok`; once the deadline passes, the futures not yet
+    /// finished are dropped at once and the stream yields one
+    /// `Err(TimeoutError)` for each of them (asyncio: each remaining
+    /// awaitable raises `TimeoutError`), then ends. Dropping cancels a plain
+    /// future; a [`Task`] is only detached and keeps running, as asyncio's
+    /// tasks do.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evloop::{as_completed, sleep, TimeoutError};
+    ///
+    /// let items = evloop::run(async {
+    ///     let mut results = as_completed([10u64, 5_000, 20].map(|ms| async move {
+    ///         sleep(Duration::from_millis(ms)).await;
+    ///         ms
+    ///     }))
+    ///     .with_timeout(Duration::from_millis(100));
+    ///     let mut items = Vec::new();
+    ///     while let Some(item) = results.next().await {
+    ///         items.push(item);
+    ///     }
+    ///     items
+    /// });
+    /// assert_eq!(items, [Ok(10), Ok(20), Err(TimeoutError)]);
+    /// ```
+    pub fn with_timeout(self, timeout: Duration) -> AsCompletedTimeout<F> {
+        AsCompletedTimeout {
+            inner: self,
+            timeout,
+            timer: None,
+            timed_out: 0,
+        }
+    }
+}
+
+impl<F: Future> Stream for AsCompleted<F> {
+    type Item = F::Output;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
+        AsCompleted::poll_next(self.get_mut(), cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining(), Some(self.remaining()))
+    }
 }
 
 impl<F: Future> fmt::Debug for AsCompleted<F> {
@@ -238,10 +385,86 @@ impl<F: Future> fmt::Debug for AsCompleted<F> {
     }
 }
 
+/// [`as_completed`] with a deadline, from [`AsCompleted::with_timeout`].
+#[must_use = "streams do nothing unless polled; dropping this drops (cancels) the futures not yet finished"]
+pub struct AsCompletedTimeout<F: Future> {
+    inner: AsCompleted<F>,
+    timeout: Duration,
+    /// Armed on the first poll.
+    timer: Option<Sleep>,
+    /// `Err(TimeoutError)`s still to yield after the deadline.
+    timed_out: usize,
+}
+
+impl<F: Future> AsCompletedTimeout<F> {
+    /// The next item: an output in time, `Err(TimeoutError)` for each one
+    /// still missing at the deadline, then `None`.
+    pub async fn next(&mut self) -> Option<Result<F::Output, TimeoutError>> {
+        poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// Poll form of [`next`](Self::next).
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<F::Output, TimeoutError>>> {
+        if self.timed_out > 0 {
+            self.timed_out -= 1;
+            return Poll::Ready(Some(Err(TimeoutError)));
+        }
+        if let Poll::Ready(next) = self.inner.poll_next(cx) {
+            return Poll::Ready(next.map(Ok));
+        }
+        let timeout = self.timeout;
+        let timer = self.timer.get_or_insert_with(|| sleep(timeout));
+        if Pin::new(timer).poll(cx).is_ready() {
+            let missing = self.inner.remaining();
+            // Drop the unfinished futures now, before reporting.
+            self.inner.set.clear();
+            if missing == 0 {
+                return Poll::Ready(None);
+            }
+            self.timed_out = missing - 1;
+            return Poll::Ready(Some(Err(TimeoutError)));
+        }
+        Poll::Pending
+    }
+
+    /// How many items are still to come (outputs or time-outs).
+    pub fn remaining(&self) -> usize {
+        self.inner.remaining() + self.timed_out
+    }
+}
+
+impl<F: Future> Stream for AsCompletedTimeout<F> {
+    type Item = Result<F::Output, TimeoutError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        AsCompletedTimeout::poll_next(self.get_mut(), cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining(), Some(self.remaining()))
+    }
+}
+
+impl<F: Future> fmt::Debug for AsCompletedTimeout<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsCompletedTimeout")
+            .field("remaining", &self.remaining())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
 /// Protects `future` from cancellation: asyncio's `shield`.
 ///
 /// The future runs as its own task. Dropping (cancelling) the `Shield` only
 /// stops the *waiting*; the inner task keeps running to completion.
+///
+/// `shield` polls `future` once straight away (with a waker that does
+/// nothing; its task polls it again on the next tick), as asyncio's
+/// `shield` returns a finished future as it is: a [`Task`] that has already
+/// finished, or any future that is ready at once, makes the `Shield` ready
+/// on its first poll. A panic in that first poll is caught and raised
+/// again inside the task, where it would have happened.
 ///
 /// ```
 /// use std::{cell::Cell, rc::Rc, time::Duration};
@@ -261,18 +484,49 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    Shield(crate::create_task(future))
+    let mut future = Box::pin(future);
+    let mut cx = Context::from_waker(futures_task::noop_waker_ref());
+    match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx))) {
+        Ok(Poll::Ready(output)) => Shield(ShieldState::Ready(Some(output))),
+        Ok(Poll::Pending) => Shield(ShieldState::Task(crate::create_task(future))),
+        Err(panic) => Shield(ShieldState::Task(crate::create_task(async move {
+            std::panic::resume_unwind(panic)
+        }))),
+    }
 }
 
 /// Future returned by [`shield`]: the inner task's result.
 #[must_use = "the shielded task runs either way; await this to get its result"]
-#[derive(Debug)]
-pub struct Shield<T>(Task<T>);
+pub struct Shield<T>(ShieldState<T>);
+
+enum ShieldState<T> {
+    /// The argument finished in `shield` itself.
+    Ready(Option<T>),
+    Task(Task<T>),
+}
+
+// The output is never pinned (it is moved out as a value), so a `Shield` can
+// be moved whatever `T` is.
+impl<T> Unpin for Shield<T> {}
 
 impl<T: 'static> Future for Shield<T> {
     type Output = Result<T, TaskError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0).poll(cx)
+        match &mut self.0 {
+            ShieldState::Ready(output) => {
+                Poll::Ready(Ok(output.take().expect("evloop::Shield polled after completion")))
+            }
+            ShieldState::Task(task) => Pin::new(task).poll(cx),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Shield<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            ShieldState::Ready(_) => f.debug_tuple("Shield").field(&"ready").finish(),
+            ShieldState::Task(task) => f.debug_tuple("Shield").field(task).finish(),
+        }
     }
 }
