@@ -151,15 +151,16 @@ impl<E: fmt::Debug> fmt::Debug for TaskGroupError<E> {
 }
 
 /// `"unhandled errors in a TaskGroup (N sub-exceptions)"`, asyncio's text;
-/// with `{:#}`, one line per error below it.
-impl<E: fmt::Display> fmt::Display for TaskGroupError<E> {
+/// with `{:#}`, one line per error below it (each `Err` value with `{:?}`,
+/// as Python shows each sub-exception's `repr`).
+impl<E: fmt::Debug> fmt::Display for TaskGroupError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.len();
         let s = if n == 1 { "" } else { "s" };
         write!(f, "unhandled errors in a TaskGroup ({n} sub-exception{s})")?;
         if f.alternate() {
             if let Some(e) = &self.body {
-                write!(f, "\n  the body returned an error: {e}")?;
+                write!(f, "\n  the body returned an error: {e:?}")?;
             }
             for child in &self.children {
                 write!(f, "\n  {child}")?;
@@ -169,7 +170,7 @@ impl<E: fmt::Display> fmt::Display for TaskGroupError<E> {
     }
 }
 
-impl<E: fmt::Debug + fmt::Display> std::error::Error for TaskGroupError<E> {}
+impl<E: fmt::Debug> std::error::Error for TaskGroupError<E> {}
 
 impl<E: PartialEq> PartialEq for TaskGroupError<E> {
     fn eq(&self, other: &Self) -> bool {
@@ -221,10 +222,12 @@ impl<E: fmt::Debug> fmt::Debug for ChildFailure<E> {
     }
 }
 
-impl<E: fmt::Display> fmt::Display for ChildFailure<E> {
+/// `"<name> (task <id>) returned an error: <{:?} of the error>"`, or
+/// `"... panicked: <message>"`.
+impl<E: fmt::Debug> fmt::Display for ChildFailure<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.failure {
-            Failure::Err(e) => write!(f, "{} (task {}) returned an error: {e}", self.name, self.task_id),
+            Failure::Err(e) => write!(f, "{} (task {}) returned an error: {e:?}", self.name, self.task_id),
             Failure::Panicked(p) => match p.message() {
                 Some(msg) => write!(f, "{} (task {}) panicked: {msg}", self.name, self.task_id),
                 None => write!(f, "{} (task {}) panicked", self.name, self.task_id),
