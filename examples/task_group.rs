@@ -70,7 +70,6 @@
 //! ```
 
 use std::cell::RefCell;
-use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -82,15 +81,13 @@ async fn fetch(name: &'static str, ms: u64) -> String {
     name.to_uppercase()
 }
 
-fn crawl(tg: TaskGroup, page: u32, seen: Rc<RefCell<Vec<u32>>>) -> impl Future<Output = ()> {
-    async move {
-        sleep(Duration::from_millis(1)).await;
-        seen.borrow_mut().push(page);
-        if page < 4 {
-            for link in [2 * page, 2 * page + 1] {
-                // A child spawns siblings into its own group.
-                let _ = tg.spawn(crawl(tg.clone(), link, seen.clone()));
-            }
+async fn crawl(tg: TaskGroup, page: u32, seen: Rc<RefCell<Vec<u32>>>) {
+    sleep(Duration::from_millis(1)).await;
+    seen.borrow_mut().push(page);
+    if page < 4 {
+        for link in [2 * page, 2 * page + 1] {
+            // A child spawns siblings into its own group.
+            let _child = tg.spawn(crawl(tg.clone(), link, seen.clone()));
         }
     }
 }
@@ -126,7 +123,7 @@ async fn main_async() {
     let seen = Rc::new(RefCell::new(Vec::new()));
     let s = seen.clone();
     TaskGroup::run(|tg| async move {
-        let _ = tg.spawn(crawl(tg.clone(), 1, s));
+        let _crawler = tg.spawn(crawl(tg.clone(), 1, s));
         Ok(())
     })
     .await
@@ -136,9 +133,9 @@ async fn main_async() {
     // A failing child: the body (asleep for 10 s) and the slow sibling are
     // cancelled at once, and `run` returns the group's error.
     let result = TaskGroup::run(|tg| async move {
-        let _ = tg.spawn(fetch("c", 10));
-        let _ = tg.spawn(fetch("d", 5_000));
-        let _ = tg.spawn_try(fail(30));
+        let _c = tg.spawn(fetch("c", 10));
+        let _d = tg.spawn(fetch("d", 5_000));
+        let _fails = tg.spawn_try(fail(30));
         sleep(Duration::from_secs(10)).await;
         println!("never printed: the failure cancelled the body");
         Ok(())

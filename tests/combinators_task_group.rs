@@ -173,14 +173,12 @@ fn task_group_run_child_failure_cancels_the_sleeping_body_at_once() {
 /// A child spawns siblings into its own group: a crawler adding links.
 #[test]
 fn task_group_children_spawn_siblings() {
-    fn crawl(tg: TaskGroup, page: u32, seen: Rc<RefCell<Vec<u32>>>) -> impl std::future::Future<Output = ()> {
-        async move {
-            sleep(Duration::from_millis(u64::from(page))).await;
-            seen.borrow_mut().push(page);
-            if page < 8 {
-                for link in [page * 2, page * 2 + 1] {
-                    let _ = tg.spawn(crawl(tg.clone(), link, seen.clone()));
-                }
+    async fn crawl(tg: TaskGroup, page: u32, seen: Rc<RefCell<Vec<u32>>>) {
+        sleep(Duration::from_millis(u64::from(page))).await;
+        seen.borrow_mut().push(page);
+        if page < 8 {
+            for link in [page * 2, page * 2 + 1] {
+                let _child = tg.spawn(crawl(tg.clone(), link, seen.clone()));
             }
         }
     }
@@ -189,7 +187,7 @@ fn task_group_children_spawn_siblings() {
     let s = seen.clone();
     let res = lp
         .run_until_complete(TaskGroup::run(move |tg| async move {
-            let _ = tg.spawn(crawl(tg.clone(), 1, s));
+            let _crawler = tg.spawn(crawl(tg.clone(), 1, s));
             Ok(())
         }))
         .unwrap();
@@ -322,7 +320,7 @@ fn task_group_spawn_after_finish_panics() {
         .await
         .unwrap();
         let tg: TaskGroup = leaked.borrow_mut().take().unwrap();
-        let _ = tg.spawn(async {});
+        let _child = tg.spawn(async {});
     })
     .unwrap();
 }
@@ -336,14 +334,14 @@ fn task_group_spawn_while_aborting_is_cancelled_before_it_runs() {
     let res = lp
         .run_until_complete(TaskGroup::run(move |tg| async move {
             let tg2 = tg.clone();
-            let _ = tg.spawn_try(async move {
+            let _spawner = tg.spawn_try(async move {
                 sleep(Duration::from_secs(2)).await;
                 // By now the group aborts (the other child failed at 1 s):
                 // unreachable, this child was cancelled.
-                let _ = tg2.spawn(async move { r.set(true) });
+                let _late = tg2.spawn(async move { r.set(true) });
                 Ok(())
             });
-            let _ = tg.spawn_try(async {
+            let _failing = tg.spawn_try(async {
                 sleep(Duration::from_secs(1)).await;
                 Err::<(), _>("failed")
             });
@@ -386,7 +384,7 @@ fn task_group_forgets_finished_children() {
             let mut peak = 0;
             for _batch in 0..200 {
                 for _ in 0..1_000 {
-                    let _ = group.spawn(async {});
+                    let _child = group.spawn(async {});
                 }
                 peak = peak.max(group.len());
                 while !group.is_empty() {

@@ -495,9 +495,12 @@ impl<E: 'static> TaskGroup<E> {
     /// Any output type; the child fails the group only by panicking (use
     /// [`spawn_try`](TaskGroup::spawn_try) when an `Err` is a failure too).
     ///
-    /// The returned [`Task`] gives the child's value; dropping it does not
-    /// detach the child from the group. If the group is aborting, the child
-    /// is cancelled before its first poll.
+    /// The returned [`Task`] gives the child's value. Dropping it does not
+    /// take the child out of the group (the group still waits for it and
+    /// cancels it on a failure); `Task`'s `#[must_use]` asks for a binding,
+    /// so write `let _child = tg.spawn(..)` or `drop(tg.spawn(..))` when
+    /// the value is not wanted. If the group is aborting, the child is
+    /// cancelled before its first poll.
     ///
     /// # Panics
     ///
@@ -545,7 +548,7 @@ impl<E: 'static> TaskGroup<E> {
     /// use evloop::TaskGroup;
     ///
     /// let err = evloop::run(TaskGroup::run(|tg| async move {
-    ///     let _ = tg.spawn_try(async { "x".parse::<u32>() });
+    ///     let _parse = tg.spawn_try(async { "x".parse::<u32>() });
     ///     Ok(())
     /// }))
     /// .unwrap_err();
