@@ -4,11 +4,25 @@
 //!
 //! - `wait` never cancels anything and never takes a task's result: it hands
 //!   the tasks back, sorted into `(done, pending)`, and the caller decides.
-//! - A task counts as *failed* for [`ReturnWhen::FirstException`] when it
-//!   panicked, was cancelled, or finished with an output whose
-//!   [`TaskOutcome::is_failure`] is true (an `Err`).
+//! - `wait` takes at least one task: an empty set panics at the call
+//!   (asyncio raises `ValueError`), pointing at the caller's line.
+//! - Each `return_when` condition is a type (`ReturnWhen::FirstCompleted`
+//!   reads as asyncio's enum member), so that only
+//!   [`ReturnWhen::FirstException`] needs [`TaskOutcome`]: a task counts
+//!   as *failed* when it panicked, was cancelled, or finished with an
+//!   output whose [`TaskOutcome::is_failure`] is true (an `Err`). The other
+//!   two take tasks of any output type.
 //! - `as_completed` yields outputs in completion order; dropping it drops
-//!   the futures not yet finished.
+//!   the futures not yet finished. It is a `futures_core::Stream`. With
+//!   [`AsCompleted::with_timeout`], the deadline starts at the first poll;
+//!   when it passes, the unfinished futures are dropped at once and one
+//!   `Err(TimeoutError)` is yielded for each (asyncio: each remaining
+//!   awaitable raises `TimeoutError`).
+//! - `shield` polls its argument once, at the call, with a waker that does
+//!   nothing, so a finished task comes back at the first poll (asyncio's
+//!   `shield` returns a done future as it is); a pending one goes on as its
+//!   own task, whose first poll registers the real waker. A panic in that
+//!   first poll is re-raised inside the task.
 //! - **Fair to the loop.** `as_completed` re-polls woken children inside one
 //!   poll, so each child poll spends one unit of the task's cooperative
 //!   budget (`set.rs`, `task/coop.rs`). `wait` and `shield` look at each
