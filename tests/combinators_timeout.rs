@@ -227,3 +227,38 @@ fn wait_for_task_detaches_on_timeout_and_abort_on_drop_cancels() {
         "only the abort_on_drop task was cancelled"
     );
 }
+
+/// asyncio 3.12's `wait_for` is a timeout scope: nested with a scope of the
+/// same deadline, the outer one reports, whichever of the two it is.
+#[test]
+fn wait_for_and_timeout_scope_nested_with_one_deadline_the_outer_reports() {
+    let mut lp = manual_loop();
+    let (outer_scope, outer_wait_for) = lp
+        .run_until_complete(async {
+            let outer = timeout(Duration::from_secs(2));
+            let a = outer
+                .wrap(wait_for(sleep(Duration::from_secs(10)), Duration::from_secs(2)))
+                .await;
+            let b = wait_for(
+                async {
+                    timeout(Duration::from_secs(2))
+                        .wrap(sleep(Duration::from_secs(10)))
+                        .await
+                },
+                Duration::from_secs(2),
+            )
+            .await;
+            (a, b)
+        })
+        .unwrap();
+    assert_eq!(
+        outer_scope,
+        Err(TimeoutError),
+        "the outer scope reports, not the inner wait_for"
+    );
+    assert_eq!(
+        outer_wait_for,
+        Err(TimeoutError),
+        "the outer wait_for reports, not the inner scope"
+    );
+}

@@ -31,8 +31,6 @@
 //!
 //! - `wait_for(task, t)` detaches a `Task` on time-out (dropping a handle
 //!   detaches); pass `task.abort_on_drop()` to cancel it as asyncio does.
-//! - `wait_for` is not a timeout scope: nested inside a scope with the same
-//!   deadline, the scope does not defer to it (scopes defer to scopes).
 //! - `TimeoutScope::reschedule` before the scope is entered is allowed
 //!   (asyncio raises); after it exited it panics, as asyncio raises.
 //! - `wait([])` panics where asyncio raises `ValueError`.

@@ -14,7 +14,8 @@
 //! - A [`Task`](crate::Task) passed in is only detached by that drop; pass
 //!   `task.abort_on_drop()` to have the time-out cancel it, as asyncio does.
 //! - **Nested scopes: the outermost expired one reports.** While a
-//!   [`Timeout`] polls its future it is listed on a per-thread stack of
+//!   [`Timeout`] or a [`wait_for`] (asyncio's `wait_for` is a timeout
+//!   scope) polls its future it is listed on a per-thread stack of
 //!   enclosing scopes. A scope whose deadline passes while an enclosing
 //!   scope's deadline has passed too (same instant, or earlier) does not
 //!   report: it drops its future, marks itself expired and returns
@@ -80,16 +81,38 @@ impl std::error::Error for TimeoutError {}
 /// });
 /// ```
 pub async fn wait_for<F: Future>(future: F, timeout: Duration) -> Result<F::Output, TimeoutError> {
-    let mut future = std::pin::pin!(future);
+    // In an `Option` so that a time-out deferred to an enclosing scope can
+    // drop the future in place and stay pending.
+    let mut future = std::pin::pin!(Some(future));
     let mut timer = sleep(timeout);
+    // The deadline on the loop's clock, so that nesting with timeout
+    // scopes follows their rule (asyncio's `wait_for` is a timeout scope).
+    let deadline = loop_now().and_then(|now| now.checked_add(timeout));
     let result = std::future::poll_fn(|cx| {
-        if let Poll::Ready(v) = future.as_mut().poll(cx) {
+        let Some(inner) = future.as_mut().as_pin_mut() else {
+            return Poll::Pending; // deferred: the enclosing scope reports
+        };
+        let polled = {
+            let _listed = deadline.map(Enclosing::at);
+            inner.poll(cx)
+        };
+        if let Poll::Ready(v) = polled {
             return Poll::Ready(Ok(v));
         }
-        Pin::new(&mut timer).poll(cx).map(|()| Err(TimeoutError))
+        let now = loop_now();
+        let fired = Pin::new(&mut timer).poll(cx).is_ready();
+        let due = fired || matches!((now, deadline), (Some(now), Some(at)) if now >= at);
+        if !due {
+            return Poll::Pending;
+        }
+        future.set(None); // cancel before reporting
+        if now.is_some_and(enclosing_expired) {
+            return Poll::Pending;
+        }
+        Poll::Ready(Err(TimeoutError))
     })
     .await;
-    // `future` is dropped here, before the caller sees the time-out.
+    // `future` was dropped on a time-out already, before the caller sees it.
     result
 }
 
@@ -146,7 +169,23 @@ enum Phase {
 thread_local! {
     /// The scopes whose wrapped future is being polled right now on this
     /// thread, outermost first (see "Nested scopes" in the ground rules).
-    static ENCLOSING: RefCell<Vec<Rc<ScopeInner>>> = const { RefCell::new(Vec::new()) };
+    static ENCLOSING: RefCell<Vec<Deadline>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An entry of [`ENCLOSING`]: a scope (whose deadline may move while it
+/// runs), or a `wait_for`'s fixed deadline.
+enum Deadline {
+    Scope(Rc<ScopeInner>),
+    At(Instant),
+}
+
+impl Deadline {
+    fn passed(&self, now: Instant) -> bool {
+        match self {
+            Deadline::Scope(scope) => scope.when.get().is_some_and(|when| when <= now),
+            Deadline::At(at) => *at <= now,
+        }
+    }
 }
 
 /// Lists a scope on [`ENCLOSING`] for as long as it lives (a poll of its
@@ -155,7 +194,12 @@ struct Enclosing;
 
 impl Enclosing {
     fn enter(scope: &Rc<ScopeInner>) -> Enclosing {
-        ENCLOSING.with(|s| s.borrow_mut().push(scope.clone()));
+        ENCLOSING.with(|s| s.borrow_mut().push(Deadline::Scope(scope.clone())));
+        Enclosing
+    }
+
+    fn at(deadline: Instant) -> Enclosing {
+        ENCLOSING.with(|s| s.borrow_mut().push(Deadline::At(deadline)));
         Enclosing
     }
 }
@@ -168,16 +212,14 @@ impl Drop for Enclosing {
 
 /// Whether a scope enclosing the current poll has reached its deadline.
 fn enclosing_expired(now: Instant) -> bool {
-    ENCLOSING.with(|s| {
-        s.borrow()
-            .iter()
-            .any(|outer| outer.when.get().is_some_and(|when| when <= now))
-    })
+    ENCLOSING.with(|s| s.borrow().iter().any(|outer| outer.passed(now)))
 }
 
-/// The running loop's clock, if a loop runs on this thread.
+/// The running loop's clock, if a loop runs on this thread (read through
+/// the loop's thread-local, without making a `Handle`: this runs on every
+/// poll of a `wait_for`).
 fn loop_now() -> Option<Instant> {
-    crate::try_get_running_loop().map(|h| h.time())
+    crate::event_loop::context::with_current(|core| core.clock.now())
 }
 
 /// A [`TimeoutScope`] whose deadline is `delay` from now (on the running
