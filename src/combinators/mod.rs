@@ -48,6 +48,8 @@
 //! - A `TaskGroup` body is cancelled by being dropped: it cannot catch the
 //!   cancellation; a panic in the body unwinds through `run` (the children
 //!   are cancelled on the way).
+//! - Cancelling the task that awaits `TaskGroup::run` cancels the children
+//!   without waiting for them (a destructor cannot wait; asyncio waits).
 #![forbid(unsafe_code)]
 
 mod gather;

@@ -75,6 +75,9 @@
 //!   cancellation and go on (asyncio's body may catch `CancelledError`).
 //! - A panic in the body itself is not caught: it unwinds through `run`,
 //!   whose owner handle cancels the children on the way.
+//! - When the task awaiting `run` is cancelled (its future dropped), the
+//!   children are cancelled but not waited for: a destructor cannot wait.
+//!   asyncio's `__aexit__` waits for them before the cancellation goes on.
 //!
 //! [`join`]: TaskGroup::join
 
@@ -471,7 +474,8 @@ impl<E: 'static> TaskGroup<E> {
             if state.aborting.get() {
                 return Poll::Ready(None);
             }
-            drop(crate::task::register_waker(&mut state.waker.borrow_mut(), cx.waker()));
+            let old = crate::task::register_waker(&mut state.waker.borrow_mut(), cx.waker());
+            drop(old); // outside the borrow
             let Some(running) = body.as_mut() else {
                 return Poll::Ready(None);
             };
