@@ -399,3 +399,42 @@ fn task_group_forgets_finished_children() {
     assert_eq!(peak, 1_000);
     assert_eq!(after, 0);
 }
+
+/// Cancelling the task that awaits `run` cancels the group's children.
+#[test]
+fn task_group_run_cancelled_from_outside_cancels_children() {
+    let mut lp = manual_loop();
+    let trace = Trace::new();
+    let t = trace.clone();
+    lp.run_until_complete(async move {
+        let outer = evloop::create_task(TaskGroup::run(move |tg| async move {
+            let guard = DropGuard::new(&t, "child");
+            let _child = tg.spawn(async move {
+                let _guard = guard;
+                sleep(Duration::from_secs(60)).await;
+            });
+            Ok::<_, std::convert::Infallible>(())
+        }));
+        sleep(Duration::from_secs(1)).await;
+        outer.cancel();
+        assert!(outer.await.unwrap_err().is_cancelled());
+        evloop::yield_now().await;
+    })
+    .unwrap();
+    assert_eq!(trace.events(), ["drop child"]);
+}
+
+/// Only the owner joins; the body's handle (a clone) cannot.
+#[test]
+#[should_panic(expected = "TaskGroup::join called on a handle that is not the group's owner")]
+fn task_group_join_on_a_clone_panics() {
+    let mut lp = manual_loop();
+    lp.run_until_complete(async {
+        let _ = TaskGroup::run(|tg| async move {
+            drop(tg.join());
+            Ok::<_, std::convert::Infallible>(())
+        })
+        .await;
+    })
+    .unwrap();
+}
