@@ -15,9 +15,11 @@
 //!   a push that saw `notified == true` and skipped the syscall is then
 //!   ordered before the drain, so it cannot be lost.
 //! - A drain takes only what was queued when it began (the queues' lengths
-//!   then), so threads that keep sending cannot hold the loop in its remote
-//!   step: the tick goes on to its timers and run step, and the rest waits
-//!   for the next tick (each later push raised `notified` again).
+//!   then), and at most [`CALLBACK_BATCH`] callbacks, so threads that keep
+//!   sending cannot hold the loop in its remote step: the tick goes on to
+//!   its timers and run step, and the rest waits for the next tick (each
+//!   later push raised `notified` again; a capped drain raises it itself).
+//!   Wakes need no cap: each task's waker is queued at most once.
 //! - Once `closed` is set, wakes are dropped and callbacks refused: waking a
 //!   task whose loop is gone is a no-op.
 //! - `in_flight` counts work handed to other threads whose result the loop
@@ -32,6 +34,13 @@ use crossbeam_queue::SegQueue;
 
 use crate::task::waker::TaskWaker;
 use crate::task::TaskKey;
+
+/// The most callbacks from other threads one tick takes on. Senders that
+/// outpace the loop would otherwise make each tick longer than the last
+/// (each takes all that arrived during the one before); with a cap a
+/// tick's length stays bounded, so timers and tasks keep their turn, and
+/// the backlog waits in the queue.
+pub(crate) const CALLBACK_BATCH: usize = 1024;
 
 /// A callback sent from another thread.
 pub(crate) type RemoteCallback = Box<dyn FnOnce() + Send>;
@@ -141,7 +150,13 @@ impl Remote {
         // sending must not keep the loop here (its later sends raised
         // `notified` again, so the next tick takes them). `len` may miss a
         // push still in flight; that push's `notify` comes after our swap.
-        let (tasks, callbacks) = (self.tasks.len(), self.callbacks.len());
+        let (tasks, queued) = (self.tasks.len(), self.callbacks.len());
+        let callbacks = queued.min(CALLBACK_BATCH);
+        if callbacks < queued {
+            // More than a tick's share: leave the rest, and the flag raised
+            // (no syscall: the loop is awake) so the next tick comes back.
+            self.notified.store(true, Ordering::SeqCst);
+        }
         for _ in 0..tasks {
             let Some(waker) = self.tasks.pop() else { break };
             // Lowered before the task is scheduled: a wake racing with this
@@ -233,6 +248,21 @@ mod tests {
         assert_eq!((tasks.get(), callbacks.get()), (2, 2));
         assert!(!remote.pending());
         drop(remote.close());
+    }
+
+    #[test]
+    fn drain_takes_at_most_a_batch_of_callbacks_and_comes_back_for_the_rest() {
+        let (_poll, remote) = remote();
+        for _ in 0..CALLBACK_BATCH + 10 {
+            remote.call_soon(Box::new(|| {})).ok().unwrap();
+        }
+        let taken = Cell::new(0);
+        remote.drain(|_| {}, |_| taken.set(taken.get() + 1));
+        assert_eq!(taken.get(), CALLBACK_BATCH);
+        assert!(remote.pending(), "the rest is flagged for the next tick");
+        remote.drain(|_| {}, |_| taken.set(taken.get() + 1));
+        assert_eq!(taken.get(), CALLBACK_BATCH + 10);
+        assert!(!remote.pending());
     }
 
     #[test]
