@@ -227,3 +227,47 @@ fn call_soon_on_a_closed_loop_is_cancelled_and_dropped() {
     assert!(later.cancelled());
     assert_eq!(trace.events(), ["drop soon", "drop later"]);
 }
+
+#[test]
+fn call_soon_threadsafe_on_the_loop_thread_keeps_fifo_with_call_soon() {
+    use std::sync::{Arc, Mutex};
+
+    // asyncio keeps both in one FIFO: A, then B, then C, in call order.
+    let mut lp = manual_loop();
+    let h = lp.handle();
+    let ts = h.threadsafe();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (a, b, c) = (log.clone(), log.clone(), log.clone());
+    h.call_soon(move || a.lock().unwrap().push("A call_soon"));
+    ts.call_soon_threadsafe(move || b.lock().unwrap().push("B call_soon_threadsafe"))
+        .unwrap();
+    h.call_soon(move || c.lock().unwrap().push("C call_soon"));
+    lp.run_once(Some(Duration::ZERO)).unwrap();
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["A call_soon", "B call_soon_threadsafe", "C call_soon"]
+    );
+}
+
+#[test]
+fn call_soon_threadsafe_from_a_finished_thread_runs_before_later_call_soon() {
+    use std::sync::{Arc, Mutex};
+
+    let mut lp = manual_loop();
+    let h = lp.handle();
+    let ts = h.threadsafe();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let l = log.clone();
+    std::thread::spawn(move || {
+        ts.call_soon_threadsafe(move || l.lock().unwrap().push("from the thread"))
+            .unwrap()
+    })
+    .join()
+    .unwrap();
+    let l = log.clone();
+    h.call_soon(move || l.lock().unwrap().push("call_soon"));
+    let l = log.clone();
+    let task = h.create_task(async move { l.lock().unwrap().push("create_task") });
+    lp.run_until_complete(task).unwrap().unwrap();
+    assert_eq!(*log.lock().unwrap(), ["from the thread", "call_soon", "create_task"]);
+}

@@ -292,3 +292,31 @@ fn create_task_many_detached_all_complete() {
     }
     assert_eq!(drops.count(), N, "finished detached tasks were not freed");
 }
+
+#[test]
+fn a_task_that_cancels_itself_and_returns_ends_cancelled_like_asyncio() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    let mut lp = manual_loop();
+    let h = lp.handle();
+    let me: Rc<RefCell<Option<evloop::Task<u32>>>> = Rc::default();
+    let trace = Trace::new();
+    let (m, t) = (me.clone(), trace.clone());
+    let task = h.create_task(async move {
+        let _guard = DropGuard::new(&t, "future dropped");
+        assert!(m.borrow().as_ref().unwrap().cancel(), "pending, so cancel() succeeds");
+        t.push("returned after cancel()");
+        5
+    });
+    *me.borrow_mut() = Some(task);
+    let out = lp
+        .run_until_complete(async move {
+            evloop::yield_now().await;
+            let task = me.borrow_mut().take().unwrap();
+            task.await
+        })
+        .unwrap();
+    assert!(matches!(out, Err(TaskError::Cancelled)), "{out:?}");
+    assert_eq!(trace.take(), ["returned after cancel()", "drop future dropped"]);
+}

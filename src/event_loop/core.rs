@@ -249,6 +249,9 @@ impl Core {
         let task: TaskRef = cell.clone();
         entry.insert(task.clone());
         drop(tasks);
+        // Behind what other threads sent before, as asyncio's one FIFO
+        // (its `create_task` is a `call_soon`).
+        self.take_remote();
         self.run_queue.borrow_mut().push_back(Job::Task(task));
         bump(&self.instruments.counters.tasks_spawned);
         self.instruments.event(|| LoopEvent::Spawn { task: id });
@@ -414,6 +417,18 @@ impl Core {
                     self.run_queue.borrow_mut().push_back(Job::Task(task));
                 }
             }
+            Ok(Poll::Ready(())) if header.cancel_requested.get() => {
+                // Cancelled during its own last poll (by itself, say) and then
+                // returned without awaiting again: asyncio ends such a task
+                // cancelled, and so do we. Its output is dropped.
+                self.instruments.event(|| LoopEvent::Cancelled { task: key.gen });
+                self.drop_guarded(
+                    "exception while dropping a cancelled task's output",
+                    || task.stage.discard(),
+                    Some(key),
+                );
+                self.finish(&task, State::Cancelled);
+            }
             Ok(Poll::Ready(())) => self.finish(&task, State::Done),
             Err(payload) => {
                 let payload = if self.stop_on_task_panic {
@@ -531,6 +546,31 @@ impl Core {
     }
 
     // ----- callbacks -----------------------------------------------------
+
+    /// `call_soon`: queues `cell` behind everything sent so far, from any
+    /// thread. asyncio keeps `call_soon` and `call_soon_threadsafe` in one
+    /// FIFO, so what other threads (or this one, through a
+    /// `ThreadsafeHandle`) sent before this call is taken in first.
+    pub(crate) fn call_soon(&self, cell: Rc<CallbackCell>) {
+        self.take_remote();
+        self.push_callback(cell);
+    }
+
+    /// Moves what other threads sent (wakes and callbacks) onto the run
+    /// queue: step 3 of the tick, and the catch-up before a local push.
+    fn take_remote(&self) {
+        if self.remote.pending() {
+            self.remote.drain(
+                |task| self.schedule_from(task, true),
+                |f| {
+                    self.push_callback(Rc::new(CallbackCell {
+                        f: Cell::new(Some(f)),
+                        cancelled: Cell::new(false),
+                    }))
+                },
+            );
+        }
+    }
 
     pub(crate) fn push_callback(&self, cell: Rc<CallbackCell>) {
         self.run_queue.borrow_mut().push_back(Job::Callback(cell));
@@ -715,17 +755,7 @@ impl Core {
         }
 
         // 3. Remote wakes and callbacks.
-        if self.remote.pending() {
-            self.remote.drain(
-                |task| self.schedule_from(task, true),
-                |f| {
-                    self.push_callback(Rc::new(CallbackCell {
-                        f: Cell::new(Some(f)),
-                        cancelled: Cell::new(false),
-                    }))
-                },
-            );
-        }
+        self.take_remote();
 
         // 4. Timers.
         if !self.timers.borrow().is_empty() {

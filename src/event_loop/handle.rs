@@ -57,11 +57,12 @@ impl Handle {
     }
 
     /// Schedules `f` to run on the next tick, after what is already queued
-    /// (callbacks and tasks run in FIFO order).
+    /// (callbacks and tasks run in FIFO order, `call_soon_threadsafe`
+    /// callbacks sent before this call included, as in asyncio).
     pub fn call_soon(&self, f: impl FnOnce() + 'static) -> CallbackHandle {
         let cell = new_cell(f);
         if !self.core.is_closed() {
-            self.core.push_callback(cell.clone());
+            self.core.call_soon(cell.clone());
         } else {
             cell.cancel();
         }
