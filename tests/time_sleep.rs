@@ -3,8 +3,10 @@
 
 mod common;
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::pin;
+use std::rc::Rc;
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
@@ -144,18 +146,39 @@ fn sleep_until_a_past_instant_completes_at_once() {
 }
 
 #[test]
-fn sleep_zero_completes_on_first_poll() {
+fn sleep_zero_yields_once_like_asyncio_sleep_0() {
     let mut lp = manual_loop();
     let start = lp.time();
-    let ready = lp
+    let (first, second, wakes) = lp
         .run_until_complete(async {
             let mut s = pin!(sleep(Duration::ZERO));
-            let waker = Waker::from(CountingWaker::new());
-            s.as_mut().poll(&mut Context::from_waker(&waker)).is_ready()
+            let counting = CountingWaker::new();
+            let waker = Waker::from(counting.clone());
+            let mut cx = Context::from_waker(&waker);
+            let first = s.as_mut().poll(&mut cx).is_ready();
+            let second = s.as_mut().poll(&mut cx).is_ready();
+            (first, second, counting.wakes())
         })
         .unwrap();
-    assert!(ready);
-    assert_eq!(lp.time(), start);
+    assert_eq!((first, second), (false, true), "pending once, then ready");
+    assert_eq!(wakes, 1, "the yield woke its task");
+    assert_eq!(lp.time(), start, "no timer, no clock movement");
+    assert_eq!(lp.next_timeout(), None, "no timer armed");
+}
+
+#[test]
+fn sleep_zero_lets_every_other_ready_task_run_first() {
+    let order = common::run_guarded(async {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let l = log.clone();
+        let other = evloop::create_task(async move { l.borrow_mut().push("other") });
+        log.borrow_mut().push("before");
+        sleep(Duration::ZERO).await;
+        log.borrow_mut().push("after");
+        other.await.unwrap();
+        log.take()
+    });
+    assert_eq!(order, ["before", "other", "after"]);
 }
 
 #[test]

@@ -23,8 +23,8 @@
 //! The life cycle of a task is drawn in `header.rs`.
 
 pub(crate) mod coop;
-pub(crate) mod header;
 mod error;
+pub(crate) mod header;
 mod raw;
 pub(crate) mod waker;
 mod yield_now;
@@ -36,9 +36,10 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-pub(crate) use raw::{Body, JoinRef, Stage, TaskCell, TaskRef};
 pub(crate) use error::panic_message;
 pub use error::{PanicPayload, TaskError};
+pub(crate) use raw::{Body, JoinRef, Stage, TaskCell, TaskRef};
+pub(crate) use yield_now::yield_to_loop;
 pub use yield_now::{yield_now, YieldNow};
 
 use crate::event_loop::context;
@@ -52,7 +53,6 @@ pub(crate) struct TaskKey {
     pub(crate) index: usize,
     pub(crate) gen: u64,
 }
-
 
 /// Schedules `future` on the running loop: asyncio's `create_task`.
 ///
@@ -157,6 +157,10 @@ impl<T> Task<T> {
     /// Requests cancellation: the task's future is dropped at the loop's next
     /// tick, and awaiting the handle then gives [`TaskError::Cancelled`].
     /// Returns `false` if the task had already finished.
+    ///
+    /// A task cancelled while it is being polled (it cancels itself, or
+    /// something it calls does) ends cancelled even if that poll returns a
+    /// value, as in asyncio: the value is dropped.
     pub fn cancel(&self) -> bool {
         self.core.cancel_task(self.header().key)
     }
@@ -189,7 +193,7 @@ impl<T> Task<T> {
 
     /// `Ready` once the task has finished, else registers `cx`'s waker: the
     /// first half of awaiting the handle, and all of it for `wait` and
-    /// `TaskGroup`, which watch tasks without taking results.
+    /// `shield`, which watch tasks without taking results.
     #[track_caller]
     pub(crate) fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self.done() {

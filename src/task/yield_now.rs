@@ -45,11 +45,17 @@ impl Future for YieldNow {
             return Poll::Ready(());
         }
         self.yielded = true;
-        // Polled by one of our tasks with its own waker: raise the loop's
-        // self-wake flag directly, which is all the waker would end up doing.
-        if !context::wake_polled_task(cx.waker()) {
-            cx.waker().wake_by_ref();
-        }
+        yield_to_loop(cx);
         Poll::Pending
+    }
+}
+
+/// Wakes the polled task so that, once its poll returns `Pending`, it goes
+/// to the back of the run queue: the whole of a yield.
+pub(crate) fn yield_to_loop(cx: &Context<'_>) {
+    // Polled by one of our tasks with its own waker: raise the loop's
+    // self-wake flag directly, which is all the waker would end up doing.
+    if !context::wake_polled_task(cx.waker()) {
+        cx.waker().wake_by_ref();
     }
 }

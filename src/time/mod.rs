@@ -9,7 +9,8 @@
 //!   it again with another waker swaps the waker in place (no new entry), and
 //!   dropping it disarms the timer at once.
 //! - A deadline already past completes on the first poll without arming a
-//!   timer.
+//!   timer; a zero duration ([`sleep`] of `Duration::ZERO`, asyncio's
+//!   `sleep(0)`) yields once instead, without a timer either.
 //! - A [`Sleep`] is 32 bytes, because every task that sleeps holds one (an
 //!   `async` block that awaits one it captured holds two): its deadline is
 //!   one `i64` of nanoseconds, counted from the loop clock's origin once the
@@ -71,8 +72,9 @@ fn epoch() -> Instant {
 /// Waits for `duration`: asyncio's `await asyncio.sleep(d)`.
 ///
 /// Measured from the call on the running loop's clock (or, if no loop is
-/// running yet, from the first poll). A zero duration completes at once; use
-/// [`yield_now`](crate::yield_now) to give other tasks a turn. A duration
+/// running yet, from the first poll). A zero duration yields: the task goes
+/// to the back of the run queue and resumes next tick, exactly like
+/// [`yield_now`](crate::yield_now), as asyncio's `sleep(0)` does. A duration
 /// beyond ~292 years from the loop's creation is cut to that.
 ///
 /// # Panics
@@ -97,7 +99,7 @@ pub fn sleep(duration: Duration) -> Sleep {
                 deadline: now.saturating_add(nanos(duration)),
                 core: Some(core),
                 timer: if duration.is_zero() {
-                    Timer::ELAPSED
+                    Timer::of(State::Yield)
                 } else {
                     Timer::of(State::Since)
                 },
@@ -134,6 +136,9 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 /// What a [`Sleep`]'s `deadline` means and where its timer stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
+    /// A zero-length sleep not yet polled: its first poll yields to the loop
+    /// (asyncio's `sleep(0)`); the deadline is as in `Since`.
+    Yield,
     /// Not armed; the deadline is nanoseconds after the loop clock's origin
     /// (`core` is set), computed ahead of a clock reading: it had not passed
     /// then, so the first poll arms without reading the clock (if that poll
@@ -239,8 +244,14 @@ impl Future for Sleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        if this.timer.state == State::Elapsed {
-            return Poll::Ready(());
+        match this.timer.state {
+            State::Elapsed => return Poll::Ready(()),
+            State::Yield => {
+                this.timer = Timer::ELAPSED;
+                crate::task::yield_to_loop(cx);
+                return Poll::Pending;
+            }
+            _ => {}
         }
         if let Some(key) = this.timer.key() {
             let core = this.core.as_ref().expect("an armed sleep knows its loop");
@@ -279,7 +290,8 @@ impl Future for Sleep {
                 this.deadline = nanos(core.clock.elapsed()).saturating_add(after);
                 if after == 0 {
                     this.timer = Timer::ELAPSED;
-                    return Poll::Ready(());
+                    crate::task::yield_to_loop(cx);
+                    return Poll::Pending;
                 }
             }
             _ => {}
