@@ -1,4 +1,4 @@
-//! The seed's Futures snippet: cancelling a pending `evloop::Future`.
+//! The seed's Futures snippet: cancelling a pending `evloop::future::Future`.
 //!
 //! Prints `false` then `true`: the future is not done before the cancel, and
 //! is cancelled after it. (The seed prints `done()` *after* `cancel()` and
@@ -9,7 +9,7 @@
 //! Run it with `cargo run --example future_cancel`.
 
 fn main() {
-    let future = evloop::Future::<()>::new();
+    let future = evloop::future::Future::<()>::new();
     println!("{}", future.done());
     future.cancel();
     println!("{}", future.cancelled());

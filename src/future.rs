@@ -1,5 +1,22 @@
-//! `evloop::Future<T>`: asyncio's `Future`, a result slot that some code
-//! fills in and other code awaits.
+//! [`Future<T>`](Future): asyncio's `Future`, a result slot that some code
+//! fills in and other code awaits. Named by its module,
+//! `evloop::future::Future`, so that `use evloop::*;` never shadows
+//! `std::future::Future` (the 2024 prelude's `Future`).
+//!
+//! ```edition2024
+//! use evloop::*; // brings no `Future`: the std trait below is the prelude's
+//!
+//! struct Ready;
+//! impl Future for Ready {
+//!     type Output = u8;
+//!     fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<u8> {
+//!         std::task::Poll::Ready(7)
+//!     }
+//! }
+//! assert_eq!(run(Ready), 7);
+//! let slot = evloop::future::Future::<u8>::new();
+//! # drop(slot);
+//! ```
 //!
 //! # Ground rules
 //!
@@ -17,8 +34,10 @@
 //!   later tick. So a task that awaits done futures in a loop still lets the
 //!   loop run everything else every 128 awaits. A pending future is not
 //!   charged: it returns `Pending` anyway.
-//! - Not to be confused with `std::future::Future`: it is kept out of glob
-//!   imports on purpose; name it `evloop::Future`.
+//! - Not to be confused with `std::future::Future`: it is kept out of the
+//!   crate root (and so out of `use evloop::*`) on purpose; name it
+//!   `evloop::future::Future`, or import it under another name
+//!   (`use evloop::future::Future as AioFuture;`).
 #![forbid(unsafe_code)]
 
 use std::cell::RefCell;
@@ -76,13 +95,13 @@ struct Inner<T> {
 /// `cancelled`, `result` and `add_done_callback`, which can be awaited.
 ///
 /// ```
-/// let fut = evloop::Future::<u32>::new();
+/// let fut = evloop::future::Future::<u32>::new();
 /// assert!(fut.cancel());
 /// assert!(fut.done());
 /// assert!(fut.cancelled());
 ///
 /// let answer = evloop::run(async {
-///     let fut = evloop::Future::new();
+///     let fut = evloop::future::Future::new();
 ///     let setter = fut.clone();
 ///     evloop::get_running_loop().call_soon(move || setter.set_result(42).unwrap());
 ///     fut.await
@@ -160,7 +179,8 @@ impl<T: 'static> Future<T> {
         }
         let handle = inner.handle.clone().or_else(crate::try_get_running_loop);
         drop(inner);
-        let handle = handle.expect("evloop::Future::add_done_callback needs an event loop to schedule the callback on");
+        let handle =
+            handle.expect("evloop::future::Future::add_done_callback needs an event loop to schedule the callback on");
         let this = self.clone();
         handle.call_soon(move || callback(&this));
     }
@@ -183,7 +203,7 @@ impl<T: 'static> Future<T> {
             w.wake();
         }
         if !callbacks.is_empty() {
-            let handle = handle.expect("evloop::Future has done-callbacks but no event loop to run them on");
+            let handle = handle.expect("evloop::future::Future has done-callbacks but no event loop to run them on");
             for callback in callbacks {
                 let this = self.clone();
                 handle.call_soon(move || callback(&this));

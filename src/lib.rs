@@ -22,15 +22,15 @@
 //! | `Task.cancel()`, `done()`, `cancelled()`, `result()` | [`Task::cancel`], [`Task::done`], [`Task::cancelled`], [`Task::result`]; awaiting gives [`TaskError`] on failure |
 //! | `Task.get_name()` / `set_name()` | [`Task::name`] / [`Task::set_name`] |
 //! | `asyncio.current_task()`, `all_tasks()` | [`current_task`], [`all_tasks`] → [`TaskInfo`] |
-//! | `asyncio.Future()` | [`evloop::Future`](crate::Future) (not `std::future::Future`) |
-//! | `asyncio.sleep(d)` / `asyncio.sleep(0)` | [`sleep`], [`sleep_until`] / [`yield_now`] |
+//! | `asyncio.Future()` | [`evloop::future::Future`](crate::future::Future) (out of the crate root, so `use evloop::*` never shadows `std::future::Future`) |
+//! | `asyncio.sleep(d)` / `asyncio.sleep(0)` | [`sleep`], [`sleep_until`] / `sleep(Duration::ZERO)` or [`yield_now`] (both yield) |
 //! | `asyncio.gather(*aws)` | [`gather()`] (a `Vec`), [`gather!`] (a tuple), [`try_gather`] |
-//! | `asyncio.wait_for(aw, t)` | [`wait_for`] → [`TimeoutError`] |
+//! | `asyncio.wait_for(aw, t)` | [`wait_for`] → [`TimeoutError`]; a [`Task`] passed in is detached on time-out, not cancelled: pass `task.abort_on_drop()` for asyncio's behaviour |
 //! | `asyncio.timeout(t)`, `timeout_at(when)` | [`timeout()`], [`timeout_at`] → [`TimeoutScope`] |
-//! | `asyncio.wait(aws, return_when=...)` | [`wait`] with [`ReturnWhen`] |
-//! | `asyncio.as_completed(aws)` | [`as_completed`] |
+//! | `asyncio.wait(aws, return_when=...)` | [`wait`] with [`ReturnWhen`]; an empty set panics (asyncio: `ValueError`) |
+//! | `asyncio.as_completed(aws, timeout=t)` | [`as_completed`] (a `futures_core::Stream`), [`AsCompleted::with_timeout`] |
 //! | `asyncio.shield(aw)` | [`shield`] |
-//! | `asyncio.TaskGroup()` | [`TaskGroup`] |
+//! | `async with asyncio.TaskGroup() as tg:` | [`TaskGroup::run`]`(\|tg\| async move { .. })` → [`TaskGroupError`] listing every [`ChildFailure`] |
 //! | `loop.call_soon / call_later / call_at` | [`Handle::call_soon`], [`Handle::call_later`], [`Handle::call_at`] → [`CallbackHandle`] |
 //! | `loop.call_soon_threadsafe` | [`ThreadsafeHandle::call_soon_threadsafe`] (from [`Handle::threadsafe`]) |
 //! | `asyncio.to_thread(f)`, `loop.run_in_executor` | [`to_thread`] |
@@ -49,6 +49,11 @@
 //! lives on and the handle yields [`TaskError::Panicked`]) or by returning an
 //! `Err`. Cancelling a task drops its future on the loop's next tick, and
 //! dropping a [`Task`] handle detaches the task, as in asyncio.
+//!
+//! Where asyncio raises for misuse, evloop panics with a message naming the
+//! misuse and the fix: a [`Task`] or socket awaited on a loop other than its
+//! own ("attached to a different loop"), an empty [`wait`], rescheduling a
+//! timeout scope that has exited, spawning into a finished [`TaskGroup`].
 //!
 //! ## A first program
 //!
@@ -124,7 +129,7 @@ mod combinators;
 #[cfg(feature = "criterion")]
 mod criterion_support;
 mod event_loop;
-mod future;
+pub mod future;
 pub mod net;
 pub mod process;
 mod reactor;
@@ -141,10 +146,11 @@ pub use time::{sleep, sleep_until, Sleep};
 pub use to_thread::{to_thread, ToThread, ToThreadError};
 
 pub use combinators::{
-    as_completed, gather, shield, timeout, timeout_at, try_gather, wait, wait_for, AsCompleted, Gather, ReturnWhen,
-    Shield, TaskGroup, TaskGroupError, TaskOutcome, Timeout, TimeoutError, TimeoutScope, TryGather,
+    as_completed, gather, shield, timeout, timeout_at, try_gather, wait, wait_for, AsCompleted, AsCompletedTimeout,
+    ChildFailure, Failure, Gather, ReturnWhen, Shield, TaskGroup, TaskGroupError, TaskOutcome, Timeout, TimeoutError,
+    TimeoutScope, TryGather,
 };
-pub use future::{Future, FutureError};
+pub use future::FutureError;
 
 #[cfg(feature = "criterion")]
 pub use criterion_support::CriterionExecutor;

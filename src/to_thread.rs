@@ -232,7 +232,8 @@ where
     // Tells a manual clock to wait for this result instead of jumping past it.
     let in_flight = crate::event_loop::context::with_current(|core| core.remote.begin_work());
     let job: Job = Box::new(move || {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| ToThreadError::Panicked(PanicPayload::new(p)));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+            .map_err(|p| ToThreadError::Panicked(PanicPayload::new(p)));
         let waker = {
             let mut s = lock(&theirs);
             s.result = Some(result);

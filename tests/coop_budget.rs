@@ -324,7 +324,7 @@ fn event_wait_on_a_set_event_in_a_tight_loop_lets_other_tasks_run_every_budget()
 
 #[test]
 fn awaiting_a_done_future_in_a_tight_loop_lets_other_tasks_run_every_budget() {
-    let fut = evloop::Future::<u32>::new();
+    let fut = evloop::future::Future::<u32>::new();
     fut.set_result(7).unwrap();
     let sum = Rc::new(Cell::new(0u64));
     let s = sum.clone();
@@ -333,7 +333,7 @@ fn awaiting_a_done_future_in_a_tight_loop_lets_other_tasks_run_every_budget() {
         async move { sum.set(sum.get() + u64::from(fut.await.unwrap())) }
     });
     assert_eq!(sum.get(), 7 * STEPS as u64);
-    assert_observer_kept_up("evloop::Future await", seen);
+    assert_observer_kept_up("evloop::future::Future await", seen);
 }
 
 /// Each child poll inside `gather` is one unit: an observer that records the

@@ -1,4 +1,4 @@
-//! evloop::Future: asyncio.Future's contract.
+//! evloop::future::Future: asyncio.Future's contract.
 mod common;
 
 use std::time::Duration;
@@ -8,7 +8,7 @@ use evloop::FutureError;
 
 #[test]
 fn future_cancel_marks_done_and_cancelled() {
-    let fut = evloop::Future::<u8>::new();
+    let fut = evloop::future::Future::<u8>::new();
     assert!(!fut.done());
     assert!(fut.cancel());
     assert!(fut.done());
@@ -19,7 +19,7 @@ fn future_cancel_marks_done_and_cancelled() {
 
 #[test]
 fn future_set_result_twice_is_an_error() {
-    let fut = evloop::Future::new();
+    let fut = evloop::future::Future::new();
     assert_eq!(fut.result(), Err(FutureError::Pending));
     fut.set_result(1).unwrap();
     assert_eq!(fut.set_result(2), Err(FutureError::AlreadyDone));
@@ -32,7 +32,7 @@ fn future_await_wakes_every_waiter() {
     let mut lp = manual_loop();
     let out = lp
         .run_until_complete(async {
-            let fut = evloop::Future::new();
+            let fut = evloop::future::Future::new();
             let waiters: Vec<_> = (0..3).map(|_| evloop::create_task(fut.clone())).collect();
             let setter = fut.clone();
             evloop::get_running_loop().call_later(Duration::from_secs(1), move || setter.set_result("hi").unwrap());
@@ -46,7 +46,7 @@ fn future_await_wakes_every_waiter() {
 #[test]
 fn future_await_after_cancel_is_cancelled_error() {
     let out = evloop::run(async {
-        let fut = evloop::Future::<u8>::new();
+        let fut = evloop::future::Future::<u8>::new();
         let c = fut.clone();
         evloop::get_running_loop().call_soon(move || {
             c.cancel();
@@ -62,7 +62,7 @@ fn future_done_callbacks_are_scheduled_with_call_soon_in_order() {
     let trace = Trace::new();
     let t = trace.clone();
     lp.run_until_complete(async move {
-        let fut = evloop::Future::new();
+        let fut = evloop::future::Future::new();
         let t1 = t.clone();
         fut.add_done_callback(move |f| t1.push(format!("cb1 {:?}", f.result())));
         let t2 = t.clone();

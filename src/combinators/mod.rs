@@ -64,8 +64,6 @@ pub use gather::{gather, try_gather, Gather, TryGather};
 // `AsCompletedTimeout`, `ChildFailure` and `Failure` are public types that
 // `lib.rs` does not re-export yet (they can be used, not named, until it
 // does): hence the allowance.
-#[allow(unused_imports)]
 pub use task_group::{ChildFailure, Failure, TaskGroup, TaskGroupError};
 pub use timeout::{timeout, timeout_at, wait_for, Timeout, TimeoutError, TimeoutScope};
-#[allow(unused_imports)]
 pub use wait::{as_completed, shield, wait, AsCompleted, AsCompletedTimeout, ReturnWhen, Shield, TaskOutcome};

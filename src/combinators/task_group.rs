@@ -363,8 +363,20 @@ impl<E> Drop for Member<E> {
 /// [`TaskGroup::run`] is `async with asyncio.TaskGroup() as tg:`. `E` is
 /// the error type of the children spawned with
 /// [`spawn_try`](TaskGroup::spawn_try) and of the body; `Infallible` (the
-/// default) when only panics can fail. See the [module docs](self) for the
-/// rules.
+/// default) when only panics can fail.
+///
+/// - A child fails when it panics or (spawned with `spawn_try`) returns
+///   `Err`; a cancelled child has not failed.
+/// - The first failure (or an `Err` from the body) cancels the body and
+///   every sibling at once; the group's error lists every failure with the
+///   child's id and name, and the group takes them, so nothing is also
+///   reported as "Task exception was never retrieved".
+/// - The group is `Clone`: children spawn siblings into it. It ends when its
+///   last child does; spawning into an ended group panics, into an aborting
+///   one cancels the child before it runs.
+/// - It holds memory only for running children and failures.
+/// - Unlike asyncio, a failed child's own handle reports `Cancelled`, and a
+///   body is cancelled by being dropped (it cannot catch the cancellation).
 ///
 /// ```
 /// use std::time::Duration;

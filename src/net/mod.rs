@@ -72,7 +72,7 @@ mod unix;
 
 pub(crate) use stream::{read_exact_with, write_all_with};
 pub use stream::{DuplexStream, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
-pub use stream_reader::StreamReader;
+pub use stream_reader::{LimitOverrun, StreamReader};
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};

@@ -66,9 +66,6 @@ pub struct LimitOverrun {
     discarded: usize,
 }
 
-// Reached from outside as `evloop::net::LimitOverrun` through the
-// re-export in `net/mod.rs`; without it the accessors count as dead code.
-#[allow(dead_code)]
 impl LimitOverrun {
     /// The limit that was passed: the most bytes a record may hold before
     /// its delimiter.
@@ -185,7 +182,7 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
     ///
     /// # Errors
     ///
-    /// - `InvalidData` with a `net::LimitOverrun` inside once `limit + 1`
+    /// - `InvalidData` with a [`LimitOverrun`] inside once `limit + 1`
     ///   bytes have arrived without `delim`. The call fails at once (it does not
     ///   wait for the delimiter, which a hostile peer never sends), takes
     ///   back what it appended to `out`, and leaves the reader set to skip
@@ -289,7 +286,7 @@ impl<R: AsyncRead + Unpin> StreamReader<R> {
     /// # Errors
     ///
     /// - `InvalidData` if the line is not UTF-8 (the line is consumed).
-    /// - `InvalidData` with a `net::LimitOverrun` inside if the line is
+    /// - `InvalidData` with a [`LimitOverrun`] inside if the line is
     ///   longer than the limit: `out` is left as it was, and the next call
     ///   skips the rest of the long line and returns the one after it.
     ///   (asyncio's `readline` raises `ValueError` too, but drops only what
