@@ -45,6 +45,13 @@ impl Handle {
         Handle { core }
     }
 
+    /// The loop behind the handle, for the building blocks that extend
+    /// `Handle` from their own modules (fds, signals).
+    #[allow(dead_code)] // until the first of them lands
+    pub(crate) fn core(&self) -> &Rc<Core> {
+        &self.core
+    }
+
     /// Schedules `future` as a task on this loop. It starts when the loop
     /// next runs, after tasks created before it. On a closed loop nothing is
     /// scheduled: the future is dropped and the handle reports `Cancelled`.
