@@ -10,6 +10,8 @@
 //! what the server prints rather than on sleeps: the listening address,
 //! then the logged `accept` error.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -22,29 +24,6 @@ const FD_LIMIT: u32 = 64;
 const CLIENTS: usize = 200;
 /// How long any one step may take before the test gives up.
 const STEP: Duration = Duration::from_secs(10);
-
-/// Builds `examples/<name>.rs` in this test's profile and target directory;
-/// returns the binary's path.
-fn build_example(name: &str) -> PathBuf {
-    // This test runs from `<target>/<profile>/deps/<test>-<hash>`.
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap().to_path_buf();
-    let target_dir = profile_dir.parent().unwrap();
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "--quiet", "--example", name])
-        .arg("--manifest-path")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-        .arg("--target-dir")
-        .arg(target_dir);
-    if !cfg!(debug_assertions) {
-        cmd.arg("--release");
-    }
-    let status = cmd.status().expect("run cargo");
-    assert!(status.success(), "cargo build --example {name} failed");
-    let bin = profile_dir.join("examples").join(name);
-    assert!(bin.exists(), "no example binary at {}", bin.display());
-    bin
-}
 
 /// The server child; killed when the test ends, however it ends.
 struct Server {
@@ -137,7 +116,7 @@ fn get(addr: SocketAddr) -> std::io::Result<String> {
 
 fn survives_emfile(runtime: &str) {
     let start = Instant::now();
-    let bin = build_example("http_hello");
+    let bin = common::build_example("http_hello");
     let mut server = Server::start(&bin, &[runtime, "0"]);
     let line = server.wait_for_line("listening on ");
     let addr: SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();

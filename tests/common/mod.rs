@@ -249,3 +249,26 @@ pub fn run_guarded<F: Future>(fut: F) -> F::Output {
 pub async fn settle() {
     evloop::sleep(Duration::from_millis(1)).await;
 }
+
+/// Builds `examples/<name>.rs` in this test's profile and target directory;
+/// returns the binary's path.
+pub fn build_example(name: &str) -> std::path::PathBuf {
+    // This test runs from `<target>/<profile>/deps/<test>-<hash>`.
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap().to_path_buf();
+    let target_dir = profile_dir.parent().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO"));
+    cmd.args(["build", "--quiet", "--example", name])
+        .arg("--manifest-path")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir);
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().expect("run cargo");
+    assert!(status.success(), "cargo build --example {name} failed");
+    let bin = profile_dir.join("examples").join(name);
+    assert!(bin.exists(), "no example binary at {}", bin.display());
+    bin
+}
