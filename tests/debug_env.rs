@@ -34,7 +34,10 @@ fn evloop_debug_env_var_turns_debug_mode_on() {
     std::env::set_var("EVLOOP_DEBUG", "1");
     let on = reports_for(|b| b);
     assert_eq!(on.len(), 1, "{on:?}");
-    assert!(on[0].starts_with("Executing Task-1 (env-sleeper) took "), "{on:?}");
+    assert!(
+        on[0].starts_with("Executing Task-1 (env-sleeper) created at tests/debug_env.rs:"),
+        "{on:?}"
+    );
 
     // An explicit `debug(false)` wins over the environment.
     assert_eq!(reports_for(|b| b.debug(false)), Vec::<String>::new());

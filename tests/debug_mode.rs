@@ -47,6 +47,7 @@ fn seconds_in(message: &str) -> f64 {
 fn debug_reports_a_blocking_sleep_in_a_task_with_its_name() {
     let seen = Seen::default();
     let mut lp = loop_recording(true, &seen);
+    let spawned_on = line!() + 1;
     let task = lp.handle().create_task(async {
         std::thread::sleep(Duration::from_millis(150)); // blocks the loop
         7
@@ -59,8 +60,11 @@ fn debug_reports_a_blocking_sleep_in_a_task_with_its_name() {
     assert_eq!(reports.len(), 1, "one slow poll, one report: {reports:?}");
     let (message, task_id, panic) = &reports[0];
     assert!(
-        message.starts_with(&format!("Executing Task-{id} (sleepy) took ")),
-        "the report names the task: {message}"
+        message.starts_with(&format!(
+            "Executing Task-{id} (sleepy) created at {}:{spawned_on}:",
+            file!()
+        )),
+        "the report names the task and where it was created (asyncio's debug mode does): {message}"
     );
     assert!(seconds_in(message) >= 0.150, "at least the time slept: {message}");
     assert_eq!(*task_id, Some(id));
@@ -79,7 +83,9 @@ fn debug_names_an_unnamed_task_by_its_id() {
     let reports = seen.events();
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert!(
-        reports[0].0.starts_with(&format!("Executing Task-{id} took ")),
+        reports[0]
+            .0
+            .starts_with(&format!("Executing Task-{id} created at {}:", file!())),
         "{reports:?}"
     );
     assert!(seconds_in(&reports[0].0) >= 0.150);

@@ -221,6 +221,7 @@ impl Core {
 
     // ----- tasks ---------------------------------------------------------
 
+    #[track_caller]
     pub(crate) fn spawn<F>(self: &Rc<Self>, future: F) -> Task<F::Output>
     where
         F: Future + 'static,
@@ -249,6 +250,10 @@ impl Core {
         let task: TaskRef = cell.clone();
         entry.insert(task.clone());
         drop(tasks);
+        if self.instruments.debug() {
+            // asyncio's debug mode shows where a slow task was created.
+            task.header.set_spawned_at(std::panic::Location::caller());
+        }
         // Behind what other threads sent before, as asyncio's one FIFO
         // (its `create_task` is a `call_soon`).
         self.take_remote();
@@ -464,8 +469,13 @@ impl Core {
     #[inline(never)]
     fn after_poll(&self, key: TaskKey, finished: bool) {
         if let Some(took) = self.instruments.slow_since(self.instruments.poll_started.take()) {
-            let name = self.task(key).and_then(|task| task.header.name());
-            self.report_slow(&task_label(key, name.as_deref()), took, Some(key));
+            let task = self.task(key);
+            let name = task.as_ref().and_then(|task| task.header.name());
+            let mut label = task_label(key, name.as_deref());
+            if let Some(at) = task.as_ref().and_then(|task| task.header.spawned_at()) {
+                label.push_str(&format!(" created at {at}"));
+            }
+            self.report_slow(&label, took, Some(key));
         }
         self.instruments.event(|| LoopEvent::PollEnd {
             task: key.gen,

@@ -55,6 +55,7 @@ impl Handle {
     /// Schedules `future` as a task on this loop. It starts when the loop
     /// next runs, after tasks created before it. On a closed loop nothing is
     /// scheduled: the future is dropped and the handle reports `Cancelled`.
+    #[track_caller]
     pub fn create_task<F>(&self, future: F) -> Task<F::Output>
     where
         F: Future + 'static,

@@ -229,6 +229,11 @@ impl Instruments {
         self.observer_panic.take()
     }
 
+    /// Whether debug mode is on (slow polls are reported).
+    pub(crate) fn debug(&self) -> bool {
+        self.slow.is_some()
+    }
+
     /// In debug mode, the instant a poll or callback started.
     pub(crate) fn start_timing(&self) -> Option<Instant> {
         self.slow.map(|_| Instant::now())

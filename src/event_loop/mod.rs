@@ -491,6 +491,7 @@ pub fn run<F: Future>(future: F) -> F::Output {
 ///     assert!(handle.is_running());
 /// });
 /// ```
+#[track_caller]
 pub fn get_running_loop() -> Handle {
     try_get_running_loop().expect(
         "no evloop event loop is running on this thread (call this from inside evloop::run or run_until_complete)",

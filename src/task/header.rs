@@ -40,6 +40,7 @@
 
 use std::any::Any;
 use std::cell::Cell;
+use std::panic::Location;
 use std::sync::Arc;
 use std::task::Waker;
 
@@ -80,6 +81,9 @@ struct Rare {
     name: Option<Box<str>>,
     /// The payload of a panic, until the handle takes it.
     panic: Option<Box<dyn Any + Send>>,
+    /// Where the task was created (`create_task`'s caller), kept in debug
+    /// mode only, for the slow-poll report.
+    spawned_at: Option<&'static Location<'static>>,
 }
 
 impl Header {
@@ -127,6 +131,18 @@ impl Header {
 
     pub(crate) fn set_name(&self, name: Box<str>) {
         self.with_rare(|rare| rare.name = Some(name));
+    }
+
+    pub(crate) fn set_spawned_at(&self, at: &'static Location<'static>) {
+        self.with_rare(|rare| rare.spawned_at = Some(at));
+    }
+
+    /// Where the task was created, if that was recorded (debug mode).
+    pub(crate) fn spawned_at(&self) -> Option<&'static Location<'static>> {
+        let rare = self.rare.take()?;
+        let at = rare.spawned_at;
+        self.rare.set(Some(rare));
+        at
     }
 
     pub(crate) fn set_panic(&self, payload: Box<dyn Any + Send>) {

@@ -71,6 +71,7 @@ pub(crate) struct TaskKey {
 /// });
 /// assert_eq!(sum, 3);
 /// ```
+#[track_caller]
 pub fn create_task<F>(future: F) -> Task<F::Output>
 where
     F: Future + 'static,
