@@ -20,6 +20,11 @@
 //!   waiting for ever. Closing a loop wakes whoever awaits its tasks, which
 //!   then report [`TaskError::Cancelled`].
 //!
+//! - A [`Task`] (and [`AbortOnDrop`]) is a
+//!   `futures_core::future::FusedFuture`, terminated once its result has
+//!   been taken, so `futures::select!` takes one without `.fuse()` and
+//!   never polls it after it returned.
+//!
 //! The life cycle of a task is drawn in `header.rs`.
 
 pub(crate) mod coop;
@@ -269,6 +274,32 @@ impl<T> Future for Task<T> {
     }
 }
 
+/// Terminated once the result has been taken (by awaiting the handle or by
+/// [`Task::result`]), so `futures::select!` skips a finished branch instead
+/// of polling it again.
+///
+/// ```
+/// use std::time::Duration;
+/// use futures::select;
+///
+/// evloop::run(async {
+///     let mut quick = evloop::create_task(async { 1 });
+///     let mut slow = evloop::create_task(evloop::sleep(Duration::from_secs(60)));
+///     let first = select! {
+///         r = quick => r.unwrap(),
+///         _ = slow => unreachable!(),
+///     };
+///     assert_eq!(first, 1);
+///     assert!(futures::future::FusedFuture::is_terminated(&quick));
+///     slow.cancel();
+/// });
+/// ```
+impl<T> futures_core::future::FusedFuture for Task<T> {
+    fn is_terminated(&self) -> bool {
+        self.joined
+    }
+}
+
 impl<T> Drop for Task<T> {
     fn drop(&mut self) {
         if self.done() {
@@ -326,6 +357,12 @@ impl<T: 'static> Future for AbortOnDrop<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<T: 'static> futures_core::future::FusedFuture for AbortOnDrop<T> {
+    fn is_terminated(&self) -> bool {
+        self.0.joined
     }
 }
 

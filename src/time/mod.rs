@@ -16,6 +16,9 @@
 //!   one `i64` of nanoseconds, counted from the loop clock's origin once the
 //!   sleep knows its loop, and before that (a [`sleep_until`]) from a
 //!   process-wide epoch. Deadlines saturate ~292 years out.
+//! - A [`Sleep`] is a `futures_core::future::FusedFuture`: terminated once
+//!   elapsed, so `futures::select!` takes one without `.fuse()`. Polling it
+//!   again after that still returns `Ready` at once (it never panics).
 
 pub(crate) mod clock;
 pub(crate) mod wheel;
@@ -236,6 +239,29 @@ impl Sleep {
             self.timer = Timer::of(State::Since);
             drop(core.cancel_timer(key));
         }
+    }
+}
+
+/// Terminated once elapsed, so `futures::select!` takes a `Sleep` as is
+/// (a sleep [`reset`](Sleep::reset) after elapsing runs again).
+///
+/// ```
+/// use std::time::Duration;
+/// use futures::{future::FutureExt, select};
+///
+/// evloop::run(async {
+///     let mut tick = std::pin::pin!(evloop::sleep(Duration::from_millis(1)));
+///     let mut never = std::future::pending::<()>().fuse();
+///     select! {
+///         () = tick => {}
+///         () = never => unreachable!(),
+///     }
+///     assert!(futures::future::FusedFuture::is_terminated(&*tick));
+/// });
+/// ```
+impl futures_core::future::FusedFuture for Sleep {
+    fn is_terminated(&self) -> bool {
+        self.is_elapsed()
     }
 }
 
