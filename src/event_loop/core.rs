@@ -382,13 +382,7 @@ impl Core {
         header.queued.set(false);
         let key = header.key;
         if header.cancel_requested.get() {
-            self.instruments.event(|| LoopEvent::Cancelled { task: key.gen });
-            self.drop_guarded(
-                "exception while dropping a cancelled task",
-                || task.stage.discard(),
-                Some(key),
-            );
-            self.finish(&task, State::Cancelled);
+            self.end_cancelled(&task);
             return;
         }
         let waker = self.task_waker(header);
@@ -422,18 +416,10 @@ impl Core {
                     self.run_queue.borrow_mut().push_back(Job::Task(task));
                 }
             }
-            Ok(Poll::Ready(())) if header.cancel_requested.get() => {
-                // Cancelled during its own last poll (by itself, say) and then
-                // returned without awaiting again: asyncio ends such a task
-                // cancelled, and so do we. Its output is dropped.
-                self.instruments.event(|| LoopEvent::Cancelled { task: key.gen });
-                self.drop_guarded(
-                    "exception while dropping a cancelled task's output",
-                    || task.stage.discard(),
-                    Some(key),
-                );
-                self.finish(&task, State::Cancelled);
-            }
+            // Cancelled during its own last poll (by itself, say) and then
+            // returned without awaiting again: asyncio ends such a task
+            // cancelled, and so do we. Its output is dropped.
+            Ok(Poll::Ready(())) if header.cancel_requested.get() => self.end_cancelled(&task),
             Ok(Poll::Ready(())) => self.finish(&task, State::Done),
             Err(payload) => {
                 let payload = if self.stop_on_task_panic {
@@ -453,6 +439,19 @@ impl Core {
                 self.finish(&task, State::Panicked);
             }
         }
+    }
+
+    /// Carries out a cancellation: drops the task's future (or the output a
+    /// cancelled last poll produced) and ends it `Cancelled`.
+    fn end_cancelled(&self, task: &TaskRef) {
+        let key = task.header.key;
+        self.instruments.event(|| LoopEvent::Cancelled { task: key.gen });
+        self.drop_guarded(
+            "exception while dropping a cancelled task",
+            || task.stage.discard(),
+            Some(key),
+        );
+        self.finish(task, State::Cancelled);
     }
 
     /// The observer's `PollStart` and debug mode's timer, then its slow-poll
