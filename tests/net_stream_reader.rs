@@ -10,8 +10,6 @@
 //! the heap bytes the loop's thread holds during the call (a counting
 //! allocator below; the writer thread's buffers are not counted).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::{self, Write};
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::sync::mpsc;
@@ -27,69 +25,19 @@ const DEFAULT_LIMIT: usize = 64 * KIB;
 
 // ----- peak heap bytes of the current thread ------------------------------
 
-struct PeakAlloc;
-
-thread_local! {
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-}
-
-fn track(delta: isize) {
-    // `try_with`: during thread teardown the slots may already be gone.
-    let _ = LIVE.try_with(|live| {
-        let now = live.get() + delta;
-        live.set(now);
-        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
-    });
-}
-
-// SAFETY: forwards every call to `System` unchanged; the bookkeeping only
-// touches `const` thread-local `Cell`s, which neither allocate nor panic.
-unsafe impl GlobalAlloc for PeakAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            track(layout.size() as isize);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        track(-(layout.size() as isize));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            track(layout.size() as isize);
-        }
-        p
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            track(new_size as isize - layout.size() as isize);
-        }
-        p
-    }
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static ALLOC: PeakAlloc = PeakAlloc;
+static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
 
 /// Runs `f` and returns its result with the most heap bytes this thread
 /// held at once during it, above what it held when `f` began.
 async fn peak_during<T>(f: impl std::future::Future<Output = T>) -> (T, usize) {
-    let base = LIVE.with(Cell::get);
-    PEAK.with(|p| p.set(base));
+    let base = counting_alloc::live_bytes();
+    counting_alloc::reset_peak();
     let out = f.await;
-    let peak = PEAK.with(Cell::get);
+    let peak = counting_alloc::peak_bytes();
     (out, (peak - base).max(0) as usize)
 }
 

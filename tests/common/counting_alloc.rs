@@ -20,11 +20,27 @@ thread_local! {
     static LIVE: Cell<isize> = const { Cell::new(0) };
     /// Calls to `alloc`, `alloc_zeroed` and `realloc` made by this thread.
     static CALLS: Cell<usize> = const { Cell::new(0) };
+    /// The most `LIVE` has been since [`reset_peak`].
+    static PEAK: Cell<isize> = const { Cell::new(0) };
 }
 
 fn track(delta: isize) {
     // `try_with`: during thread teardown the slots may already be gone.
-    let _ = LIVE.try_with(|live| live.set(live.get() + delta));
+    let _ = LIVE.try_with(|live| {
+        let now = live.get() + delta;
+        live.set(now);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+    });
+}
+
+/// Starts a new peak measurement from the bytes live now.
+pub fn reset_peak() {
+    PEAK.with(|peak| peak.set(live_bytes()));
+}
+
+/// The most bytes this thread held at once since [`reset_peak`].
+pub fn peak_bytes() -> isize {
+    PEAK.with(Cell::get)
 }
 
 fn count_call() {
