@@ -522,6 +522,9 @@ fn socket_polled_with_no_running_loop_panics() {
 
 #[test]
 #[should_panic(expected = "a TcpListener (like every evloop I/O object")]
-fn socket_created_outside_a_loop_still_panics_clearly() {
-    let _ = TcpListener::bind("127.0.0.1:0");
+fn socket_created_outside_a_loop_panics_clearly_at_its_first_poll() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut accept = pin!(listener.accept());
+    let mut cx = Context::from_waker(futures_task::noop_waker_ref());
+    let _ = accept.as_mut().poll(&mut cx);
 }

@@ -302,8 +302,12 @@ fn read_exact_reports_early_eof() {
 #[test]
 #[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
 #[should_panic(expected = "inside a running")]
-fn bind_outside_a_loop_panics_clearly() {
-    let _ = TcpListener::bind("127.0.0.1:0");
+fn accept_outside_a_loop_panics_clearly() {
+    // Binding before the loop runs is allowed (#14.4); waiting is not.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut accept = std::pin::pin!(listener.accept());
+    let mut cx = std::task::Context::from_waker(futures_task::noop_waker_ref());
+    let _ = std::future::Future::poll(accept.as_mut(), &mut cx);
 }
 
 // ----- short reads and writes ------------------------------------------------

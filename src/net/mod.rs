@@ -30,14 +30,33 @@
 //!
 //! # Ground rules
 //!
-//! - Every socket is made, used and dropped on the loop that made it: it is
-//!   registered with that loop's reactor when created (which panics outside
-//!   a running loop) and deregistered when dropped. Polling it anywhere else
-//!   (another loop, after its loop was closed or dropped, or with no loop
-//!   running) panics at once with a message that names the socket type and
-//!   both loops, instead of waiting forever for a wake-up no reactor would
+//! - A socket belongs to one loop. Made inside a running loop, it is
+//!   registered with that loop's reactor at once; made before any loop runs
+//!   (`bind`, `from_std`, `pair` in a host program's set-up code), it is
+//!   registered with the first loop that polls it, as asyncio's objects bind
+//!   to the loop that first uses them. Calls that do no I/O
+//!   (`local_addr`, `set_nodelay`, ...) work either way. It is deregistered
+//!   when dropped. Polling it anywhere but its loop (another loop, after its
+//!   loop was closed or dropped) panics at once with a message that names
+//!   the socket type and both loops, and so does a first poll with no loop
+//!   running, instead of waiting forever for a wake-up no reactor would
 //!   send. Pass data between loops through a channel or a
 //!   [`ThreadsafeHandle`](crate::ThreadsafeHandle), not sockets.
+//!
+//!   ```
+//!   use evloop::net::{TcpListener, TcpStream};
+//!
+//!   // Set-up before the loop: bind, learn the port, hand it out.
+//!   let listener = TcpListener::bind("127.0.0.1:0")?;
+//!   let addr = listener.local_addr()?;
+//!   let client = std::thread::spawn(move || std::net::TcpStream::connect(addr));
+//!   evloop::run(async {
+//!       let (_conn, peer) = listener.accept().await?; // registers here
+//!       assert_eq!(peer, client.join().unwrap()?.local_addr()?);
+//!       Ok::<(), std::io::Error>(())
+//!   })?;
+//!   # Ok::<(), std::io::Error>(())
+//!   ```
 //! - Operations take `&self`: one task may read while another writes the
 //!   same stream (that is all [`TcpStream::split`] does), and any number of
 //!   tasks may wait on one socket at once, in each direction: tasks that

@@ -52,9 +52,10 @@ impl TcpListener {
     ///
     /// `AddrInUse` if another socket listens there, and the like.
     ///
-    /// # Panics
+    /// # Before the loop runs
     ///
-    /// Outside a running evloop loop.
+    /// Works outside a running loop too: the socket then registers with the
+    /// first loop that polls it (see [`net`](crate::net#ground-rules)).
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         each_addr(addr, |addr| TcpListener::from_mio(mio::net::TcpListener::bind(addr)?))
     }
@@ -62,9 +63,10 @@ impl TcpListener {
     /// Wraps a listener made with the standard library (it is switched to
     /// non-blocking mode).
     ///
-    /// # Panics
+    /// # Before the loop runs
     ///
-    /// Outside a running evloop loop.
+    /// Works outside a running loop too: the socket then registers with the
+    /// first loop that polls it (see [`net`](crate::net#ground-rules)).
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         listener.set_nonblocking(true)?;
         TcpListener::from_mio(mio::net::TcpListener::from_std(listener))
@@ -123,7 +125,7 @@ impl TcpStream {
     ///
     /// # Panics
     ///
-    /// Outside a running evloop loop.
+    /// When awaited outside a running evloop loop.
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         let mut last_err = None;
         for addr in addr.to_socket_addrs()? {
@@ -159,9 +161,10 @@ impl TcpStream {
     /// Wraps a connected stream made with the standard library (it is
     /// switched to non-blocking mode).
     ///
-    /// # Panics
+    /// # Before the loop runs
     ///
-    /// Outside a running evloop loop.
+    /// Works outside a running loop too: the socket then registers with the
+    /// first loop that polls it (see [`net`](crate::net#ground-rules)).
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         stream.set_nonblocking(true)?;
         TcpStream::from_mio(mio::net::TcpStream::from_std(stream))

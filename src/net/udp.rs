@@ -43,9 +43,10 @@ impl UdpSocket {
     /// Binds to `addr` (trying each resolved address in turn). Port 0 picks
     /// a free port.
     ///
-    /// # Panics
+    /// # Before the loop runs
     ///
-    /// Outside a running evloop loop.
+    /// Works outside a running loop too: the socket then registers with the
+    /// first loop that polls it (see [`net`](crate::net#ground-rules)).
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         each_addr(addr, |addr| UdpSocket::from_mio(mio::net::UdpSocket::bind(addr)?))
     }
@@ -53,9 +54,10 @@ impl UdpSocket {
     /// Wraps a socket made with the standard library (it is switched to
     /// non-blocking mode).
     ///
-    /// # Panics
+    /// # Before the loop runs
     ///
-    /// Outside a running evloop loop.
+    /// Works outside a running loop too: the socket then registers with the
+    /// first loop that polls it (see [`net`](crate::net#ground-rules)).
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
         socket.set_nonblocking(true)?;
         UdpSocket::from_mio(mio::net::UdpSocket::from_std(socket))

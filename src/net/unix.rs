@@ -46,9 +46,10 @@ impl UnixListener {
     ///
     /// `AddrInUse` if the file exists.
     ///
-    /// # Panics
+    /// # Before the loop runs
     ///
-    /// Outside a running evloop loop.
+    /// Works outside a running loop too: the socket then registers with the
+    /// first loop that polls it (see [`net`](crate::net#ground-rules)).
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         UnixListener::from_mio(mio::net::UnixListener::bind(path)?)
     }
@@ -56,9 +57,10 @@ impl UnixListener {
     /// Wraps a listener made with the standard library (it is switched to
     /// non-blocking mode).
     ///
-    /// # Panics
+    /// # Before the loop runs
     ///
-    /// Outside a running evloop loop.
+    /// Works outside a running loop too: the socket then registers with the
+    /// first loop that polls it (see [`net`](crate::net#ground-rules)).
     pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
         listener.set_nonblocking(true)?;
         UnixListener::from_mio(mio::net::UnixListener::from_std(listener))
@@ -105,7 +107,7 @@ impl UnixStream {
     ///
     /// # Panics
     ///
-    /// Outside a running evloop loop.
+    /// When awaited outside a running evloop loop.
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         let stream = UnixStream::from_mio(mio::net::UnixStream::connect(path)?)?;
         stream
@@ -120,9 +122,10 @@ impl UnixStream {
 
     /// A connected pair of sockets, like `socketpair(2)`.
     ///
-    /// # Panics
+    /// # Before the loop runs
     ///
-    /// Outside a running evloop loop.
+    /// Works outside a running loop too: the socket then registers with the
+    /// first loop that polls it (see [`net`](crate::net#ground-rules)).
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         let (a, b) = mio::net::UnixStream::pair()?;
         Ok((UnixStream::from_mio(a)?, UnixStream::from_mio(b)?))
@@ -131,9 +134,10 @@ impl UnixStream {
     /// Wraps a connected stream made with the standard library (it is
     /// switched to non-blocking mode).
     ///
-    /// # Panics
+    /// # Before the loop runs
     ///
-    /// Outside a running evloop loop.
+    /// Works outside a running loop too: the socket then registers with the
+    /// first loop that polls it (see [`net`](crate::net#ground-rules)).
     pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
         stream.set_nonblocking(true)?;
         UnixStream::from_mio(mio::net::UnixStream::from_std(stream))

@@ -5,10 +5,18 @@
 //!
 //! # Ground rules
 //!
-//! - A registration is made on the running loop and stays with that loop
-//!   (it keeps the loop's core alive until it is dropped). Using it anywhere
-//!   else panics at once, naming the object, both loops and the fix (see
+//! - A registration belongs to one loop and stays with it (it keeps the
+//!   loop's core alive until it is dropped). It is bound when made inside a
+//!   running loop, or for a loop named by a `Handle`; one made with no loop
+//!   running is bound at its first poll, to the loop running then (see
+//!   [Lazy registration](#lazy-registration)). Using it anywhere else panics
+//!   at once, naming the object, both loops and the fix (see
 //!   [Cross-loop use](#cross-loop-use)): its wakers could never fire there.
+//! - The fd is registered through `mio::unix::SourceFd`, by number: sockets,
+//!   pipes and a user's `AsyncFd` all go the same way, and registering needs
+//!   only `&self`, which is what makes lazy registration possible. The
+//!   owner keeps the fd open while registered and drops the registration
+//!   first ([`IoSource`] declares `reg` before `source`).
 //! - An operation first checks the remembered readiness. If the direction is
 //!   not ready, the task's waker joins that direction's waiter list and the
 //!   operation is pending. If it is, the operation spends one unit of the
@@ -72,9 +80,14 @@
 //!   with `SO_PASSCRED`, where two writers' bytes meet. Tokio applies the
 //!   rule to all its epoll/kqueue streams (`PollEvented::poll_read` /
 //!   `poll_write`).
-//! - Dropping an [`IoSource`] deregisters the fd from `epoll` *before* the fd
-//!   is closed, then frees the slot (and drops its waiters' wakers outside
-//!   the reactor's borrow).
+//! - Dropping a [`Registration`] (an [`IoSource`] drops it before its
+//!   source) deregisters the fd from `epoll` *before* the fd is closed,
+//!   then frees the slot (and drops its waiters' wakers outside the
+//!   reactor's borrow).
+//! - Registering fails with a message that names the fd and the fix when
+//!   the kernel says `EEXIST` (the fd is already watched by this loop:
+//!   another `AsyncFd`, a socket, `add_reader`) or `EPERM` (epoll cannot
+//!   watch it: a regular file).
 //!
 //! # Fields and who may touch them
 //!
@@ -95,6 +108,19 @@
 //! "tick" waker for the `poll_*` API, which, like tokio's `poll_*_ready`,
 //! remembers only the last task.
 //!
+//! # Lazy registration
+//!
+//! A host program sets up its sockets before it starts a loop. Such a
+//! registration holds the fd and interest and nothing else; the first
+//! [`Registration::poll_ready`] registers it with the running loop (or
+//! returns that registration's error; with no loop running it panics, as a
+//! use outside any loop always did). From then on it is bound, exactly as
+//! if it had been made on that loop. asyncio's objects bind to the first
+//! loop that uses them the same way; tokio instead panics at creation
+//! outside a runtime. Creating inside a running loop still registers at
+//! once, so errors show where they always did and the reactor's
+//! bookkeeping (one slot per live socket) is unchanged.
+//!
 //! # Cross-loop use
 //!
 //! Every readiness check first asks whether the registration's loop is the
@@ -104,14 +130,16 @@
 //! core the check dereferences anyway; only on failure does it look up the
 //! running loop, for the message.
 
+use std::cell::OnceCell;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
 use std::mem;
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::task::{ready, Context, Poll, Waker};
 
-use mio::event::Source;
+use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
 use super::{ready, ScheduledIo};
@@ -119,11 +147,18 @@ use crate::event_loop::context;
 use crate::event_loop::core::Core;
 use crate::task::coop;
 
-const NO_LOOP: &str = "(like every evloop I/O object: socket, pipe, child process) must be created inside a \
-                       running evloop event loop (evloop::run or EventLoop::run_until_complete)";
+const NO_LOOP: &str = "(like every evloop I/O object: socket, pipe, child process, AsyncFd) must be used inside a \
+                       running evloop event loop (evloop::run or EventLoop::run_until_complete); it may be created \
+                       before the loop runs, and then registers with the first loop that polls it";
 
-const CROSS_LOOP_FIX: &str = "create it inside the loop that uses it, or pass data between loops through a \
-                              channel / ThreadsafeHandle";
+const CROSS_LOOP_FIX: &str = "create it inside the loop that uses it (or before any loop runs: it then joins the \
+                              first loop that polls it), or pass data between loops through a channel / \
+                              ThreadsafeHandle";
+
+/// `EEXIST` and `EPERM`, the same on Linux and the BSDs (the standard
+/// library names no errno values, and this crate takes no `libc`).
+const EEXIST: i32 = 17;
+const EPERM: i32 = 1;
 
 /// Which half of a source an operation needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -258,54 +293,160 @@ impl Waiting<'_> {
     }
 }
 
-/// A source's slot in the running loop's reactor. Frees the slot on drop.
+/// A source's slot in a loop's reactor: bound to a loop when made inside a
+/// running one (or for a given loop), otherwise at its first poll, by the
+/// loop running then. Deregisters the fd and frees the slot on drop.
 pub(crate) struct Registration {
-    core: Rc<Core>,
-    key: usize,
+    /// The loop and slot, once registered (see [Lazy registration](#lazy-registration)).
+    bound: OnceCell<Bound>,
+    /// The fd as registered with epoll (through `mio::unix::SourceFd`). The
+    /// owner keeps it open for as long as this registration lives.
+    fd: RawFd,
+    interest: Interest,
     /// What the user calls the object ("TcpListener"), for error messages.
     kind: &'static str,
 }
 
+/// A registration's loop and its slot in that loop's reactor.
+struct Bound {
+    core: Rc<Core>,
+    key: usize,
+}
+
 impl Registration {
-    /// Registers `source`, a `kind` ("TcpListener", ...), with the running
-    /// loop's reactor.
+    /// A registration of `fd`, a `kind` ("TcpListener", ...), for
+    /// `interest`: with the running loop's reactor if a loop is running,
+    /// else with the first loop that polls it.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// Outside a running evloop loop.
-    #[track_caller]
-    pub(crate) fn new<S: Source + ?Sized>(
-        source: &mut S,
+    /// Registering with the running loop failed (see [`Registration::bind`]).
+    pub(crate) fn new(fd: RawFd, interest: Interest, kind: &'static str) -> io::Result<Registration> {
+        let reg = Registration::unbound(fd, interest, kind);
+        if let Some(core) = context::current() {
+            reg.bind(core)?;
+        }
+        Ok(reg)
+    }
+
+    /// A registration of `fd` with `core`'s reactor, now, whether or not
+    /// that loop is running.
+    pub(crate) fn with_core(
+        core: &Rc<Core>,
+        fd: RawFd,
         interest: Interest,
         kind: &'static str,
     ) -> io::Result<Registration> {
-        let Some(core) = context::current() else {
-            panic!("evloop: a {kind} {NO_LOOP}");
-        };
-        let mut reactor = core.reactor.borrow_mut();
-        let key = reactor.sources.insert(ScheduledIo::default());
-        if let Err(e) = reactor.registry().register(source, Token(key), interest) {
-            reactor.sources.remove(key);
-            return Err(e);
-        }
-        drop(reactor);
-        Ok(Registration { core, key, kind })
+        let reg = Registration::unbound(fd, interest, kind);
+        reg.bind(core.clone())?;
+        Ok(reg)
     }
 
-    /// Ready if `dir` has readiness; otherwise puts the task in `dir`'s
-    /// waiter list as `waiting` says and returns `Pending`.
+    fn unbound(fd: RawFd, interest: Interest, kind: &'static str) -> Registration {
+        Registration {
+            bound: OnceCell::new(),
+            fd,
+            interest,
+            kind,
+        }
+    }
+
+    /// Registers the fd with `core`'s reactor. Call only while unbound.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's, with a message that names the fd and the fix for the
+    /// two that misuse causes: `AlreadyExists` (`EEXIST`) when the fd is
+    /// already registered with this loop (by another `AsyncFd`, socket or
+    /// `add_reader`), `PermissionDenied` (`EPERM`) for an fd epoll cannot
+    /// watch (a regular file or a directory).
+    fn bind(&self, core: Rc<Core>) -> io::Result<&Bound> {
+        let mut reactor = core.reactor.borrow_mut();
+        let key = reactor.sources.insert(ScheduledIo::default());
+        let registered = reactor
+            .registry()
+            .register(&mut SourceFd(&self.fd), Token(key), self.interest);
+        if let Err(e) = registered {
+            reactor.sources.remove(key);
+            return Err(self.explain(e, core.id()));
+        }
+        drop(reactor);
+        let bound = Bound { core, key };
+        // Unbound until now, and no `.await` or user code in between.
+        Ok(self.bound.get_or_init(|| bound))
+    }
+
+    /// The kernel's error `e` from registering, with the misuse it stands
+    /// for spelt out.
+    fn explain(&self, e: io::Error, loop_id: u64) -> io::Error {
+        let (kind, fd) = (self.kind, self.fd);
+        let why = match e.raw_os_error() {
+            Some(EEXIST) => format!(
+                "fd {fd} is already registered with event loop #{loop_id} (by another AsyncFd, an evloop socket \
+                 or Handle::add_reader/add_writer): an fd can be watched by one owner per loop; drop the other \
+                 owner (or call remove_reader/remove_writer) first, or share one AsyncFd"
+            ),
+            Some(EPERM) => format!(
+                "fd {fd} cannot be watched by epoll (a regular file or a directory is always ready: read it \
+                 directly or through evloop::to_thread)"
+            ),
+            _ => format!("fd {fd}"),
+        };
+        io::Error::new(
+            e.kind(),
+            format!("evloop: could not register this {kind} with the loop's reactor: {why}: {e}"),
+        )
+    }
+
+    /// The loop and slot to poll on: the registration's own loop, which
+    /// must be the running one, or, the first time, the running loop.
     ///
     /// # Panics
     ///
-    /// If the registration's loop is not the running loop (see the module
-    /// docs).
+    /// If the registration's loop is not running, or no loop is running
+    /// (see the module docs).
     #[track_caller]
-    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction, waiting: Waiting<'_>) -> Poll<()> {
-        if !self.core.is_running() {
-            self.wrong_loop();
+    fn polled(&self) -> io::Result<&Bound> {
+        match self.bound.get() {
+            Some(bound) if bound.core.is_running() => Ok(bound),
+            Some(bound) => bound.wrong_loop(self.kind),
+            None => match context::current() {
+                Some(core) => self.bind(core),
+                None => {
+                    let kind = self.kind;
+                    panic!("evloop: a {kind} {NO_LOOP}")
+                }
+            },
         }
-        let mut reactor = self.core.reactor.borrow_mut();
-        let io = &mut reactor.sources[self.key];
+    }
+
+    /// The loop and slot, for operations that come after a successful
+    /// [`poll_ready`](Self::poll_ready) (which bound it).
+    fn bound(&self) -> &Bound {
+        self.bound
+            .get()
+            .expect("evloop: an I/O registration was used before its first poll (a bug in evloop)")
+    }
+
+    /// Ready if `dir` has readiness; otherwise puts the task in `dir`'s
+    /// waiter list as `waiting` says and returns `Pending`. The first call
+    /// of an unbound registration registers it with the running loop; the
+    /// error of that is returned.
+    ///
+    /// # Panics
+    ///
+    /// If the registration's loop is not the running loop, or none runs
+    /// (see the module docs).
+    #[track_caller]
+    pub(crate) fn poll_ready(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        waiting: Waiting<'_>,
+    ) -> Poll<io::Result<()>> {
+        let bound = self.polled()?;
+        let mut reactor = bound.core.reactor.borrow_mut();
+        let io = &mut reactor.sources[bound.key];
         if io.readiness & dir.mask() != 0 {
             // The edge that set this readiness took every waiter of `dir`,
             // this operation's own entry included.
@@ -313,7 +454,7 @@ impl Registration {
             if let Waiting::Owned(slot) = waiting {
                 *slot = None;
             }
-            return Poll::Ready(());
+            return Poll::Ready(Ok(()));
         }
         let list = io.waiters(dir);
         let old = match waiting {
@@ -330,38 +471,14 @@ impl Registration {
         Poll::Pending
     }
 
-    /// The panic for a registration used away from its loop. Cold: only
-    /// misuse gets here.
-    #[cold]
-    #[inline(never)]
-    #[track_caller]
-    fn wrong_loop(&self) -> ! {
-        let kind = self.kind;
-        let home = self.core.id();
-        let closed = if self.core.is_closed() {
-            ", which is closed,"
-        } else {
-            ""
-        };
-        match context::with_current(|core| core.id()) {
-            Some(running) => panic!(
-                "evloop: this {kind} is attached to a different loop: it was created on event loop #{home}{closed} \
-                 and is used on event loop #{running}, whose reactor never hears of it; {CROSS_LOOP_FIX}"
-            ),
-            None => panic!(
-                "evloop: this {kind} was created on event loop #{home}{closed} and is used with no running \
-                 loop (no running loop can wake it); {CROSS_LOOP_FIX}"
-            ),
-        }
-    }
-
     /// Removes an owned waiter entry (a future that stopped waiting).
     fn remove_waiter(&self, dir: Direction, id: u64) {
+        let Some(bound) = self.bound.get() else { return };
         // `try_`: the reactor is never borrowed while user code runs (which
         // is where a drop comes from), but a leak beats a panic in a
         // destructor if that ever changes.
-        let old = match self.core.reactor.try_borrow_mut() {
-            Ok(mut reactor) => reactor.sources[self.key].waiters(dir).remove(id),
+        let old = match bound.core.reactor.try_borrow_mut() {
+            Ok(mut reactor) => reactor.sources[bound.key].waiters(dir).remove(id),
             Err(_) => None,
         };
         drop(old);
@@ -374,25 +491,63 @@ impl Registration {
     }
 
     fn clear_bits(&self, bits: u8) {
-        let mut reactor = self.core.reactor.borrow_mut();
-        reactor.sources[self.key].readiness &= !bits;
+        let bound = self.bound();
+        let mut reactor = bound.core.reactor.borrow_mut();
+        reactor.sources[bound.key].readiness &= !bits;
     }
 
-    fn deregister<S: Source + ?Sized>(&self, source: &mut S) {
-        if let Ok(reactor) = self.core.reactor.try_borrow() {
-            // Fails only if the fd was never registered or is already
-            // closed; either way epoll no longer watches it.
-            let _ = reactor.registry().deregister(source);
+    /// Re-arms the fd (`EPOLL_CTL_MOD` with the same interest): the kernel
+    /// checks it again and queues an event if it is ready *now*, even
+    /// though no new edge happened. What turns edge-triggered epoll into
+    /// asyncio's level-triggered callbacks (`fd.rs`).
+    pub(crate) fn rearm(&self) -> io::Result<()> {
+        let bound = self.bound();
+        let reactor = bound.core.reactor.borrow();
+        reactor
+            .registry()
+            .reregister(&mut SourceFd(&self.fd), Token(bound.key), self.interest)
+    }
+}
+
+impl Bound {
+    /// The panic for a registration used away from its loop. Cold: only
+    /// misuse gets here.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn wrong_loop(&self, kind: &str) -> ! {
+        let home = self.core.id();
+        let closed = if self.core.is_closed() {
+            ", which is closed,"
+        } else {
+            ""
+        };
+        match context::with_current(|core| core.id()) {
+            Some(running) => panic!(
+                "evloop: this {kind} is attached to a different loop: it was registered with event loop \
+                 #{home}{closed} and is used on event loop #{running}, whose reactor never hears of it; \
+                 {CROSS_LOOP_FIX}"
+            ),
+            None => panic!(
+                "evloop: this {kind} was registered with event loop #{home}{closed} and is used with no running \
+                 loop (no running loop can wake it); {CROSS_LOOP_FIX}"
+            ),
         }
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        let Some(bound) = self.bound.take() else { return };
         // `try_`: as in `remove_waiter`.
-        let waiters = match self.core.reactor.try_borrow_mut() {
+        let waiters = match bound.core.reactor.try_borrow_mut() {
             Ok(mut reactor) => {
-                let io = reactor.sources.remove(self.key);
+                // The owner drops its fd after this (field order): the fd
+                // leaves epoll while it is still open. Fails only if it is
+                // already closed (misuse, see `fd.rs`); either way epoll no
+                // longer watches it.
+                let _ = reactor.registry().deregister(&mut SourceFd(&self.fd));
+                let io = reactor.sources.remove(bound.key);
                 Some((io.readers, io.writers))
             }
             Err(_) => None,
@@ -419,29 +574,42 @@ impl Drop for OwnedWaiter<'_> {
     }
 }
 
-/// A mio source registered with the running loop: the building block of
-/// every socket and pipe type.
-pub(crate) struct IoSource<S: Source> {
-    source: S,
+/// A source (a mio socket or pipe) with its registration: the building
+/// block of every socket and pipe type.
+pub(crate) struct IoSource<S: AsRawFd> {
+    // Declared (so dropped) before `source`: the fd leaves epoll while it is
+    // still open.
     reg: Registration,
+    source: S,
 }
 
-impl<S: Source> IoSource<S> {
-    /// Registers `source`, a `kind` ("TcpStream", ...), for both directions.
+impl<S: AsRawFd> IoSource<S> {
+    /// Registers `source`, a `kind` ("TcpStream", ...), for both directions:
+    /// with the running loop, or with the first loop that polls it.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// Outside a running evloop loop.
-    #[track_caller]
+    /// Registering with the running loop failed.
     pub(crate) fn new(source: S, kind: &'static str) -> io::Result<IoSource<S>> {
         IoSource::with_interest(source, Interest::READABLE | Interest::WRITABLE, kind)
     }
 
     /// Registers `source` for `interest` only (a pipe end has one direction).
-    #[track_caller]
-    pub(crate) fn with_interest(mut source: S, interest: Interest, kind: &'static str) -> io::Result<IoSource<S>> {
-        let reg = Registration::new(&mut source, interest, kind)?;
-        Ok(IoSource { source, reg })
+    pub(crate) fn with_interest(source: S, interest: Interest, kind: &'static str) -> io::Result<IoSource<S>> {
+        let reg = Registration::new(source.as_raw_fd(), interest, kind)?;
+        Ok(IoSource { reg, source })
+    }
+
+    /// Deregisters the source and gives it back, still open.
+    pub(crate) fn into_inner(self) -> S {
+        let IoSource { reg, source } = self;
+        drop(reg);
+        source
+    }
+
+    /// The registration, for readiness the caller manages itself (`fd.rs`).
+    pub(crate) fn registration(&self) -> &Registration {
+        &self.reg
     }
 
     /// The mio source.
@@ -472,7 +640,7 @@ impl<S: Source> IoSource<S> {
         f: &mut impl FnMut(&S) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
         loop {
-            ready!(self.reg.poll_ready(cx, dir, waiting.reborrow()));
+            ready!(self.reg.poll_ready(cx, dir, waiting.reborrow()))?;
             // Ready, so the syscall would run: that is one unit of work. A
             // spent budget wakes the task and leaves the readiness as it is,
             // so the next poll goes straight to the syscall.
@@ -545,13 +713,6 @@ impl<S: Source> IoSource<S> {
             dir,
             id: None,
         }
-    }
-}
-
-impl<S: Source> Drop for IoSource<S> {
-    fn drop(&mut self) {
-        // Before the fields drop: the fd must leave epoll while it is open.
-        self.reg.deregister(&mut self.source);
     }
 }
 
