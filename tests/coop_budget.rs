@@ -20,6 +20,7 @@ mod common;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -336,11 +337,14 @@ fn awaiting_a_done_future_in_a_tight_loop_lets_other_tasks_run_every_budget() {
     assert_observer_kept_up("evloop::future::Future await", seen);
 }
 
-/// Each child poll inside `gather` is one unit: an observer that records the
-/// children's poll count each time it runs sees it at least every 128 polls.
-#[test]
-fn gather_child_polls_are_budgeted_so_other_tasks_run_every_budget() {
-    let (seen, total) = manual_loop()
+/// Runs `combine` over `children` spinners that each yield `STEPS /
+/// children` times, next to an observer task that records the spinners'
+/// poll count each time it runs; returns what it saw and the total.
+fn observe_children<F: Future>(
+    children: usize,
+    combine: impl FnOnce(Vec<Pin<Box<dyn Future<Output = usize>>>>) -> F,
+) -> (Vec<usize>, usize) {
+    manual_loop()
         .run_until_complete(async {
             let polls = Rc::new(Cell::new(0usize));
             let done = Rc::new(Cell::new(false));
@@ -354,66 +358,50 @@ fn gather_child_polls_are_budgeted_so_other_tasks_run_every_budget() {
                     }
                 })
             };
-            let spinners = (0..2).map(|_| {
-                let polls = polls.clone();
-                async move {
-                    for _ in 0..STEPS / 2 {
-                        polls.set(polls.get() + 1);
-                        yield_now().await;
-                    }
-                }
-            });
-            gather(spinners).await;
+            let spinners = (0..children)
+                .map(|i| {
+                    let polls = polls.clone();
+                    Box::pin(async move {
+                        for _ in 0..STEPS / children {
+                            polls.set(polls.get() + 1);
+                            yield_now().await;
+                        }
+                        i
+                    }) as Pin<Box<dyn Future<Output = usize>>>
+                })
+                .collect();
+            combine(spinners).await;
             done.set(true);
             observer.await.unwrap();
             let seen = seen.take();
             (seen, polls.get())
         })
-        .unwrap();
+        .unwrap()
+}
+
+/// Each child poll inside `gather` is one unit: an observer that records the
+/// children's poll count each time it runs sees it at least every 128 polls.
+#[test]
+fn gather_child_polls_are_budgeted_so_other_tasks_run_every_budget() {
+    let (seen, total) = observe_children(2, |spinners| async {
+        assert_eq!(gather(spinners).await, [0, 1]);
+    });
     assert_eq!(total, STEPS);
     assert_observer_kept_up("gather child polls", (seen, total));
 }
 
 #[test]
 fn as_completed_child_polls_are_budgeted_so_other_tasks_run_every_budget() {
-    let (seen, total) = manual_loop()
-        .run_until_complete(async {
-            let polls = Rc::new(Cell::new(0usize));
-            let done = Rc::new(Cell::new(false));
-            let seen = Rc::new(RefCell::new(Vec::new()));
-            let observer = {
-                let (polls, done, seen) = (polls.clone(), done.clone(), seen.clone());
-                create_task(async move {
-                    while !done.get() {
-                        seen.borrow_mut().push(polls.get());
-                        yield_now().await;
-                    }
-                })
-            };
-            let spinners = (0..3usize).map(|i| {
-                let polls = polls.clone();
-                async move {
-                    for _ in 0..STEPS / 4 {
-                        polls.set(polls.get() + 1);
-                        yield_now().await;
-                    }
-                    i
-                }
-            });
-            let mut results = as_completed(spinners);
-            let mut outputs = Vec::new();
-            while let Some(i) = results.next().await {
-                outputs.push(i);
-            }
-            outputs.sort_unstable();
-            assert_eq!(outputs, [0, 1, 2]);
-            done.set(true);
-            observer.await.unwrap();
-            let seen = seen.take();
-            (seen, polls.get())
-        })
-        .unwrap();
-    assert_eq!(total, 3 * (STEPS / 4));
+    let (seen, total) = observe_children(4, |spinners| async {
+        let mut results = as_completed(spinners);
+        let mut outputs = Vec::new();
+        while let Some(i) = results.next().await {
+            outputs.push(i);
+        }
+        outputs.sort_unstable();
+        assert_eq!(outputs, [0, 1, 2, 3]);
+    });
+    assert_eq!(total, STEPS);
     assert_observer_kept_up("as_completed child polls", (seen, total));
 }
 
