@@ -145,6 +145,7 @@ pub use task::{create_task, yield_now, AbortOnDrop, PanicPayload, Task, TaskErro
 pub use time::{sleep, sleep_until, Sleep};
 pub use to_thread::{to_thread, ToThread, ToThreadError};
 
+pub use event_loop::RemoteTask;
 pub use combinators::{
     as_completed, gather, shield, timeout, timeout_at, try_gather, wait, wait_for, AsCompleted, AsCompletedTimeout,
     ChildFailure, Failure, Gather, ReturnWhen, Shield, TaskGroup, TaskGroupError, TaskOutcome, Timeout, TimeoutError,

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use super::core::{CallbackCell, Core, TaskInfo, TimerEntry};
 use super::instrument::Stats;
 use super::remote::Remote;
+use super::submit::RemoteTask;
 use super::RunError;
 use crate::task::Task;
 use crate::time::wheel::TimerKey;
@@ -231,7 +232,11 @@ impl fmt::Debug for CallbackHandle {
 }
 
 /// A `Send + Sync` handle to a loop, for other threads:
-/// `call_soon_threadsafe` and `stop`.
+/// `call_soon_threadsafe`, `stop`, and [`submit`](ThreadsafeHandle::submit)
+/// (asyncio's `run_coroutine_threadsafe`).
+///
+/// Everything it sends goes through the loop's remote queue, in FIFO order,
+/// and wakes the loop if it is blocked.
 ///
 /// ```
 /// let mut lp = evloop::EventLoop::new()?;
@@ -264,6 +269,87 @@ impl ThreadsafeHandle {
     /// Asks the loop to stop after its current tick, waking it if blocked.
     pub fn stop(&self) {
         self.remote.stop();
+    }
+
+    /// Runs `future` as a task on the loop and hands back a [`RemoteTask`]
+    /// that this (or any) thread can block on, await or cancel: asyncio's
+    /// `asyncio.run_coroutine_threadsafe(coro, loop)`.
+    ///
+    /// The task is created on the loop's next tick, after what was sent
+    /// before. Most futures that use the loop are not `Send` (an `async`
+    /// block that awaits [`sleep`](crate::sleep), a socket or a
+    /// [`Task`](crate::Task) holds an `Rc`): build those on the loop's
+    /// thread with [`submit_with`](ThreadsafeHandle::submit_with), which
+    /// is asyncio's "pass the coroutine, not a running task".
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Closed`] if the loop is closed (`future` is dropped). A
+    /// loop that closes before the task finishes makes the result
+    /// [`TaskError::Cancelled`](crate::TaskError::Cancelled).
+    ///
+    /// ```
+    /// let mut lp = evloop::EventLoop::new()?;
+    /// let remote = lp.handle().threadsafe();
+    /// let gui = std::thread::spawn(move || {
+    ///     let (tx, rx) = futures::channel::oneshot::channel();
+    ///     std::thread::spawn(move || tx.send("data").unwrap());
+    ///     let fetch = remote.submit(async { rx.await.unwrap() }); // a Send future
+    ///     let data = fetch.unwrap().join().unwrap();
+    ///     remote.stop();
+    ///     data
+    /// });
+    /// lp.run_forever()?;
+    /// assert_eq!(gui.join().unwrap(), "data");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit<F>(&self, future: F) -> Result<RemoteTask<F::Output>, RunError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.submit_with(move || future)
+    }
+
+    /// Calls `make` on the loop's thread and runs the future it returns as
+    /// a task there; the future need not be `Send` (only `make` and the
+    /// output travel between threads). Otherwise as
+    /// [`submit`](ThreadsafeHandle::submit); a panic in `make` is reported
+    /// as [`TaskError::Panicked`](crate::TaskError::Panicked).
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Closed`] if the loop is closed (`make` is dropped).
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc, time::Duration};
+    ///
+    /// let mut lp = evloop::EventLoop::new()?;
+    /// let remote = lp.handle().threadsafe();
+    /// let worker = std::thread::spawn(move || {
+    ///     let task = remote.submit_with(|| async {
+    ///         let count = Rc::new(Cell::new(0)); // !Send, fine on the loop
+    ///         for _ in 0..3 {
+    ///             count.set(count.get() + 1);
+    ///             evloop::sleep(Duration::from_millis(1)).await; // !Send too
+    ///         }
+    ///         count.get()
+    ///     });
+    ///     let n = task.unwrap().join().unwrap();
+    ///     remote.stop();
+    ///     n
+    /// });
+    /// lp.run_forever()?;
+    /// assert_eq!(worker.join().unwrap(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_with<M, F>(&self, make: M) -> Result<RemoteTask<F::Output>, RunError>
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future + 'static,
+        F::Output: Send + 'static,
+    {
+        super::submit::submit_with(&self.remote, make)
     }
 }
 

@@ -19,6 +19,7 @@ pub(crate) mod core;
 mod handle;
 pub(crate) mod instrument;
 pub(crate) mod remote;
+mod submit;
 
 use std::any::Any;
 use std::fmt;
@@ -37,6 +38,7 @@ use futures_task::waker_ref;
 pub use self::core::TaskInfo;
 pub use handle::{CallbackHandle, Handle, ThreadsafeHandle};
 pub use instrument::{LoopEvent, Stats};
+pub use submit::RemoteTask;
 
 use self::core::{Core, MAIN};
 use self::instrument::{Instruments, Observer};
