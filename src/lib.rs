@@ -133,6 +133,8 @@ pub mod future;
 pub mod net;
 pub mod process;
 mod reactor;
+#[cfg(feature = "signal")]
+pub mod signal;
 mod task;
 mod time;
 mod to_thread;
