@@ -32,7 +32,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, RawWakerVTable, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use futures_task::waker_ref;
@@ -40,11 +40,11 @@ use slab::Slab;
 
 use super::instrument::{bump, Instruments, LoopEvent, Stats};
 use super::remote::Remote;
+use super::wakers::WakerCache;
 use super::{ExceptionContext, ExceptionHandler};
 use crate::reactor::Reactor;
 use crate::task::coop;
 use crate::task::header::{Header, State};
-use crate::task::waker::TaskWaker;
 use crate::task::{Body, Stage, Task, TaskCell, TaskKey, TaskRef};
 use crate::time::clock::Clock;
 use crate::time::wheel::{TimerKey, Wheel};
@@ -132,29 +132,23 @@ pub(crate) struct Core {
     pub(crate) reactor: RefCell<Reactor>,
     /// Every task not yet released (pending, or finished with its result
     /// unclaimed), by key; see `task/header.rs`.
-    tasks: RefCell<Slab<TaskRef>>,
-    run_queue: RefCell<VecDeque<Job>>,
+    pub(super) tasks: RefCell<Slab<TaskRef>>,
+    pub(super) run_queue: RefCell<VecDeque<Job>>,
     /// The task being polled right now, for the self-wake fast path.
     polling: Cell<Option<TaskKey>>,
-    /// The data pointer of that task's waker, to recognise it (with
-    /// `task_vtable`) in `waker_task`.
-    polling_waker: Cell<*const ()>,
-    /// The vtable `futures-task` gives our task wakers.
-    task_vtable: &'static RawWakerVTable,
+    /// The wakers polls lend their tasks (`wakers.rs`).
+    pub(super) wakers: WakerCache,
     self_woken: Cell<bool>,
     /// Scratch buffer for fired timers, kept to avoid an allocation per tick.
     fired: RefCell<Vec<TimerEntry>>,
     /// Scratch buffer for the wakers of ready I/O, likewise.
     io_woken: RefCell<Vec<Waker>>,
-    waker_pool: RefCell<Vec<Arc<TaskWaker>>>,
-    /// The last waker recycled, first in line for the next task.
-    spare_waker: Cell<Option<Arc<TaskWaker>>>,
     next_task_id: Cell<u64>,
     main_queued: Cell<bool>,
     /// Jobs run since the reactor was last polled (see [`IO_INTERVAL`]).
     jobs_since_io: Cell<u32>,
     running: Cell<bool>,
-    closed: Cell<bool>,
+    pub(super) closed: Cell<bool>,
     handler: ExceptionHandler,
     stop_on_task_panic: bool,
     pub(crate) instruments: Instruments,
@@ -171,12 +165,10 @@ impl Core {
     ) -> std::io::Result<Core> {
         let (reactor, waker) = Reactor::new()?;
         let remote = Arc::new(Remote::new(waker));
-        let task_vtable = {
-            let probe = Arc::new(TaskWaker::new(0, MAIN, remote.clone()));
-            waker_ref(&probe).vtable()
-        };
+        let id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
         Ok(Core {
-            id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
+            id,
+            wakers: WakerCache::new(id, remote.clone()),
             remote,
             clock: Clock::new(manual_clock),
             timers: RefCell::new(Wheel::new()),
@@ -184,13 +176,9 @@ impl Core {
             tasks: RefCell::new(Slab::new()),
             run_queue: RefCell::new(VecDeque::new()),
             polling: Cell::new(None),
-            polling_waker: Cell::new(std::ptr::null()),
-            task_vtable,
             self_woken: Cell::new(false),
             fired: RefCell::new(Vec::new()),
             io_woken: RefCell::new(Vec::new()),
-            waker_pool: RefCell::new(Vec::new()),
-            spare_waker: Cell::new(None),
             next_task_id: Cell::new(1),
             main_queued: Cell::new(false),
             jobs_since_io: Cell::new(0),
@@ -261,57 +249,6 @@ impl Core {
         bump(&self.instruments.counters.tasks_spawned);
         self.instruments.event(|| LoopEvent::Spawn { task: id });
         Task::new(self.clone(), cell)
-    }
-
-    /// The waker for a poll of the task: the one a future kept a clone of,
-    /// else the spare, pointed at the task (see `task/waker.rs`).
-    #[inline]
-    fn task_waker(&self, header: &Header) -> Arc<TaskWaker> {
-        if let Some(own) = header.waker.take() {
-            return own;
-        }
-        match self.spare_waker.take() {
-            Some(spare) => {
-                spare.retarget(header.key);
-                spare
-            }
-            None => self.new_waker(header.key),
-        }
-    }
-
-    #[cold]
-    fn new_waker(&self, key: TaskKey) -> Arc<TaskWaker> {
-        match self.waker_pool.borrow_mut().pop() {
-            Some(pooled) => {
-                pooled.retarget(key);
-                pooled
-            }
-            None => Arc::new(TaskWaker::new(self.id, key, self.remote.clone())),
-        }
-    }
-
-    /// After a poll (unless the task woke itself and runs again next tick):
-    /// if a future kept a clone of the waker, the task keeps the waker (the
-    /// clone must go on naming it); if not, it becomes the spare again, and
-    /// a parked task holds no waker at all (a timer reaches it by key).
-    #[inline]
-    fn keep_or_recycle_waker(&self, header: &Header, waker: Arc<TaskWaker>) {
-        if Arc::strong_count(&waker) == 1 {
-            self.recycle_waker(waker);
-        } else {
-            header.waker.set(Some(waker));
-        }
-    }
-
-    /// A waker back to the spare slot (the pool, if the spare is taken),
-    /// unless somebody still holds a clone. The pool is not capped: it
-    /// never holds more wakers than there were tasks alive at once.
-    fn recycle_waker(&self, waker: Arc<TaskWaker>) {
-        if let Some(waker) = TaskWaker::recycle(waker) {
-            if let Some(other) = self.spare_waker.replace(Some(waker)) {
-                self.waker_pool.borrow_mut().push(other);
-            }
-        }
     }
 
     /// The task `key` names, if it is still pending.
@@ -385,9 +322,8 @@ impl Core {
             self.end_cancelled(&task);
             return;
         }
-        let waker = self.task_waker(header);
+        let waker = self.wakers.lend(header);
         self.polling.set(Some(key));
-        self.polling_waker.set(Arc::as_ptr(&waker) as *const ());
         bump(&self.instruments.counters.polls);
         if HOOKED {
             self.before_poll(key);
@@ -403,7 +339,7 @@ impl Core {
             // Polled again next tick: keep the waker at hand.
             header.waker.set(Some(waker));
         } else {
-            self.keep_or_recycle_waker(header, waker);
+            self.wakers.take_back(header, waker);
         }
         if HOOKED {
             self.after_poll(key, !matches!(result, Ok(Poll::Pending)));
@@ -490,7 +426,7 @@ impl Core {
         header.state.set(state);
         bump(&self.instruments.counters.tasks_finished);
         if let Some(waker) = header.waker.take() {
-            self.recycle_waker(waker);
+            self.wakers.recycle(waker);
         }
         if header.detached.get() {
             self.discard_result(header, &task.stage);
@@ -504,7 +440,7 @@ impl Core {
     /// Wakes a waker that may be foreign code (any executor's, a combinator's),
     /// reporting a panic instead of letting it unwind through the loop and
     /// lose the wakes that were to follow it.
-    fn wake_guarded(&self, waker: Waker) {
+    pub(super) fn wake_guarded(&self, waker: Waker) {
         if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| waker.wake())) {
             self.report("exception in a waker", Some(p), None);
         }
@@ -541,7 +477,7 @@ impl Core {
     /// unwind through the loop. One value per call: two panicking
     /// destructors under one guard would panic during unwinding and abort
     /// the process.
-    fn drop_guarded(&self, what: &str, drop_it: impl FnOnce(), task: Option<TaskKey>) {
+    pub(super) fn drop_guarded(&self, what: &str, drop_it: impl FnOnce(), task: Option<TaskKey>) {
         if let Err(p) = panic::catch_unwind(AssertUnwindSafe(drop_it)) {
             self.report(what, Some(p), task);
         }
@@ -610,10 +546,7 @@ impl Core {
     /// clone (an atomic increment, and a decrement when it fires).
     pub(crate) fn waker_task(&self, waker: &Waker) -> Option<TaskKey> {
         let key = self.polling.get()?;
-        // Comparing the vtable too means a foreign waker that happens to
-        // share the address can never pass; a vtable duplicated by codegen
-        // can only make this miss, and then the caller clones the waker.
-        (waker.data() == self.polling_waker.get() && std::ptr::eq(waker.vtable(), self.task_vtable)).then_some(key)
+        self.wakers.is_lent(waker).then_some(key)
     }
 
     /// Wakes the task being polled if `waker` is its own: the self-wake
@@ -839,78 +772,5 @@ impl Core {
                 }
             }
         }
-    }
-
-    /// Cancels every live task (their futures drop at the next tick).
-    pub(crate) fn cancel_all(&self) {
-        let keys: Vec<TaskKey> = (self.tasks.borrow().iter())
-            .filter(|(_, task)| !task.header.is_finished())
-            .map(|(_, task)| task.header.key)
-            .collect();
-        for key in keys {
-            self.cancel_task(key);
-        }
-    }
-
-    /// Closes the loop: refuses new work and drops every task, callback and
-    /// timer, running their destructors here, one by one, each guarded so a
-    /// panicking destructor is reported and the rest are still dropped.
-    pub(crate) fn close(&self) {
-        if self.closed.replace(true) {
-            return;
-        }
-        let remote_callbacks = self.remote.close();
-        // Move everything out first: destructors may call back into the loop
-        // (a `Task` handle dropping, a `Sleep` cancelling its timer), and they
-        // must find empty containers, not borrowed ones.
-        let tasks = mem::take(&mut *self.tasks.borrow_mut());
-        let queue = mem::take(&mut *self.run_queue.borrow_mut());
-        let timers = self.timers.borrow_mut().drain();
-        for (_, task) in tasks {
-            let header = &task.header;
-            if !header.is_finished() {
-                header.state.set(State::Cancelled);
-                bump(&self.instruments.counters.tasks_finished);
-            }
-            let key = Some(header.key);
-            self.drop_guarded("exception while dropping a task at close", || task.stage.discard(), key);
-            // Whoever awaits the task (from outside this loop's run, say) learns
-            // it was cancelled instead of waiting forever.
-            if let Some(join) = header.join_waker.take() {
-                self.wake_guarded(join);
-            }
-            let waker = header.waker.take();
-            self.drop_guarded("exception while dropping a task at close", || drop(waker), key);
-        }
-        // A callback's closure lives in a cell shared with its `CallbackHandle`:
-        // take it out, or it would outlive the loop for as long as the handle.
-        let closures = (queue.iter())
-            .filter_map(|job| match job {
-                Job::Callback(cell) => cell.f.take(),
-                _ => None,
-            })
-            .chain(timers.iter().filter_map(|entry| match entry {
-                TimerEntry::Call(cell) => cell.f.take(),
-                TimerEntry::Task(_) | TimerEntry::Wake(_) => None,
-            }));
-        for closure in closures {
-            self.drop_guarded("exception while dropping a callback at close", || drop(closure), None);
-        }
-        for f in remote_callbacks {
-            self.drop_guarded("exception while dropping a callback at close", || drop(f), None);
-        }
-        self.drop_guarded(
-            "exception while dropping a callback at close",
-            || drop((queue, timers)),
-            None,
-        );
-        self.waker_pool.borrow_mut().clear();
-        self.spare_waker.take();
-    }
-}
-
-impl Drop for Core {
-    fn drop(&mut self) {
-        self.close();
     }
 }

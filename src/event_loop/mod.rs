@@ -19,6 +19,8 @@ pub(crate) mod core;
 mod handle;
 pub(crate) mod instrument;
 pub(crate) mod remote;
+mod shutdown;
+mod wakers;
 mod submit;
 
 use std::any::Any;

@@ -1,0 +1,98 @@
+//! Shutting a loop down: asyncio's "cancel the leftovers" and `close()`.
+//!
+//! # Ground rules
+//!
+//! - `cancel_all` only *requests* cancellation: the futures drop at the
+//!   loop's next tick, on the loop, inside its context (what `run()` does
+//!   after its main future returns).
+//! - `close` refuses new work first, then moves every task, queued job,
+//!   timer and remote callback out of its container before dropping any of
+//!   them: destructors may call back into the loop (a `Task` handle
+//!   dropping, a `Sleep` cancelling its timer) and must find empty
+//!   containers, not borrowed ones.
+//! - Every user value is dropped in its own `catch_unwind` guard
+//!   (`Core::drop_guarded`): a panicking destructor is reported and the rest
+//!   are still dropped (two panics under one guard would abort).
+//! - Whoever awaits a task from outside the loop is woken, and learns the
+//!   task was cancelled, instead of waiting for ever.
+
+use std::mem;
+
+use super::core::{Core, Job, TimerEntry};
+use super::instrument::bump;
+use crate::task::header::State;
+use crate::task::TaskKey;
+
+impl Core {
+    /// Cancels every live task (their futures drop at the next tick).
+    pub(crate) fn cancel_all(&self) {
+        let keys: Vec<TaskKey> = (self.tasks.borrow().iter())
+            .filter(|(_, task)| !task.header.is_finished())
+            .map(|(_, task)| task.header.key)
+            .collect();
+        for key in keys {
+            self.cancel_task(key);
+        }
+    }
+
+    /// Closes the loop: refuses new work and drops every task, callback and
+    /// timer, running their destructors here, one by one, each guarded so a
+    /// panicking destructor is reported and the rest are still dropped.
+    pub(crate) fn close(&self) {
+        if self.closed.replace(true) {
+            return;
+        }
+        let remote_callbacks = self.remote.close();
+        // Move everything out first: destructors may call back into the loop
+        // (a `Task` handle dropping, a `Sleep` cancelling its timer), and they
+        // must find empty containers, not borrowed ones.
+        let tasks = mem::take(&mut *self.tasks.borrow_mut());
+        let queue = mem::take(&mut *self.run_queue.borrow_mut());
+        let timers = self.timers.borrow_mut().drain();
+        for (_, task) in tasks {
+            let header = &task.header;
+            if !header.is_finished() {
+                header.state.set(State::Cancelled);
+                bump(&self.instruments.counters.tasks_finished);
+            }
+            let key = Some(header.key);
+            self.drop_guarded("exception while dropping a task at close", || task.stage.discard(), key);
+            // Whoever awaits the task (from outside this loop's run, say) learns
+            // it was cancelled instead of waiting forever.
+            if let Some(join) = header.join_waker.take() {
+                self.wake_guarded(join);
+            }
+            let waker = header.waker.take();
+            self.drop_guarded("exception while dropping a task at close", || drop(waker), key);
+        }
+        // A callback's closure lives in a cell shared with its `CallbackHandle`:
+        // take it out, or it would outlive the loop for as long as the handle.
+        let closures = (queue.iter())
+            .filter_map(|job| match job {
+                Job::Callback(cell) => cell.f.take(),
+                _ => None,
+            })
+            .chain(timers.iter().filter_map(|entry| match entry {
+                TimerEntry::Call(cell) => cell.f.take(),
+                TimerEntry::Task(_) | TimerEntry::Wake(_) => None,
+            }));
+        for closure in closures {
+            self.drop_guarded("exception while dropping a callback at close", || drop(closure), None);
+        }
+        for f in remote_callbacks {
+            self.drop_guarded("exception while dropping a callback at close", || drop(f), None);
+        }
+        self.drop_guarded(
+            "exception while dropping a callback at close",
+            || drop((queue, timers)),
+            None,
+        );
+        self.wakers.clear();
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
