@@ -5,12 +5,16 @@
 //! (`evloop::create_task` / `tokio::task::spawn_local` on a `LocalSet`),
 //! hyper's `http1` connection with keep-alive, a handler that answers every
 //! request with `Hello, World!`. Neither configures a hyper timer. evloop
-//! reaches hyper through `examples/support/hyper_rt.rs`; tokio through
-//! [`TokioIo`] below, which copies through a stack buffer exactly as the
-//! evloop adapter does, so the adapters cost the same.
+//! reaches hyper through the library's `hyper` feature ([`evloop::HyperIo`]);
+//! tokio through [`TokioIo`] below, which copies through a per-thread
+//! scratch buffer exactly as `HyperIo` does, so the adapters cost the same.
+//!
+//! Needs the `hyper` feature (on for the crate's own examples and tests
+//! through its dev-dependency on itself; `--features hyper` says so
+//! explicitly):
 //!
 //! ```text
-//! cargo run --release --example http_hello -- evloop 8080
+//! cargo run --release --features hyper --example http_hello -- evloop 8080
 //! cargo run --release --example http_hello -- tokio 8081
 //! wrk -t2 -c50 -d10s --latency http://127.0.0.1:8080/
 //! ```
@@ -24,9 +28,8 @@
 
 #[path = "support/accept.rs"]
 mod accept;
-#[path = "support/hyper_rt.rs"]
-mod hyper_rt;
 
+use std::cell::RefCell;
 use std::convert::Infallible;
 use std::io;
 use std::pin::Pin;
@@ -37,6 +40,8 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::rt::ReadBufCursor;
 use hyper::{Request, Response};
+
+use evloop::HyperIo;
 
 async fn hello(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(Response::new(Full::new(Bytes::from_static(b"Hello, World!"))))
@@ -50,7 +55,7 @@ async fn serve_evloop(port: u16) -> io::Result<()> {
         // Dropping the handle detaches the task.
         drop(evloop::create_task(async move {
             let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_rt::HyperIo(stream), hyper::service::service_fn(hello))
+                .serve_connection(HyperIo::new(stream), hyper::service::service_fn(hello))
                 .await;
         }));
     }
@@ -60,14 +65,25 @@ async fn serve_evloop(port: u16) -> io::Result<()> {
 /// `TokioIo` does, minus its `unsafe` read into the uninitialised buffer).
 struct TokioIo(tokio::net::TcpStream);
 
+thread_local! {
+    /// The same per-thread scratch buffer as `evloop::HyperIo`'s (64 KiB
+    /// reads at most, never zeroed again).
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 impl hyper::rt::Read for TokioIo {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, mut buf: ReadBufCursor<'_>) -> Poll<io::Result<()>> {
-        let mut tmp = [0u8; 8 * 1024];
-        let want = buf.remaining().min(tmp.len());
-        let mut rb = tokio::io::ReadBuf::new(&mut tmp[..want]);
-        ready!(tokio::io::AsyncRead::poll_read(Pin::new(&mut self.0), cx, &mut rb))?;
-        buf.put_slice(rb.filled());
-        Poll::Ready(Ok(()))
+        let want = buf.remaining().min(64 * 1024);
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            if scratch.len() < want {
+                scratch.resize(want, 0);
+            }
+            let mut rb = tokio::io::ReadBuf::new(&mut scratch[..want]);
+            ready!(tokio::io::AsyncRead::poll_read(Pin::new(&mut self.0), cx, &mut rb))?;
+            buf.put_slice(rb.filled());
+            Poll::Ready(Ok(()))
+        })
     }
 }
 

@@ -5,14 +5,14 @@
 //! cancellations before reporting the error.
 //!
 //! Everything runs on one evloop thread: a small JSON server (hyper 1.x
-//! HTTP/1 on `127.0.0.1:0`, through `examples/support/hyper_rt.rs`) serving
+//! HTTP/1 on `127.0.0.1:0`, through evloop's `hyper` feature) serving
 //! `POST /DEVICE_CATEGORY`, `/METRO_QUOTA` and `/RDA_QUOTA`, and the
 //! aggregator, whose fetches are hyper client connections.
 //!
 //! ```text
-//! cargo run --example quota_aggregator             # all three succeed: prints the merged map
-//! cargo run --example quota_aggregator -- --fail   # METRO_QUOTA answers 500, RDA_QUOTA is slow (2 s):
-//!                                                  # the error returns at once and the slow fetch is cancelled
+//! cargo run --features hyper --example quota_aggregator             # all three succeed: prints the merged map
+//! cargo run --features hyper --example quota_aggregator -- --fail   # METRO_QUOTA answers 500, RDA_QUOTA is slow (2 s):
+//!                                                                  # the error returns at once and the slow fetch is cancelled
 //! ```
 //!
 //! Python → Rust: `raise_for_status()` becomes `Err(FetchError::Status)`,
@@ -24,8 +24,6 @@
 
 #[path = "support/accept.rs"]
 mod accept;
-#[path = "support/hyper_rt.rs"]
-mod hyper_rt;
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -40,11 +38,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use evloop::net::{TcpListener, TcpStream};
 use evloop::{create_task, wait, AbortOnDrop, ReturnWhen, Task};
+use evloop::{HyperIo, HyperTimer};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HOST};
 use hyper::{Method, Request, Response, StatusCode, Uri};
-use hyper_rt::{EvloopTimer, HyperIo};
 use serde_json::{json, Value};
 
 // ----- the aggregator ------------------------------------------------------
@@ -164,7 +162,7 @@ impl QuotaAggregator {
     pub async fn fetch_resource_task(endpoint: Uri, body: Bytes, resource: &'static str) -> Fetched {
         let authority = endpoint.authority().expect("endpoint has a host").clone();
         let stream = TcpStream::connect(authority.as_str()).await?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(HyperIo(stream)).await?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(HyperIo::new(stream)).await?;
         // The connection is driven by a task of its own that lives exactly as
         // long as this fetch: if the fetch is cancelled, dropping the guard
         // cancels the connection task too, which closes the socket.
@@ -296,9 +294,9 @@ pub fn start_server(cfg: ServerConfig) -> io::Result<Server> {
             let service = hyper::service::service_fn(move |req| handle(req, cfg.clone(), stats.clone()));
             drop(create_task(async move {
                 let _ = hyper::server::conn::http1::Builder::new()
-                    .timer(EvloopTimer)
+                    .timer(HyperTimer)
                     .header_read_timeout(Duration::from_secs(5))
-                    .serve_connection(HyperIo(stream), service)
+                    .serve_connection(HyperIo::new(stream), service)
                     .await;
             }));
         }

@@ -130,6 +130,8 @@ mod combinators;
 mod criterion_support;
 mod event_loop;
 pub mod future;
+#[cfg(feature = "hyper")]
+mod hyper_support;
 pub mod net;
 pub mod process;
 mod reactor;
@@ -157,6 +159,8 @@ pub use future::FutureError;
 
 #[cfg(feature = "criterion")]
 pub use criterion_support::CriterionExecutor;
+#[cfg(feature = "hyper")]
+pub use hyper_support::{HyperExecutor, HyperIo, HyperSleep, HyperTimer};
 
 #[doc(hidden)]
 pub mod __private {

@@ -1,6 +1,7 @@
 //! The `quota_aggregator` example's two paths, on a real loopback server:
 //! every fetch succeeds, or one fails and the slow one still running is
 //! cancelled.
+#![cfg(feature = "hyper")]
 
 #[path = "../examples/quota_aggregator.rs"]
 #[allow(dead_code)]
