@@ -48,7 +48,6 @@ impl Handle {
 
     /// The loop behind the handle, for the building blocks that extend
     /// `Handle` from their own modules (fds, signals).
-    #[allow(dead_code)] // until the first of them lands
     pub(crate) fn core(&self) -> &Rc<Core> {
         &self.core
     }

@@ -19,6 +19,10 @@
 //!   `poll_*` methods, the `futures-io` impls and the split halves leave a
 //!   de-duplicated shared entry (see `reactor/registration.rs`). Either way
 //!   each attempt spends one unit of the task's cooperative budget.
+//! - Every stream and listener implements `AsRawFd` and `AsFd` (for
+//!   socket options evloop does not wrap); the fd is already watched by
+//!   its loop, so it cannot also go to an `AsyncFd` or `add_reader` on
+//!   that loop (`AlreadyExists`).
 //! - A macro rather than a generic `Stream<S>`: the public types stay two
 //!   plain structs, and no mio type shows in the public API.
 #![forbid(unsafe_code)]
@@ -383,6 +387,18 @@ macro_rules! stream_methods {
             }
         }
 
+        impl std::os::fd::AsRawFd for $name {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.io.get_ref().as_raw_fd()
+            }
+        }
+
+        impl std::os::fd::AsFd for $name {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.io.get_ref().as_fd()
+            }
+        }
+
         impl crate::net::stream::sealed::Sealed for $name {}
 
         impl crate::net::DuplexStream for $name {
@@ -512,6 +528,18 @@ macro_rules! listener_methods {
                 f.debug_struct(stringify!($name))
                     .field("local_addr", &self.local_addr().ok())
                     .finish()
+            }
+        }
+
+        impl std::os::fd::AsRawFd for $name {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.io.get_ref().as_raw_fd()
+            }
+        }
+
+        impl std::os::fd::AsFd for $name {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.io.get_ref().as_fd()
             }
         }
     };

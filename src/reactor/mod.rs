@@ -31,6 +31,13 @@
 //!   else (another loop, after its loop closed, no loop at all) panics with
 //!   a message naming the object, both loops and the fix.
 //! - An interrupted wait (`EINTR`) is an empty wait, not an error.
+//! - Any fd a user brings (`fd.rs`: [`AsyncFd`], `Handle::add_reader` /
+//!   `add_writer`) is registered like a socket, through the same
+//!   `Registration`, so the same rules hold: one owner per fd per loop
+//!   (`EEXIST` is refused with a message naming the fd), deregistered before
+//!   it is closed, edge-triggered readiness remembered until `WouldBlock`.
+//!   The asyncio-style callbacks get level-triggered behaviour by re-arming
+//!   the fd after each call (`fd.rs` explains).
 //!
 //! # Fields and who may touch them
 //!
@@ -55,6 +62,7 @@
 
 #![forbid(unsafe_code)]
 
+mod fd;
 mod registration;
 
 use std::io;
@@ -65,6 +73,7 @@ use std::time::Duration;
 use mio::{Events, Poll, Token};
 use slab::Slab;
 
+pub use fd::{AsyncFd, AsyncFdReadyGuard, TryIoError};
 use registration::Waiters;
 pub(crate) use registration::{Direction, IoSource};
 

@@ -707,6 +707,29 @@ impl<S: AsRawFd> IoSource<S> {
         poll_fn(|cx| self.poll_stream_io_as(cx, dir, short_of, Waiting::Owned(&mut waiter.id), &mut f)).await
     }
 
+    /// Waits until `dir` is ready, without doing the operation (`AsyncFd`'s
+    /// `readable` / `writable`): the same waiter list and budget as
+    /// [`io`](Self::io), and the caller clears the readiness when its own
+    /// operation reports `WouldBlock`.
+    pub(crate) async fn ready(&self, dir: Direction) -> io::Result<()> {
+        let mut waiter = self.waiter(dir);
+        poll_fn(|cx| self.poll_ready_as(cx, dir, Waiting::Owned(&mut waiter.id))).await
+    }
+
+    /// [`ready`](Self::ready) for hand-written futures: a pending poll leaves
+    /// a shared waiter entry.
+    #[track_caller]
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<io::Result<()>> {
+        self.poll_ready_as(cx, dir, Waiting::Shared)
+    }
+
+    #[track_caller]
+    fn poll_ready_as(&self, cx: &mut Context<'_>, dir: Direction, waiting: Waiting<'_>) -> Poll<io::Result<()>> {
+        ready!(self.reg.poll_ready(cx, dir, waiting))?;
+        ready!(coop::poll_proceed(cx));
+        Poll::Ready(Ok(()))
+    }
+
     fn waiter(&self, dir: Direction) -> OwnedWaiter<'_> {
         OwnedWaiter {
             reg: &self.reg,

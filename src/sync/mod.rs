@@ -64,6 +64,10 @@
 //!   timers and I/O run every 128 operations. A waiter that was handed
 //!   something is not charged (it already waited once); `try_*` and
 //!   `*_nowait` calls, which never wait, are not charged either.
+//! - **A queue can be shut down** ([`Queue::shutdown`], asyncio 3.13):
+//!   producers and consumers waiting on it are woken and learn it through
+//!   [`QueueShutDown`] (or a [`QueueStream`] that ends) instead of waiting
+//!   forever. The other primitives have no such state, as in asyncio.
 //! - **Wake-ups are not loans.** [`Event::set`], [`Condition::notify`] and
 //!   task-done accounting ([`Queue::join`]) wake waiters that then complete
 //!   even if the state changed again before they ran, as in asyncio.
@@ -84,7 +88,7 @@
 //! in two directions).
 //!
 //! Not provided (yet): asyncio's `BoundedSemaphore`, `Barrier`,
-//! `PriorityQueue`, `LifoQueue` and `Queue.shutdown()`.
+//! `PriorityQueue` and `LifoQueue`.
 #![forbid(unsafe_code)]
 
 mod condition;
@@ -97,5 +101,7 @@ mod wait_list;
 pub use condition::{Condition, ConditionWait};
 pub use event::{Event, EventWait};
 pub use lock::{Lock, LockAcquire, LockGuard};
-pub use queue::{Queue, QueueEmpty, QueueFull, QueueGet, QueueJoin, QueuePut};
+pub use queue::{
+    Queue, QueueEmpty, QueueFull, QueueGet, QueueJoin, QueuePut, QueueRecv, QueueSend, QueueShutDown, QueueStream,
+};
 pub use semaphore::{Semaphore, SemaphoreAcquire, SemaphorePermit};
