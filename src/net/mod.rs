@@ -77,18 +77,24 @@
 //! - Streams implement `futures_io::AsyncRead` and `AsyncWrite`, so crates
 //!   built on the `futures` traits work on them; `poll_close` shuts down the
 //!   write side.
-//! - Name resolution in `bind` / `connect` uses `ToSocketAddrs`, which blocks
-//!   for host names other than literals and `/etc/hosts` entries. A
-//!   production runtime resolves on a thread; here you can do that yourself
-//!   with [`to_thread`](crate::to_thread) and pass a `SocketAddr`.
+//! - [`TcpStream::connect`] never blocks the loop on name resolution:
+//!   literal addresses are parsed on the loop thread, host names are
+//!   resolved on the [`to_thread`](crate::to_thread) pool (asyncio runs
+//!   `getaddrinfo` in its executor the same way; see [`ToSocketAddrs`]).
+//!   The `bind` constructors are plain functions and take std's
+//!   `ToSocketAddrs`, which blocks for a host name other than a literal or
+//!   an `/etc/hosts` entry: bind to a literal address (or resolve first
+//!   with [`to_thread`](crate::to_thread)).
 #![forbid(unsafe_code)]
 
+mod addr;
 mod stream;
 mod stream_reader;
 mod tcp;
 mod udp;
 mod unix;
 
+pub use addr::ToSocketAddrs;
 pub(crate) use stream::{read_exact_with, write_all_with};
 pub use stream::{DuplexStream, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 pub use stream_reader::{LimitOverrun, StreamReader};

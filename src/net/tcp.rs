@@ -116,19 +116,26 @@ impl TcpStream {
     const SHORT_TRANSFER_DRAINS: bool = true;
 
     /// Connects to `addr`, trying each resolved address in turn, and waits
-    /// until the connection is established.
+    /// until the connection is established: asyncio's `open_connection`.
+    ///
+    /// Literal addresses (`SocketAddr`, `"127.0.0.1:80"`, `"[::1]:80"`,
+    /// `("10.0.0.1", 80)`) are used as they are; a host name is resolved on
+    /// the [`to_thread`](crate::to_thread) pool, as asyncio runs
+    /// `getaddrinfo` in its executor, so a slow DNS server never blocks the
+    /// loop (see [`ToSocketAddrs`](super::ToSocketAddrs)).
     ///
     /// # Errors
     ///
+    /// The resolver's error for a name that does not resolve;
     /// `ConnectionRefused` if nothing listens there, `TimedOut`, ...: the
     /// error of the last address tried.
     ///
     /// # Panics
     ///
     /// When awaited outside a running evloop loop.
-    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+    pub async fn connect(addr: impl super::ToSocketAddrs) -> io::Result<TcpStream> {
         let mut last_err = None;
-        for addr in addr.to_socket_addrs()? {
+        for addr in super::addr::resolve(&addr).await? {
             match TcpStream::connect_addr(addr).await {
                 Ok(stream) => return Ok(stream),
                 Err(e) => last_err = Some(e),
