@@ -39,6 +39,7 @@
 //! | `open_unix_connection`, datagram endpoints | [`net::UnixStream`], [`net::UnixListener`], [`net::UdpSocket`] |
 //! | `asyncio.StreamReader` | [`net::StreamReader`] |
 //! | `asyncio.create_subprocess_exec` | [`process::Command`] |
+//! | `proc.wait()`, `proc.kill()`, tokio's `kill_on_drop` | [`process::Child::wait`] (no polling), [`process::Child::kill`], [`process::Command::kill_on_drop`] |
 //! | `loop.set_exception_handler` | [`Builder::exception_handler`] → [`ExceptionContext`] |
 //! | debug mode, `loop.slow_callback_duration`, `PYTHONASYNCIODEBUG` | [`Builder::debug`], [`Builder::slow_callback_duration`], `EVLOOP_DEBUG=1` |
 //! | (none) loop counters | [`Handle::stats`] → [`Stats`] |

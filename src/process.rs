@@ -15,23 +15,56 @@
 //! - The child's piped stdin, stdout and stderr become non-blocking mio
 //!   pipes registered with the running loop, so reading and writing them
 //!   never blocks the loop.
-//! - Dropping a [`Child`] neither kills nor reaps the process (as with
-//!   `std`); call [`Child::kill`] and [`Child::wait`] for that.
+//! - [`Child::wait`] learns of the exit when it happens, without polling:
+//!   a *reaper thread* blocks in `waitpid` for that child and wakes the
+//!   waiting task (see [Implementation](#implementation-waiting-for-exit)).
+//!   The cost is **one OS thread per child being waited on**, alive from the
+//!   first `wait` that finds the child running until the child exits (a
+//!   thread blocked in `waitpid` uses no CPU; its stack is mostly untouched
+//!   virtual memory). Nothing is spawned for a child that has already exited.
+//! - A wait can be abandoned (say by [`wait_for`](crate::wait_for)) and
+//!   followed by [`Child::kill`] or another `wait`: the reaper thread stays
+//!   until the exit, and the next `wait` takes its result.
+//! - **Dropping a [`Child`]** that has not been reaped:
+//!   - with [`Command::kill_on_drop`]`(true)`, sends it `SIGKILL`, then
+//!     reaps it (in the background, so the drop does not block);
+//!   - otherwise lets it run on (as `std` and tokio do), and a reaper thread
+//!     reaps it when it exits, so **no zombie is left behind**. A dropped
+//!     child that never exits keeps its reaper thread until the program
+//!     ends. Only if the thread cannot be spawned (the system is out of
+//!     threads) is the child left to become a zombie, as `std` would leave it.
 //!
 //! # Implementation: waiting for exit
 //!
-//! A production runtime learns that a child exited from `SIGCHLD` or a
-//! Linux `pidfd` (tokio uses both). Neither is reachable from `std` and
-//! `mio` without `unsafe` code or a `libc` dependency, so [`Child::wait`]
-//! polls the non-blocking `try_wait` (`waitpid(WNOHANG)`) on a timer,
-//! backing off from 1 ms to [`WAIT_POLL_MAX`]. That is correct and never
-//! blocks the loop; it costs up to `WAIT_POLL_MAX` of latency for a
-//! long-running child and a timer wake-up per interval while waiting. It also
-//! leaves the `std::process::Child` on the loop's thread, so a wait can be
-//! abandoned (say by `wait_for`) and followed by [`Child::kill`].
-//! (Handing the blocking `wait()` to [`to_thread`](crate::to_thread) would
-//! wake up sooner, but then the child is on another thread until it exits,
-//! and cannot be killed meanwhile.)
+//! A production runtime learns that a child exited from a Linux `pidfd` in
+//! the reactor, or from `SIGCHLD` (tokio uses both; tokio's orphan queue
+//! reaps dropped children on the next `SIGCHLD`). `pidfd` is not in stable
+//! `std` yet and would need `unsafe` `libc` calls, which evloop keeps out of
+//! everything but its raw task; `SIGCHLD` needs a signal handler, which only
+//! the optional `signal` feature has. So the exit is learned the portable
+//! way: a thread per waited child, blocked in `std::process::Child::wait`,
+//! sets the status and wakes the task's waker (`Send + Sync`: from another
+//! thread it goes through the loop's remote queue and interrupts
+//! `epoll_wait`), so the task resumes within a tick of the exit. (Before,
+//! `wait` polled `try_wait` on a backing-off timer, and noticed a child that
+//! exits after 200 ms at 213 ms or later.)
+//!
+//! While a reaper thread waits, it owns the `std::process::Child`, so
+//! [`Child::kill`] (and `kill_on_drop`) cannot call `std`'s `kill` on it;
+//! they send `SIGKILL` by pid through the system's `kill` command instead
+//! (a short fork and exec, once). The process cannot have been reaped and
+//! its pid reused before that, except in the instant between the reaper's
+//! `waitpid` returning and it recording the status; Linux hands out pids
+//! cyclically up to `pid_max` (4 million on 64-bit systems), so reuse within
+//! that instant would take millions of process creations.
+//!
+//! # Fields and who may touch them
+//!
+//! A [`Child`] shares an `ExitState` with its reaper thread, under a mutex:
+//! the `std::process::Child` (taken by the reaper while it waits, given
+//! back with the status), the exit status once known, and the waker of the
+//! task in [`Child::wait`]. The status is set once, by whoever reaps
+//! (`try_wait` on the loop, or the reaper thread), and never changes.
 #![forbid(unsafe_code)]
 
 use std::ffi::OsStr;
@@ -41,15 +74,12 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 use std::pin::Pin;
 use std::process::{ExitStatus, Output, Stdio};
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 
 use mio::unix::pipe::{Receiver, Sender};
 
 use crate::reactor::{Direction, IoSource};
-
-/// The longest interval between two exit checks in [`Child::wait`].
-pub const WAIT_POLL_MAX: Duration = Duration::from_millis(50);
 
 /// A process builder: `std::process::Command` whose children's pipes are
 /// asynchronous.
@@ -76,6 +106,7 @@ pub struct Command {
     stdin_set: bool,
     stdout_set: bool,
     stderr_set: bool,
+    kill_on_drop: bool,
 }
 
 impl Command {
@@ -146,6 +177,26 @@ impl Command {
         self
     }
 
+    /// Whether dropping the [`Child`] kills the process (`SIGKILL`) if it is
+    /// still running (tokio's name; default `false`). Either way a dropped
+    /// child is reaped in the background, so it leaves no zombie (see the
+    /// [module docs](self)).
+    ///
+    /// ```
+    /// use evloop::process::Command;
+    ///
+    /// evloop::run(async {
+    ///     let child = Command::new("sleep").arg("30").kill_on_drop(true).spawn()?;
+    ///     drop(child); // killed now, reaped in the background
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn kill_on_drop(&mut self, kill_on_drop: bool) -> &mut Command {
+        self.kill_on_drop = kill_on_drop;
+        self
+    }
+
     /// The wrapped `std` command, for settings not mirrored here
     /// (`std::os::unix::process::CommandExt`, ...).
     pub fn as_std_mut(&mut self) -> &mut std::process::Command {
@@ -169,7 +220,13 @@ impl Command {
         let stderr = child.stderr.take().map(|p| ChildStderr::new(p.into())).transpose();
         match (stdin, stdout, stderr) {
             (Ok(stdin), Ok(stdout), Ok(stderr)) => Ok(Child {
-                child,
+                pid: child.id(),
+                exit: Arc::new(Mutex::new(ExitState {
+                    child: Some(child),
+                    status: None,
+                    waker: None,
+                })),
+                kill_on_drop: self.kill_on_drop,
                 stdin,
                 stdout,
                 stderr,
@@ -212,6 +269,7 @@ impl From<std::process::Command> for Command {
             stdin_set: false,
             stdout_set: false,
             stderr_set: false,
+            kill_on_drop: false,
         }
     }
 }
@@ -222,9 +280,13 @@ impl fmt::Debug for Command {
     }
 }
 
-/// A running (or finished, not yet reaped) child process.
+/// A running (or finished, not yet reaped) child process. Dropping it
+/// kills it only with [`Command::kill_on_drop`]; either way it is reaped in
+/// the background (see the [module docs](self)).
 pub struct Child {
-    child: std::process::Child,
+    pid: u32,
+    exit: Arc<Mutex<ExitState>>,
+    kill_on_drop: bool,
     /// The child's stdin, if it was piped.
     pub stdin: Option<ChildStdin>,
     /// The child's stdout, if it was piped.
@@ -233,25 +295,148 @@ pub struct Child {
     pub stderr: Option<ChildStderr>,
 }
 
+/// What a [`Child`] shares with its reaper thread.
+struct ExitState {
+    /// `None` while a reaper thread holds it (blocked in `wait`).
+    child: Option<std::process::Child>,
+    /// Set once, when the child is reaped; an error of `wait` is kept as
+    /// kind and message (`io::Error` is not `Clone`).
+    status: Option<Result<ExitStatus, (io::ErrorKind, String)>>,
+    /// The task in `Child::wait`, woken by the reaper.
+    waker: Option<Waker>,
+}
+
+fn lock(exit: &Mutex<ExitState>) -> MutexGuard<'_, ExitState> {
+    // Nothing panics while holding the lock (wakers are woken after it is
+    // released), so a poisoned state is still consistent.
+    exit.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn status_result(status: &Result<ExitStatus, (io::ErrorKind, String)>) -> io::Result<ExitStatus> {
+    match status {
+        Ok(s) => Ok(*s),
+        Err((kind, msg)) => Err(io::Error::new(*kind, msg.clone())),
+    }
+}
+
+/// Starts a thread that blocks until `child` exits, records the status in
+/// `exit` and wakes the waiting task.
+fn spawn_reaper(exit: Arc<Mutex<ExitState>>, mut child: std::process::Child) -> Result<(), std::process::Child> {
+    // The closure owns the child; if the thread cannot start, get it back.
+    let slot = Arc::new(Mutex::new(None::<std::process::Child>));
+    let pid = child.id();
+    let handoff = slot.clone();
+    *handoff.lock().unwrap_or_else(PoisonError::into_inner) = Some(child);
+    let spawned = std::thread::Builder::new()
+        .name(format!("evloop-reaper-{pid}"))
+        .spawn(move || {
+            let Some(mut child) = handoff.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+                return;
+            };
+            let status = child.wait().map_err(|e| (e.kind(), e.to_string()));
+            let waker = {
+                let mut st = lock(&exit);
+                st.status = Some(status);
+                // Back with its status cached, so `std`'s `kill` on it is a
+                // no-op from now on.
+                st.child = Some(child);
+                st.waker.take()
+            };
+            if let Some(w) = waker {
+                w.wake();
+            }
+        });
+    match spawned {
+        Ok(_) => Ok(()),
+        Err(_) => {
+            child = slot
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+                .expect("the thread never ran");
+            Err(child)
+        }
+    }
+}
+
+/// `SIGKILL` by pid, for a child a reaper thread is blocked on (see the
+/// module docs for why this is safe from pid reuse).
+fn kill_by_pid(pid: u32) -> io::Result<()> {
+    let out = std::process::Command::new("kill")
+        .args(["-s", "KILL", &pid.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "evloop: `kill -s KILL {pid}` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
 impl Child {
     /// The child's process id.
     pub fn id(&self) -> u32 {
-        self.child.id()
+        self.pid
     }
 
-    /// Sends `SIGKILL` (a child already reaped is not signalled).
+    /// Sends `SIGKILL` (a child already reaped is not signalled). Works
+    /// while a [`Child::wait`] is pending or was abandoned, too.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evloop::process::Command;
+    ///
+    /// evloop::run(async {
+    ///     let mut child = Command::new("sleep").arg("30").spawn()?;
+    ///     assert!(evloop::wait_for(child.wait(), Duration::from_millis(20)).await.is_err());
+    ///     child.kill()?;
+    ///     assert!(!child.wait().await?.success());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn kill(&mut self) -> io::Result<()> {
-        self.child.kill()
+        let mut st = lock(&self.exit);
+        if st.status.is_some() {
+            return Ok(());
+        }
+        match st.child.as_mut() {
+            Some(child) => child.kill(),
+            // A reaper thread holds the child and has not seen it exit; the
+            // lock keeps it from recording the exit meanwhile, but not from
+            // reaping: see the module docs.
+            None => kill_by_pid(self.pid),
+        }
     }
 
     /// The exit status, if the child has exited; never blocks.
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
-        self.child.try_wait()
+        let mut st = lock(&self.exit);
+        if let Some(status) = &st.status {
+            return status_result(status).map(Some);
+        }
+        match st.child.as_mut() {
+            Some(child) => {
+                let status = child.try_wait()?;
+                if let Some(s) = status {
+                    st.status = Some(Ok(s));
+                }
+                Ok(status)
+            }
+            // The reaper thread has not seen the exit yet.
+            None => Ok(None),
+        }
     }
 
-    /// Waits for the child to exit, without blocking the loop (see the
-    /// module docs for how). Closes the child's stdin first, as `std` does,
-    /// so a child reading it sees end of input.
+    /// Waits for the child to exit, without blocking the loop, and learns
+    /// of the exit as it happens (through a reaper thread: see the module
+    /// docs). Closes the child's stdin first, as `std` does, so a child
+    /// reading it sees end of input.
     ///
     /// ```
     /// use evloop::process::Command;
@@ -262,14 +447,37 @@ impl Child {
     /// ```
     pub async fn wait(&mut self) -> io::Result<ExitStatus> {
         drop(self.stdin.take());
-        let mut delay = Duration::from_millis(1);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return Ok(status);
-            }
-            crate::sleep(delay).await;
-            delay = (delay * 2).min(WAIT_POLL_MAX);
+        poll_fn(|cx| self.poll_wait(cx)).await
+    }
+
+    fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<ExitStatus>> {
+        let mut st = lock(&self.exit);
+        if let Some(status) = &st.status {
+            return Poll::Ready(status_result(status));
         }
+        // The waker goes in before the reaper can look for it (it takes
+        // the lock we hold to record the status), so the wake-up cannot be
+        // missed.
+        if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            st.waker = Some(cx.waker().clone());
+        }
+        let Some(child) = st.child.as_mut() else {
+            return Poll::Pending; // a reaper thread is waiting already
+        };
+        if let Some(s) = child.try_wait()? {
+            st.status = Some(Ok(s));
+            st.waker = None;
+            return Poll::Ready(Ok(s));
+        }
+        let child = st.child.take().expect("checked above");
+        drop(st);
+        if let Err(child) = spawn_reaper(self.exit.clone(), child) {
+            lock(&self.exit).child = Some(child);
+            return Poll::Ready(Err(io::Error::other(
+                "evloop: could not start a thread to wait for the child process",
+            )));
+        }
+        Poll::Pending
     }
 
     /// Closes stdin, reads stdout and stderr to their ends (both at once, so
@@ -302,6 +510,31 @@ impl Child {
         .await?;
         let status = self.wait().await?;
         Ok(Output { status, stdout, stderr })
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let mut st = lock(&self.exit);
+        if st.status.is_some() {
+            return; // reaped
+        }
+        if self.kill_on_drop {
+            let _ = match st.child.as_mut() {
+                Some(child) => child.kill(),
+                None => kill_by_pid(self.pid),
+            };
+        }
+        let Some(mut child) = st.child.take() else {
+            return; // a reaper thread is waiting; it reaps
+        };
+        if let Ok(Some(_)) = child.try_wait() {
+            return; // exited and reaped just now
+        }
+        drop(st);
+        // Not reaped yet: a reaper thread does it when the child exits. If
+        // no thread can be started, the child is left as `std` leaves it.
+        let _ = spawn_reaper(self.exit.clone(), child);
     }
 }
 
