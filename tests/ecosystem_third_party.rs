@@ -96,7 +96,7 @@ fn async_channel_from_a_std_thread_to_an_evloop_task_and_back() {
         }
         total // the thread dropped its sender: the stream of work ended
     });
-    assert_eq!(total, (0..50).sum());
+    assert_eq!(total, (0..50).sum::<u32>());
     assert_eq!(worker.join().unwrap(), (0..50).map(|i| i * 2).collect::<Vec<_>>());
 }
 
