@@ -377,3 +377,43 @@ fn a_panicking_reader_is_reported_and_stays_registered() {
     assert_eq!(reports[0].1.as_deref(), Some("reader boom"));
     assert!(h.remove_reader(fd));
 }
+
+#[test]
+#[cfg_attr(miri, ignore = "Miri does not emulate sockets")]
+fn an_fd_closed_while_watched_is_reported_and_forgotten() {
+    let (a, mut b) = pair();
+    let fd = a.as_raw_fd();
+    let reports = Reports::default();
+    let mut lp = EventLoop::builder()
+        .exception_handler(reporter(&reports))
+        .build()
+        .unwrap();
+    let h = lp.handle();
+    let owner = Rc::new(RefCell::new(Some(a)));
+    let o = owner.clone();
+    // Misuse: the callback closes the fd without remove_reader first.
+    h.add_reader(fd, move || drop(o.borrow_mut().take())).unwrap();
+    b.write_all(b"x").unwrap();
+    lp.run_until_complete(async {
+        wait_for(
+            async {
+                while owner.borrow().is_some() {
+                    yield_now().await;
+                }
+            },
+            HANG,
+        )
+        .await
+        .expect("reader never called");
+        many_ticks().await;
+    })
+    .unwrap();
+    let reports = reports.events();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(
+        reports[0].0.contains(&format!("fd {fd} was closed"))
+            && reports[0].0.contains("remove_reader/remove_writer before closing"),
+        "{reports:?}"
+    );
+    assert!(!h.remove_reader(fd), "a closed fd's watch was kept");
+}

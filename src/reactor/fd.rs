@@ -519,8 +519,12 @@ async fn drive(watch: Rc<Watch>) {
     }
 }
 
+/// The live watch of `key`: not one whose driver is gone (a closed loop)
+/// or about to go (removed after its fd was found closed).
 fn lookup(key: (u64, RawFd)) -> Option<Rc<Watch>> {
-    WATCHES.with(|w| w.borrow().get(&key).and_then(Weak::upgrade))
+    let watch = WATCHES.with(|w| w.borrow().get(&key).and_then(Weak::upgrade))?;
+    let live = watch.reg.borrow().is_some();
+    live.then_some(watch)
 }
 
 impl Handle {
