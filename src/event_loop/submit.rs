@@ -300,6 +300,10 @@ impl<T> RemoteTask<T> {
     ///
     /// On the thread of the loop the work was submitted to, while that loop
     /// runs: the loop could never produce the result (it would deadlock).
+    /// On that thread while the loop is *not* running nothing can produce
+    /// the result either, and there is no running loop to detect: this
+    /// waits until another thread runs or closes the loop. Use
+    /// [`try_join`](RemoteTask::try_join) between `run_once` calls there.
     ///
     /// ```
     /// let mut lp = evloop::EventLoop::new()?;
