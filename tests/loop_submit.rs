@@ -281,3 +281,42 @@ fn remote_task_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<RemoteTask<String>>();
 }
+
+/// Cancels race with results finishing on the loop: whatever `cancel`
+/// answered must agree with what `join` then reports, and no join hangs.
+#[test]
+fn cancel_racing_completion_agrees_with_join_and_never_hangs() {
+    let mut lp = EventLoop::new().unwrap();
+    let mismatches = with_loop_thread(&mut lp, |remote| {
+        let workers: Vec<_> = (0..4)
+            .map(|t| {
+                let remote = remote.clone();
+                thread::spawn(move || {
+                    let mut bad = 0;
+                    for i in 0..200u32 {
+                        let task = remote
+                            .submit_with(move || async move {
+                                if i % 3 == 0 {
+                                    evloop::yield_now().await;
+                                }
+                                i
+                            })
+                            .unwrap();
+                        if (i + t) % 7 == 0 {
+                            thread::yield_now();
+                        }
+                        let granted = task.cancel();
+                        match join(task) {
+                            Ok(v) if !granted && v == i => {}
+                            Err(TaskError::Cancelled) if granted => {}
+                            _ => bad += 1,
+                        }
+                    }
+                    bad
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum::<u32>()
+    });
+    assert_eq!(mismatches, 0);
+}
