@@ -236,6 +236,21 @@ impl<T: AsRawFd> AsyncFd<T> {
     /// Polls for readability: [`readable`](Self::readable) for hand-written
     /// futures. A pending poll leaves the task's waker listed until the next
     /// readiness event (once per task, however often it polls).
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// use std::io::Write;
+    /// use evloop::AsyncFd;
+    ///
+    /// evloop::run(async {
+    ///     let (a, mut b) = std::os::unix::net::UnixStream::pair()?;
+    ///     let a = AsyncFd::new(a)?;
+    ///     b.write_all(b"!")?;
+    ///     poll_fn(|cx| a.poll_read_ready(cx).map_ok(drop)).await?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[track_caller]
     pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<AsyncFdReadyGuard<'_, T>>> {
         self.io
@@ -320,6 +335,23 @@ pub struct AsyncFdReadyGuard<'a, T: AsRawFd> {
 impl<'a, T: AsRawFd> AsyncFdReadyGuard<'a, T> {
     /// Forgets the readiness: say so after the fd returned `WouldBlock`
     /// (clearing it any earlier can lose the only edge the kernel sends).
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use evloop::AsyncFd;
+    ///
+    /// evloop::run(async {
+    ///     let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    ///     a.set_nonblocking(true)?;
+    ///     let a = AsyncFd::new(a)?;
+    ///     drop(b); // end of stream: readable at once
+    ///     let mut guard = a.readable().await?;
+    ///     assert_eq!((&*a).read(&mut [0; 8])?, 0);
+    ///     guard.clear_ready(); // the next `readable` waits for a new edge
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn clear_ready(&mut self) {
         self.fd.io.registration().clear_readiness(self.dir);
     }
@@ -618,6 +650,19 @@ impl Handle {
     /// Stops watching `fd` for reading: asyncio's `loop.remove_reader`.
     /// Returns whether a reader was registered. If no writer remains either,
     /// the fd is deregistered at once, so it may be closed right after.
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    ///
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// let lp = evloop::EventLoop::new()?;
+    /// let h = lp.handle();
+    /// h.add_reader(a.as_raw_fd(), || {})?;
+    /// assert!(h.remove_reader(a.as_raw_fd()));
+    /// assert!(!h.remove_reader(a.as_raw_fd())); // nothing left to remove
+    /// drop(a); // closed only once it is no longer watched
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn remove_reader(&self, fd: RawFd) -> bool {
         self.remove_watch(fd, Direction::Read)
     }
