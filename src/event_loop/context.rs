@@ -41,6 +41,8 @@ pub(crate) struct EnterGuard {
 
 impl Drop for EnterGuard {
     fn drop(&mut self) {
+        // Also when a panic unwinds out of a poll: no budget outlives a run.
+        crate::task::coop::unconstrain();
         let core = CURRENT.with(|current| current.borrow_mut().take());
         if let Some(core) = core {
             core.set_running(false);

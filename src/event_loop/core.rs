@@ -64,7 +64,7 @@ static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 /// primitives then costs no syscall; I/O readiness is noticed at most this
 /// many jobs late. Tokio's current-thread runtime uses the same number
 /// (`event_interval`).
-pub(crate) const IO_INTERVAL: u32 = 61;
+pub(crate) const IO_INTERVAL: usize = 61;
 
 /// The id events and reports use for `key` (0 for the main future).
 fn task_id(key: TaskKey) -> u64 {
@@ -146,7 +146,7 @@ pub(crate) struct Core {
     next_task_id: Cell<u64>,
     main_queued: Cell<bool>,
     /// Jobs run since the reactor was last polled (see [`IO_INTERVAL`]).
-    jobs_since_io: Cell<u32>,
+    jobs_since_io: Cell<usize>,
     running: Cell<bool>,
     pub(super) closed: Cell<bool>,
     handler: ExceptionHandler,
@@ -331,7 +331,8 @@ impl Core {
         let result = {
             let waker = waker_ref(&waker);
             let mut cx = Context::from_waker(&waker);
-            coop::with_budget(|| panic::catch_unwind(AssertUnwindSafe(|| task.stage.poll(&mut cx))))
+            coop::refill();
+            panic::catch_unwind(AssertUnwindSafe(|| task.stage.poll(&mut cx)))
         };
         self.polling.set(None);
         let self_woken = self.self_woken.replace(false);
@@ -630,6 +631,7 @@ impl Core {
 
     /// How long the next tick may block: zero if anything is ready, until the
     /// next timer (zero on a manual clock, which jumps instead), or forever.
+    #[inline]
     pub(crate) fn next_timeout(&self) -> Option<Duration> {
         let ready = !self.run_queue.borrow().is_empty() || self.remote.pending() || self.remote.stop_requested();
         if ready {
@@ -725,18 +727,23 @@ impl Core {
         // jobs wake lands behind them, for the next tick. Popping one at a
         // time leaves the rest queued if a panic unwinds out of a job.
         let ready = self.run_queue.borrow().len();
-        self.jobs_since_io
-            .set(self.jobs_since_io.get().saturating_add(ready as u32));
+        // Wrapping is harmless: it can only happen with no source registered,
+        // when the count is never read.
+        self.jobs_since_io.set(self.jobs_since_io.get().wrapping_add(ready));
         if self.instruments.hooked() {
             self.run_ready::<true>(ready, main);
         } else {
             self.run_ready::<false>(ready, main);
         }
+        // Between polls (callbacks, the host's code) nothing is budgeted.
+        coop::unconstrain();
         self.instruments.event(|| LoopEvent::TickEnd {
             n: self.instruments.counters.ticks.get(),
         });
-        if let Some(payload) = self.instruments.take_observer_panic() {
-            self.report("exception in the on_event observer", Some(payload), None);
+        if self.instruments.hooked() {
+            if let Some(payload) = self.instruments.take_observer_panic() {
+                self.report("exception in the on_event observer", Some(payload), None);
+            }
         }
         if self.stop_on_task_panic {
             if let Some(payload) = self.fatal.take() {
@@ -762,7 +769,8 @@ impl Core {
                         self.instruments.event(|| LoopEvent::PollStart { task: 0 });
                         self.instruments.poll_started.set(self.instruments.start_timing());
                     }
-                    let finished = coop::with_budget(&mut *main);
+                    coop::refill();
+                    let finished = main();
                     if HOOKED {
                         if let Some(took) = self.instruments.slow_since(self.instruments.poll_started.take()) {
                             self.report_slow("the main future", took, None);

@@ -26,10 +26,11 @@
 //!   amortises a trip round the run queue over many operations (the cost
 //!   is one extra tick per 128 steps), small enough that one such task
 //!   holds the loop for well under a millisecond between ticks.
-//! - The budget is set by the loop around each task poll (and each poll of
-//!   `run_until_complete`'s future) and restored afterwards, so nesting is
-//!   harmless. Outside a poll by an evloop loop (a future polled by hand or
-//!   by another executor) the budget is unconstrained: leaves never yield.
+//! - The loop refills the budget before each task poll (and each poll of
+//!   `run_until_complete`'s future) and makes it unconstrained again when
+//!   its run step ends and when a run ends, even by unwinding. Outside the
+//!   loop's run step (a future polled by hand or by another executor) the
+//!   budget is unconstrained: leaves never yield.
 //! - A spent leaf wakes its task *before* returning `Pending`, so the task is
 //!   always polled again: the budget can delay work, never lose it.
 //! - Leaves that wait for something external (a timer, a waiter list) are
@@ -38,8 +39,8 @@
 //! # Fields and who may touch them
 //!
 //! One thread-local `Cell<Option<u8>>`: `None` = unconstrained, `Some(n)` =
-//! `n` units left. Only [`with_budget`] sets it; only [`poll_proceed`]
-//! lowers it.
+//! `n` units left. Only [`refill`] and [`unconstrain`] set it; only
+//! [`poll_proceed`] lowers it.
 //!
 //! To change the number, change [`BUDGET`]; `RELIABILITY.md` lists what
 //! depends on it.
@@ -54,18 +55,19 @@ thread_local! {
     static LEFT: Cell<Option<u8>> = const { Cell::new(None) };
 }
 
-/// Runs `poll` (one poll of a task) with a fresh budget of [`BUDGET`]
-/// units, restoring the previous budget afterwards, even on unwind.
+/// Gives the task about to be polled a fresh budget of [`BUDGET`] units:
+/// one thread-local store, on the hot path of every task poll.
 #[inline]
-pub(crate) fn with_budget<R>(poll: impl FnOnce() -> R) -> R {
-    struct Restore(Option<u8>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let _ = LEFT.try_with(|left| left.set(self.0));
-        }
-    }
-    let _restore = Restore(LEFT.with(|left| left.replace(Some(BUDGET))));
-    poll()
+pub(crate) fn refill() {
+    LEFT.with(|left| left.set(Some(BUDGET)));
+}
+
+/// Makes the budget unconstrained again: called by the loop once its run
+/// step is over, and when a run ends (also by unwinding), so code polled
+/// outside the loop's polls never yields for budget.
+#[inline]
+pub(crate) fn unconstrain() {
+    let _ = LEFT.try_with(|left| left.set(None));
 }
 
 /// Spends one unit for a leaf that is about to do work. `Pending` (with the
@@ -92,6 +94,16 @@ pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
     } else {
         Poll::Ready(())
     }
+}
+
+/// Runs `poll` as the loop runs a task poll: with a full budget, and
+/// unconstrained after. For unit tests that poll by hand.
+#[cfg(test)]
+pub(crate) fn with_budget<R>(poll: impl FnOnce() -> R) -> R {
+    refill();
+    let out = poll();
+    unconstrain();
+    out
 }
 
 /// Units left in this poll, `None` outside a budgeted poll. For tests.
@@ -129,33 +141,33 @@ mod tests {
         let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
         let waker = Waker::from(wakes.clone());
         let mut cx = Context::from_waker(&waker);
-        let ready = with_budget(|| {
-            let mut ready = 0;
-            while poll_proceed(&mut cx).is_ready() {
-                ready += 1;
-                assert!(ready <= usize::from(BUDGET), "the budget never ran out");
-            }
-            ready
-        });
+        refill();
+        let mut ready = 0;
+        while poll_proceed(&mut cx).is_ready() {
+            ready += 1;
+            assert!(ready <= usize::from(BUDGET), "the budget never ran out");
+        }
+        unconstrain();
         assert_eq!(ready, usize::from(BUDGET));
         assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "a spent leaf wakes its task once");
-        assert_eq!(left(), None, "the budget is restored after the poll");
+        assert_eq!(left(), None, "unconstrained after the run step");
     }
 
     #[test]
-    fn with_budget_nests_and_restores_the_outer_budget() {
+    fn refill_gives_each_poll_a_whole_budget() {
         let mut cx = Context::from_waker(futures_task::noop_waker_ref());
-        with_budget(|| {
-            assert!(poll_proceed(&mut cx).is_ready());
-            assert_eq!(left(), Some(BUDGET - 1));
-            with_budget(|| assert_eq!(left(), Some(BUDGET)));
-            assert_eq!(left(), Some(BUDGET - 1));
-        });
+        refill();
+        assert!(poll_proceed(&mut cx).is_ready());
+        assert_eq!(left(), Some(BUDGET - 1));
+        refill();
+        assert_eq!(left(), Some(BUDGET));
+        unconstrain();
+        assert_eq!(left(), None);
     }
 
     #[test]
-    fn with_budget_restores_on_unwind() {
-        let result = std::panic::catch_unwind(|| with_budget(|| panic!("inside a poll")));
+    fn a_loop_leaves_the_budget_unconstrained_even_when_its_main_future_panics() {
+        let result = std::panic::catch_unwind(|| crate::run(async { panic!("inside a poll") }));
         assert!(result.is_err());
         assert_eq!(left(), None);
     }
