@@ -8,9 +8,9 @@
 //! applies (it has no timers).
 //!
 //! Every runtime is timed through criterion's own async support
-//! (`b.to_async(..)`): evloop through the library's
-//! [`evloop::CriterionExecutor`] (cargo feature `criterion`, enabled for the
-//! benches by the dev-dependency on `evloop` itself), the peers through
+//! (`b.to_async(..)`): evloop through
+//! [`evloop_criterion::CriterionExecutor`] (the companion crate in
+//! `evloop-criterion/`, a dev-dependency), the peers through
 //! [`Exec`], the same trait on a `RefCell` here.
 //!
 //! Workloads:
@@ -277,7 +277,7 @@ trait Runtime: Sized {
 
 /// criterion's `AsyncExecutor` for a peer runtime: one `block_on` per
 /// criterion batch, the same shape as evloop's own
-/// [`evloop::CriterionExecutor`].
+/// [`evloop_criterion::CriterionExecutor`].
 struct Exec<R>(RefCell<R>);
 
 impl<R: Runtime> AsyncExecutor for &Exec<R> {
@@ -286,9 +286,9 @@ impl<R: Runtime> AsyncExecutor for &Exec<R> {
     }
 }
 
-// evloop, through the library's criterion support
+// evloop, through the companion crate's criterion support
 
-struct Evloop(evloop::CriterionExecutor);
+struct Evloop(evloop_criterion::CriterionExecutor);
 
 #[derive(Clone)]
 struct EvSpawn;
@@ -316,20 +316,20 @@ impl Timers for EvSpawn {
 
 impl Runtime for Evloop {
     type S = EvSpawn;
-    type Exec = evloop::CriterionExecutor;
+    type Exec = evloop_criterion::CriterionExecutor;
     fn spawner(&self) -> EvSpawn {
         EvSpawn
     }
     fn block_on<F: Future>(&mut self, f: F) -> F::Output {
         AsyncExecutor::block_on(&self.0, f)
     }
-    fn into_exec(self) -> evloop::CriterionExecutor {
+    fn into_exec(self) -> evloop_criterion::CriterionExecutor {
         self.0
     }
 }
 
 fn evloop_rt() -> Evloop {
-    Evloop(evloop::CriterionExecutor::new().expect("evloop loop"))
+    Evloop(evloop_criterion::CriterionExecutor::new().expect("evloop loop"))
 }
 
 // monoio: epoll LegacyDriver + timer driver

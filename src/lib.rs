@@ -127,8 +127,6 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod combinators;
-#[cfg(feature = "criterion")]
-mod criterion_support;
 mod event_loop;
 pub mod future;
 #[cfg(feature = "hyper")]
@@ -159,8 +157,6 @@ pub use combinators::{
 };
 pub use future::FutureError;
 
-#[cfg(feature = "criterion")]
-pub use criterion_support::CriterionExecutor;
 #[cfg(feature = "hyper")]
 pub use hyper_support::{HyperExecutor, HyperIo, HyperSleep, HyperTimer};
 

@@ -1,7 +1,6 @@
-//! criterion's async benchmarks on evloop (cargo feature `criterion`).
+//! criterion's async benchmarks on evloop.
 //!
-//! criterion drives async code through its
-//! [`AsyncExecutor`](criterion::async_executor::AsyncExecutor) trait: one
+//! criterion drives async code through its [`AsyncExecutor`] trait: one
 //! `block_on(&self, future)` per iteration batch. [`CriterionExecutor`] is
 //! that trait for evloop: it owns one [`EventLoop`] and runs each future with
 //! [`EventLoop::run_until_complete`], so a benchmark reuses the loop (its
@@ -18,7 +17,14 @@
 //!   message saying so rather than with a bare borrow error.
 //! - A run that fails (the loop was stopped or closed) panics: a benchmark
 //!   has no way to report the error and must not time a broken iteration.
-//! - Without the feature, criterion is not a dependency of the library.
+//! - A crate of its own, not a feature of evloop: criterion 0.8's dependency
+//!   tree needs Rust 1.86 and edition 2024, and evloop's `rust-version`
+//!   must hold for every feature combination a dependent can turn on
+//!   (`.ci/msrv-check.sh`). Before this crate, the type was
+//!   `evloop::CriterionExecutor` behind evloop's `criterion` feature; it is
+//!   now `evloop_criterion::CriterionExecutor`, with the same API.
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations)]
 
 use std::cell::RefCell;
 use std::fmt;
@@ -27,7 +33,7 @@ use std::io;
 
 use criterion::async_executor::AsyncExecutor;
 
-use crate::{EventLoop, Handle};
+use evloop::{EventLoop, Handle};
 
 /// An [`EventLoop`] usable as criterion's `AsyncExecutor`:
 /// `b.to_async(&executor).iter(|| async { ... })`.
@@ -37,7 +43,7 @@ use crate::{EventLoop, Handle};
 ///
 /// ```
 /// use criterion::Criterion;
-/// use evloop::CriterionExecutor;
+/// use evloop_criterion::CriterionExecutor;
 ///
 /// fn bench_spawn(c: &mut Criterion) {
 ///     let ex = CriterionExecutor::new().unwrap();
@@ -114,7 +120,7 @@ mod tests {
     fn block_on_runs_tasks_and_reuses_the_loop() {
         let ex = CriterionExecutor::new().unwrap();
         for i in 0..3 {
-            let out = ex.block_on(async move { crate::create_task(async move { i * 2 }).await.unwrap() });
+            let out = ex.block_on(async move { evloop::create_task(async move { i * 2 }).await.unwrap() });
             assert_eq!(out, i * 2);
         }
         assert!(!ex.into_inner().is_closed());
