@@ -330,6 +330,7 @@ impl Core {
         }
         let result = {
             let waker = waker_ref(&waker);
+            self.wakers.mark_lent(&waker);
             let mut cx = Context::from_waker(&waker);
             coop::refill();
             panic::catch_unwind(AssertUnwindSafe(|| task.stage.poll(&mut cx)))

@@ -15,9 +15,11 @@
 //! - An `Arc` someone else still holds is never re-pointed: its clones must
 //!   go on naming their task ([`TaskWaker::recycle`]).
 //! - The waker lent to the poll under way is recognised by its data pointer
-//!   *and* the vtable `futures-task` gives our wakers: a foreign waker that
-//!   happens to share the address can never pass; a vtable duplicated by
-//!   codegen can only make the check miss (the caller then clones).
+//!   *and* its vtable, both recorded from the `Waker` the poll gets: a
+//!   foreign waker that happens to share the address can never pass. (The
+//!   vtable is recorded per poll, not once: codegen may duplicate the
+//!   static, and a copy taken elsewhere made every check miss, sending
+//!   each `yield_now` down the full wake path: +50 Ir per yield.)
 //!
 //! # Fields and who may touch them
 //!
@@ -28,8 +30,6 @@ use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::task::{RawWakerVTable, Waker};
 
-use futures_task::waker_ref;
-
 use super::remote::Remote;
 use crate::task::header::Header;
 use crate::task::waker::TaskWaker;
@@ -38,10 +38,9 @@ use crate::task::TaskKey;
 pub(crate) struct WakerCache {
     loop_id: u64,
     remote: Arc<Remote>,
-    /// The vtable `futures-task` gives our task wakers.
-    vtable: &'static RawWakerVTable,
-    /// The data pointer of the waker lent to the poll under way.
+    /// The data pointer and vtable of the waker lent to the poll under way.
     lent: Cell<*const ()>,
+    vtable: Cell<&'static RawWakerVTable>,
     /// The last waker recycled, first in line for the next task.
     spare: Cell<Option<Arc<TaskWaker>>>,
     /// The rest of the recycled wakers. Not capped: it never holds more
@@ -51,14 +50,13 @@ pub(crate) struct WakerCache {
 
 impl WakerCache {
     pub(crate) fn new(loop_id: u64, remote: Arc<Remote>) -> WakerCache {
-        let vtable = {
-            let probe = Arc::new(TaskWaker::new(loop_id, super::core::MAIN, remote.clone()));
-            waker_ref(&probe).vtable()
-        };
+        // Placeholders until the first poll (`waker_task` asks only while a
+        // task is being polled, and each poll records its own waker first).
+        let vtable = futures_task::noop_waker_ref().vtable();
         WakerCache {
             loop_id,
             remote,
-            vtable,
+            vtable: Cell::new(vtable),
             lent: Cell::new(std::ptr::null()),
             spare: Cell::new(None),
             pool: RefCell::new(Vec::new()),
@@ -79,8 +77,17 @@ impl WakerCache {
                 None => self.fresh(header.key),
             },
         };
-        self.lent.set(Arc::as_ptr(&waker) as *const ());
         waker
+    }
+
+    /// Records the waker about to be lent to a poll, data pointer and
+    /// vtable both, taken from the very `Waker` the poll gets: a vtable
+    /// captured anywhere else may be another copy of the same static
+    /// (codegen duplicates them across units), and the check would miss.
+    #[inline]
+    pub(crate) fn mark_lent(&self, waker: &Waker) {
+        self.lent.set(waker.data());
+        self.vtable.set(waker.vtable());
     }
 
     #[cold]
@@ -120,7 +127,7 @@ impl WakerCache {
     /// Whether `waker` is the one lent to the poll under way.
     #[inline]
     pub(crate) fn is_lent(&self, waker: &Waker) -> bool {
-        waker.data() == self.lent.get() && std::ptr::eq(waker.vtable(), self.vtable)
+        waker.data() == self.lent.get() && std::ptr::eq(waker.vtable(), self.vtable.get())
     }
 
     /// Drops every cached waker (the loop is closing).
