@@ -40,6 +40,7 @@
 //! | `asyncio.StreamReader` | [`net::StreamReader`] |
 //! | `asyncio.create_subprocess_exec` | [`process::Command`] |
 //! | `proc.wait()`, `proc.kill()`, tokio's `kill_on_drop` | [`process::Child::wait`] (no polling), [`process::Child::kill`], [`process::Command::kill_on_drop`] |
+//! | `loop.add_signal_handler`, `remove_signal_handler` | `Handle::add_signal_handler`, `Handle::remove_signal_handler`, `signal::ctrl_c`, `signal::signal` (feature `signal`) |
 //! | `loop.set_exception_handler` | [`Builder::exception_handler`] → [`ExceptionContext`] |
 //! | debug mode, `loop.slow_callback_duration`, `PYTHONASYNCIODEBUG` | [`Builder::debug`], [`Builder::slow_callback_duration`], `EVLOOP_DEBUG=1` |
 //! | (none) loop counters | [`Handle::stats`] → [`Stats`] |
@@ -142,14 +143,13 @@ mod to_thread;
 
 pub use event_loop::{
     all_tasks, current_task, get_running_loop, run, try_get_running_loop, Builder, CallbackHandle, EventLoop,
-    ExceptionContext, Handle, LoopEvent, RunError, Stats, TaskInfo, ThreadsafeHandle,
+    ExceptionContext, Handle, LoopEvent, RemoteTask, RunError, Stats, TaskInfo, ThreadsafeHandle,
 };
 pub use reactor::{AsyncFd, AsyncFdReadyGuard, TryIoError};
 pub use task::{create_task, yield_now, AbortOnDrop, PanicPayload, Task, TaskError, YieldNow};
 pub use time::{sleep, sleep_until, Sleep};
 pub use to_thread::{to_thread, ToThread, ToThreadError};
 
-pub use event_loop::RemoteTask;
 pub use combinators::{
     as_completed, gather, shield, timeout, timeout_at, try_gather, wait, wait_for, AsCompleted, AsCompletedTimeout,
     ChildFailure, Failure, Gather, ReturnWhen, Shield, TaskGroup, TaskGroupError, TaskOutcome, Timeout, TimeoutError,

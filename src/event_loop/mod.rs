@@ -20,8 +20,8 @@ mod handle;
 pub(crate) mod instrument;
 pub(crate) mod remote;
 mod shutdown;
-mod wakers;
 mod submit;
+mod wakers;
 
 use std::any::Any;
 use std::fmt;
