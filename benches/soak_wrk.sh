@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Soak test (issue #7): hyper's HTTP/1 hello-world on evloop
-# (examples/http_hello.rs, through examples/support/hyper_rt.rs) under wrk
+# (examples/http_hello.rs, through the library's `hyper` feature) under wrk
 # with 100 connections for 60 s. It passes when wrk reports no socket errors
 # and no non-2xx answers, and the server's resident memory stays within 10%
 # of its second-10 value from second 10 to the end. Not run in CI.
