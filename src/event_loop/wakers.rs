@@ -67,7 +67,7 @@ impl WakerCache {
     /// else the spare, pointed at the task.
     #[inline]
     pub(crate) fn lend(&self, header: &Header) -> Arc<TaskWaker> {
-        let waker = match header.waker.take() {
+        match header.waker.take() {
             Some(own) => own,
             None => match self.spare.take() {
                 Some(spare) => {
@@ -76,8 +76,7 @@ impl WakerCache {
                 }
                 None => self.fresh(header.key),
             },
-        };
-        waker
+        }
     }
 
     /// Records the waker about to be lent to a poll, data pointer and
