@@ -51,12 +51,15 @@
 //!
 //! While a reaper thread waits, it owns the `std::process::Child`, so
 //! [`Child::kill`] (and `kill_on_drop`) cannot call `std`'s `kill` on it;
-//! they send `SIGKILL` by pid through the system's `kill` command instead
-//! (a short fork and exec, once). The process cannot have been reaped and
-//! its pid reused before that, except in the instant between the reaper's
-//! `waitpid` returning and it recording the status; Linux hands out pids
-//! cyclically up to `pid_max` (4 million on 64-bit systems), so reuse within
-//! that instant would take millions of process creations.
+//! they send `SIGKILL` by pid with the shell's `kill` builtin instead
+//! (`sh -c 'kill -s KILL "$1"'`: a short fork and exec, once; `sh` is on
+//! every Unix, unlike a `kill` binary). The process cannot have been reaped
+//! and its pid reused before that, except in the instant between the
+//! reaper's `waitpid` returning and it recording the status (the state's
+//! lock, held across the kill, keeps the status from being recorded, not
+//! the `waitpid` from returning). Linux hands out pids cyclically up to
+//! `pid_max` (32768 by default, 4194304 on most distributions), so a reuse
+//! within that instant would take tens of thousands of process creations.
 //!
 //! # Fields and who may touch them
 //!
@@ -362,8 +365,8 @@ fn spawn_reaper(exit: Arc<Mutex<ExitState>>, mut child: std::process::Child) -> 
 /// `SIGKILL` by pid, for a child a reaper thread is blocked on (see the
 /// module docs for why this is safe from pid reuse).
 fn kill_by_pid(pid: u32) -> io::Result<()> {
-    let out = std::process::Command::new("kill")
-        .args(["-s", "KILL", &pid.to_string()])
+    let out = std::process::Command::new("sh")
+        .args(["-c", "kill -s KILL \"$1\"", "sh", &pid.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
