@@ -194,12 +194,33 @@ fn forbidden_and_unknown_signals_are_refused_with_a_clear_error() {
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
 }
 
+/// Runs in a child process (this test binary again, with only this test):
+/// SIGINT is sent to the child, never to the harness, and this process
+/// installs no SIGINT hook (which would leave Ctrl-C ignored here).
 #[test]
-fn ctrl_c_is_an_awaitable_for_sigint() {
-    // Not sent (SIGINT would reach the harness if the hook were missing):
-    // only checks that it installs and waits.
-    evloop::run(async {
-        let r = wait_for(evloop::signal::ctrl_c(), Duration::from_millis(20)).await;
-        assert!(r.is_err(), "ctrl_c completed without a SIGINT");
-    });
+fn ctrl_c_completes_on_sigint() {
+    const CHILD: &str = "EVLOOP_TEST_CTRL_C_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        evloop::run(async {
+            let mut ctrl_c = std::pin::pin!(evloop::signal::ctrl_c());
+            // The first poll installs the hook.
+            assert!(futures::poll!(ctrl_c.as_mut()).is_pending());
+            send(SignalKind::INTERRUPT);
+            wait_for(ctrl_c, LIMIT).await.expect("ctrl_c never completed").unwrap();
+        });
+        return;
+    }
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "ctrl_c_completes_on_sigint",
+            "--test-threads=1",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    // Killed by SIGINT (no hook) or failed: not a success.
+    assert!(status.success(), "the child test failed: {status:?}");
 }
