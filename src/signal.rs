@@ -82,9 +82,7 @@ use std::task::{Context, Poll, Waker};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 
-use mio::event::Source;
-use mio::unix::SourceFd;
-use mio::{Interest, Registry, Token};
+use mio::Interest;
 use signal_hook::iterator::backend::SignalDelivery;
 use signal_hook::iterator::exfiltrator::SignalOnly;
 
@@ -307,18 +305,6 @@ struct SelfPipe(RefCell<Signals>, RawFd);
 impl AsRawFd for SelfPipe {
     fn as_raw_fd(&self) -> RawFd {
         self.1
-    }
-}
-
-impl Source for SelfPipe {
-    fn register(&mut self, registry: &Registry, token: Token, interest: Interest) -> io::Result<()> {
-        SourceFd(&self.1).register(registry, token, interest)
-    }
-    fn reregister(&mut self, registry: &Registry, token: Token, interest: Interest) -> io::Result<()> {
-        SourceFd(&self.1).reregister(registry, token, interest)
-    }
-    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-        SourceFd(&self.1).deregister(registry)
     }
 }
 
