@@ -472,7 +472,8 @@ impl Handle {
     /// # Errors
     ///
     /// As [`signal`]: `InvalidInput` for `SIGKILL`, `SIGSTOP`, `SIGSEGV`,
-    /// `SIGILL`, `SIGFPE` and numbers that are no signal.
+    /// `SIGILL`, `SIGFPE` and numbers that are no signal. An error on a
+    /// closed loop, as asyncio raises.
     ///
     /// ```
     /// use std::cell::Cell;
@@ -494,6 +495,12 @@ impl Handle {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn add_signal_handler(&self, kind: SignalKind, mut callback: impl FnMut() + 'static) -> io::Result<()> {
+        if self.is_closed() {
+            // asyncio raises RuntimeError("Event loop is closed").
+            return Err(io::Error::other(format!(
+                "evloop: add_signal_handler({kind}) on a closed loop: nothing would ever run the callback"
+            )));
+        }
         let mut receiver = signal(kind)?;
         let stop = Rc::new(Stop::default());
         let old = with_handlers(self.core(), |map| map.insert(kind.0, stop.clone()));

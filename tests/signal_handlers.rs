@@ -224,3 +224,13 @@ fn ctrl_c_completes_on_sigint() {
     // Killed by SIGINT (no hook) or failed: not a success.
     assert!(status.success(), "the child test failed: {status:?}");
 }
+
+#[test]
+fn add_signal_handler_on_a_closed_loop_is_an_error() {
+    let mut lp = EventLoop::new().unwrap();
+    let handle = lp.handle();
+    lp.close().unwrap();
+    let err = handle.add_signal_handler(SignalKind::USER_DEFINED2, || {}).unwrap_err();
+    assert!(err.to_string().contains("closed loop"), "{err}");
+    assert!(!handle.remove_signal_handler(SignalKind::USER_DEFINED2));
+}
