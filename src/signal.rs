@@ -277,6 +277,19 @@ pub async fn ctrl_c() -> io::Result<()> {
 /// stream of deliveries ([`Signal::recv`], or `futures_core::Stream`).
 /// Dropping it removes its hook (see the module docs for what the signal
 /// does then).
+///
+/// ```
+/// use futures::StreamExt;
+/// use evloop::signal::{signal, SignalKind};
+///
+/// evloop::run(async {
+///     let mut usr1 = signal(SignalKind::USER_DEFINED1)?;
+///     signal_hook::low_level::raise(SignalKind::USER_DEFINED1.as_raw())?;
+///     assert_eq!(usr1.next().await, Some(SignalKind::USER_DEFINED1));
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Signal {
     kinds: Vec<SignalKind>,
     source: Pipe,
