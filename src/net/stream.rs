@@ -199,6 +199,26 @@ impl_async_read!(OwnedReadHalf<S>);
 impl_async_write!(WriteHalf<'_, S>);
 impl_async_write!(OwnedWriteHalf<S>);
 
+/// `AsRawFd` and `AsFd` for a socket type whose one field is `io:
+/// IoSource<S>`: every socket type in `net` (the streams and listeners
+/// through their macros, `UdpSocket` directly).
+macro_rules! fd_impls {
+    ($name:ident) => {
+        impl std::os::fd::AsRawFd for $name {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.io.get_ref().as_raw_fd()
+            }
+        }
+
+        impl std::os::fd::AsFd for $name {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.io.get_ref().as_fd()
+            }
+        }
+    };
+}
+pub(crate) use fd_impls;
+
 /// Writes the methods and trait impls shared by the stream types (see the
 /// module docs): `stream_methods!(TcpStream, SocketAddr, [hidden doctest
 /// lines that bind a connected `client` and `server`])`.
@@ -387,17 +407,7 @@ macro_rules! stream_methods {
             }
         }
 
-        impl std::os::fd::AsRawFd for $name {
-            fn as_raw_fd(&self) -> std::os::fd::RawFd {
-                self.io.get_ref().as_raw_fd()
-            }
-        }
-
-        impl std::os::fd::AsFd for $name {
-            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-                self.io.get_ref().as_fd()
-            }
-        }
+        crate::net::stream::fd_impls!($name);
 
         impl crate::net::stream::sealed::Sealed for $name {}
 
@@ -531,17 +541,7 @@ macro_rules! listener_methods {
             }
         }
 
-        impl std::os::fd::AsRawFd for $name {
-            fn as_raw_fd(&self) -> std::os::fd::RawFd {
-                self.io.get_ref().as_raw_fd()
-            }
-        }
-
-        impl std::os::fd::AsFd for $name {
-            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-                self.io.get_ref().as_fd()
-            }
-        }
+        crate::net::stream::fd_impls!($name);
     };
 }
 pub(crate) use listener_methods;
