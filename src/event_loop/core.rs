@@ -36,7 +36,6 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use futures_task::waker_ref;
-use slab::Slab;
 
 use super::instrument::{bump, Instruments, LoopEvent, Stats};
 use super::remote::Remote;
@@ -45,6 +44,7 @@ use super::{ExceptionContext, ExceptionHandler};
 use crate::reactor::Reactor;
 use crate::task::coop;
 use crate::task::header::{Header, State};
+use crate::task::table::TaskTable;
 use crate::task::{Body, Stage, Task, TaskCell, TaskKey, TaskRef};
 use crate::time::clock::Clock;
 use crate::time::wheel::{TimerKey, Wheel};
@@ -131,8 +131,8 @@ pub(crate) struct Core {
     pub(crate) timers: RefCell<Wheel<TimerEntry>>,
     pub(crate) reactor: RefCell<Reactor>,
     /// Every task not yet released (pending, or finished with its result
-    /// unclaimed), by key; see `task/header.rs`.
-    pub(super) tasks: RefCell<Slab<TaskRef>>,
+    /// unclaimed), by key; see `task/table.rs`.
+    pub(super) tasks: TaskTable,
     pub(super) run_queue: RefCell<VecDeque<Job>>,
     /// The task being polled right now, for the self-wake fast path.
     polling: Cell<Option<TaskKey>>,
@@ -143,7 +143,6 @@ pub(crate) struct Core {
     fired: RefCell<Vec<TimerEntry>>,
     /// Scratch buffer for the wakers of ready I/O, likewise.
     io_woken: RefCell<Vec<Waker>>,
-    next_task_id: Cell<u64>,
     main_queued: Cell<bool>,
     /// Jobs run since the reactor was last polled (see [`IO_INTERVAL`]).
     jobs_since_io: Cell<usize>,
@@ -173,13 +172,12 @@ impl Core {
             clock: Clock::new(manual_clock),
             timers: RefCell::new(Wheel::new()),
             reactor: RefCell::new(reactor),
-            tasks: RefCell::new(Slab::new()),
+            tasks: TaskTable::new(),
             run_queue: RefCell::new(VecDeque::new()),
             polling: Cell::new(None),
             self_woken: Cell::new(false),
             fired: RefCell::new(Vec::new()),
             io_woken: RefCell::new(Vec::new()),
-            next_task_id: Cell::new(1),
             main_queued: Cell::new(false),
             jobs_since_io: Cell::new(0),
             running: Cell::new(false),
@@ -215,8 +213,7 @@ impl Core {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let id = self.next_task_id.get();
-        self.next_task_id.set(id + 1);
+        let id = self.tasks.next_id();
         if self.closed.get() {
             // Nothing runs on a closed loop: the handle reports `Cancelled`,
             // and the future is dropped here.
@@ -228,16 +225,11 @@ impl Core {
             let cell = TaskCell::<RefCell<Stage<F>>>::new(Header::new(key, State::Cancelled), Stage::Gone);
             return Task::new(self.clone(), cell);
         }
-        let mut tasks = self.tasks.borrow_mut();
-        let entry = tasks.vacant_entry();
-        let key = TaskKey {
-            index: entry.key(),
-            gen: id,
-        };
-        let cell = TaskCell::new(Header::new(key, State::Pending), Stage::Running(future));
+        let cell = self.tasks.insert(id, |key| {
+            let cell = TaskCell::new(Header::new(key, State::Pending), Stage::Running(future));
+            (cell.clone(), cell)
+        });
         let task: TaskRef = cell.clone();
-        entry.insert(task.clone());
-        drop(tasks);
         if self.instruments.debug() {
             // asyncio's debug mode shows where a slow task was created.
             task.header.set_spawned_at(std::panic::Location::caller());
@@ -252,10 +244,9 @@ impl Core {
     }
 
     /// The task `key` names, if it is still pending.
+    #[inline]
     fn task(&self, key: TaskKey) -> Option<TaskRef> {
-        let tasks = self.tasks.try_borrow().ok()?;
-        let task = tasks.get(key.index)?;
-        (task.header.key.gen == key.gen && !task.header.is_finished()).then(|| task.clone())
+        self.tasks.pending(key)
     }
 
     /// Puts a woken task (or the main future) on the run queue, once.
@@ -450,13 +441,7 @@ impl Core {
 
     /// Frees a finished task's slot: its result is taken or discarded.
     pub(crate) fn release(&self, header: &Header) {
-        let removed = {
-            let mut tasks = self.tasks.borrow_mut();
-            let ours = tasks.get(header.key.index).is_some_and(|t| t.header.key == header.key);
-            ours.then(|| tasks.remove(header.key.index))
-        };
-        // Dropped outside the borrow; the caller holds another reference.
-        drop(removed);
+        self.tasks.release(header.key);
     }
 
     /// Drops a finished task's result that nobody will take; a panic nobody
@@ -599,10 +584,8 @@ impl Core {
 
     /// Id and name of every task that has not finished, in slab order.
     pub(crate) fn all_tasks(&self) -> Vec<TaskInfo> {
-        let tasks = self.tasks.borrow();
-        (tasks.iter())
-            .filter(|(_, task)| !task.header.is_finished())
-            .map(|(_, task)| TaskInfo::of(&task.header))
+        (self.tasks.all_pending().iter())
+            .map(|task| TaskInfo::of(&task.header))
             .collect()
     }
 

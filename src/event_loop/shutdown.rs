@@ -21,17 +21,12 @@ use std::mem;
 use super::core::{Core, Job, TimerEntry};
 use super::instrument::bump;
 use crate::task::header::State;
-use crate::task::TaskKey;
 
 impl Core {
     /// Cancels every live task (their futures drop at the next tick).
     pub(crate) fn cancel_all(&self) {
-        let keys: Vec<TaskKey> = (self.tasks.borrow().iter())
-            .filter(|(_, task)| !task.header.is_finished())
-            .map(|(_, task)| task.header.key)
-            .collect();
-        for key in keys {
-            self.cancel_task(key);
+        for task in self.tasks.all_pending() {
+            self.cancel_task(task.header.key);
         }
     }
 
@@ -46,7 +41,7 @@ impl Core {
         // Move everything out first: destructors may call back into the loop
         // (a `Task` handle dropping, a `Sleep` cancelling its timer), and they
         // must find empty containers, not borrowed ones.
-        let tasks = mem::take(&mut *self.tasks.borrow_mut());
+        let tasks = self.tasks.take_all();
         let queue = mem::take(&mut *self.run_queue.borrow_mut());
         let timers = self.timers.borrow_mut().drain();
         for (_, task) in tasks {

@@ -31,6 +31,7 @@ pub(crate) mod coop;
 mod error;
 pub(crate) mod header;
 mod raw;
+pub(crate) mod table;
 pub(crate) mod waker;
 mod yield_now;
 
