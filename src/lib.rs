@@ -107,15 +107,18 @@
 //! ## Reading order
 //!
 //! 1. `src/event_loop/core.rs`: the tick, the run queue, task bookkeeping;
-//!    `src/event_loop/mod.rs` and `handle.rs`: the public face of the loop.
-//! 2. `src/task/header.rs`: a task's life cycle; `src/task/raw.rs`: a task's
-//!    one allocation, and the one module with `unsafe` code, and why;
-//!    `src/task/waker.rs`: wakers.
+//!    `src/event_loop/mod.rs` and `handle.rs`: the public face of the loop;
+//!    `wakers.rs`: which waker a poll lends; `shutdown.rs`: close.
+//! 2. `src/task/header.rs`: a task's life cycle; `src/task/table.rs`: the
+//!    tasks by key; `src/task/raw.rs`: a task's one allocation, and the one
+//!    module with `unsafe` code, and why; `src/task/waker.rs`: wakers;
+//!    `src/task/coop.rs`: the cooperative budget.
 //! 3. `src/time/wheel.rs`: the timer wheel; `src/time/clock.rs`: the clock;
 //!    `src/time/mod.rs`: `sleep`.
 //! 4. `src/reactor/mod.rs` and `registration.rs`: where the loop blocks, and
 //!    how a socket waits for readiness.
-//! 5. `src/event_loop/remote.rs`: how other threads get in.
+//! 5. `src/event_loop/remote.rs`: how other threads get in; `submit.rs`:
+//!    handing the loop work from another thread.
 //! 6. `src/event_loop/instrument.rs`: stats, the observer and debug mode.
 //! 7. `src/combinators/`: `set.rs` first, then gather, timeout, wait,
 //!    task_group; and `src/future.rs`, asyncio's `Future`.
