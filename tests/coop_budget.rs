@@ -275,6 +275,16 @@ fn queue_join_with_nothing_unfinished_lets_other_tasks_run_every_budget() {
 }
 
 #[test]
+fn sleep_until_a_past_deadline_in_a_tight_loop_lets_other_tasks_run_every_budget() {
+    // A deadline already past completes at the first poll, again and again.
+    let past = std::time::Instant::now();
+    assert_observer_kept_up(
+        "sleep_until(past)",
+        observe_spinner(STEPS, 1, move || evloop::sleep_until(past)),
+    );
+}
+
+#[test]
 fn lock_lock_unlock_in_a_tight_loop_lets_other_tasks_run_every_budget() {
     let lock = Rc::new(Lock::new());
     let l = lock.clone();

@@ -9,7 +9,8 @@
 //!   it again with another waker swaps the waker in place (no new entry), and
 //!   dropping it disarms the timer at once.
 //! - A deadline already past completes on the first poll without arming a
-//!   timer; a zero duration ([`sleep`] of `Duration::ZERO`, asyncio's
+//!   timer (spending one unit of the task's cooperative budget, so a loop
+//!   over past deadlines still yields every 128); a zero duration ([`sleep`] of `Duration::ZERO`, asyncio's
 //!   `sleep(0)`) yields once instead, without a timer either.
 //! - A [`Sleep`] is 32 bytes, because every task that sleeps holds one (an
 //!   `async` block that awaits one it captured holds two): its deadline is
@@ -28,7 +29,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::OnceLock;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::event_loop::context;
@@ -305,11 +306,17 @@ impl Future for Sleep {
         // From here on the deadline counts from the clock's origin.
         match this.timer.state {
             State::At => {
-                this.deadline = signed_nanos(core.clock.origin(), offset(epoch(), this.deadline));
-                if this.deadline <= nanos(core.clock.elapsed()) {
+                let deadline = signed_nanos(core.clock.origin(), offset(epoch(), this.deadline));
+                if deadline <= nanos(core.clock.elapsed()) {
+                    // Ready at once, and again and again for a loop over
+                    // deadlines already past: a leaf the budget covers. A
+                    // spent budget leaves the state as it was.
+                    ready!(crate::task::coop::poll_proceed(cx));
+                    this.deadline = deadline;
                     this.timer = Timer::ELAPSED;
                     return Poll::Ready(());
                 }
+                this.deadline = deadline;
             }
             State::After => {
                 let after = this.deadline;
