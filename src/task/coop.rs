@@ -18,7 +18,8 @@
 //! - **The unit** is one step of a leaf that made (or tried to make)
 //!   progress: one socket read, write, accept, send or receive attempt that
 //!   reaches the syscall; one fast-path acquire, put, get or wait of a
-//!   `sync` primitive; one child poll inside `gather`, `try_gather` and
+//!   `sync` primitive; one `sleep_until` of a deadline already past; one
+//!   child poll inside `gather`, `try_gather` and
 //!   `as_completed` (a `TaskGroup`'s children are tasks, each with its own
 //!   budget).
 //! - **The number** is [`BUDGET`] = 128 units per task poll, the number
