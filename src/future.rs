@@ -1,10 +1,11 @@
 //! [`Future<T>`](Future): asyncio's `Future`, a result slot that some code
 //! fills in and other code awaits. Named by its module,
 //! `evloop::future::Future`, so that `use evloop::*;` never shadows
-//! `std::future::Future` (the 2024 prelude's `Future`).
+//! `std::future::Future` (the crate root re-exports that trait instead, as
+//! `futures::Future` does).
 //!
 //! ```edition2024
-//! use evloop::*; // brings no `Future`: the std trait below is the prelude's
+//! use evloop::*; // its `Future` is the std trait, the prelude's own
 //!
 //! struct Ready;
 //! impl Future for Ready {

@@ -22,7 +22,7 @@
 //! | `Task.cancel()`, `done()`, `cancelled()`, `result()` | [`Task::cancel`], [`Task::done`], [`Task::cancelled`], [`Task::result`]; awaiting gives [`TaskError`] on failure |
 //! | `Task.get_name()` / `set_name()` | [`Task::name`] / [`Task::set_name`] |
 //! | `asyncio.current_task()`, `all_tasks()` | [`current_task`], [`all_tasks`] → [`TaskInfo`] |
-//! | `asyncio.Future()` | [`evloop::future::Future`](crate::future::Future) (out of the crate root, so `use evloop::*` never shadows `std::future::Future`) |
+//! | `asyncio.Future()` | [`evloop::future::Future`](crate::future::Future) (named by its module: the crate root's `Future` is the std trait, so `use evloop::*` is safe) |
 //! | `asyncio.sleep(d)` / `asyncio.sleep(0)` | [`sleep`], [`sleep_until`] / `sleep(Duration::ZERO)` or [`yield_now`] (both yield) |
 //! | `asyncio.gather(*aws)` | [`gather()`] (a `Vec`), [`gather!`] (a tuple), [`try_gather`] |
 //! | `asyncio.wait_for(aw, t)` | [`wait_for`] → [`TimeoutError`]; a [`Task`] passed in is detached on time-out, not cancelled: pass `task.abort_on_drop()` for asyncio's behaviour |
@@ -159,6 +159,10 @@ pub use combinators::{
     TimeoutScope, TryGather,
 };
 pub use future::FutureError;
+/// `std::future::Future`, the trait (as `futures::Future` re-exports it), so
+/// that `use evloop::*;` brings the trait every `impl Future` needs and never
+/// another `Future`. asyncio's `Future` is [`future::Future`].
+pub use std::future::Future;
 
 #[cfg(feature = "hyper")]
 pub use hyper_support::{HyperExecutor, HyperIo, HyperSleep, HyperTimer};
