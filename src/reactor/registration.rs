@@ -640,11 +640,7 @@ impl<S: AsRawFd> IoSource<S> {
         f: &mut impl FnMut(&S) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
         loop {
-            ready!(self.reg.poll_ready(cx, dir, waiting.reborrow()))?;
-            // Ready, so the syscall would run: that is one unit of work. A
-            // spent budget wakes the task and leaves the readiness as it is,
-            // so the next poll goes straight to the syscall.
-            ready!(coop::poll_proceed(cx));
+            ready!(self.poll_ready_as(cx, dir, waiting.reborrow()))?;
             match f(&self.source) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.reg.clear_readiness(dir),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -723,6 +719,9 @@ impl<S: AsRawFd> IoSource<S> {
         self.poll_ready_as(cx, dir, Waiting::Shared)
     }
 
+    /// Ready once `dir` is ready *and* the task's budget allows one more
+    /// step: every operation's way in. A spent budget wakes the task and
+    /// leaves the readiness as it is, so the next poll goes straight on.
     #[track_caller]
     fn poll_ready_as(&self, cx: &mut Context<'_>, dir: Direction, waiting: Waiting<'_>) -> Poll<io::Result<()>> {
         ready!(self.reg.poll_ready(cx, dir, waiting))?;
