@@ -374,10 +374,7 @@ impl Future for HyperSleep {
             }
             // Stored before arming: the callback runs on this thread at a
             // later tick, so it always finds the newest waker.
-            match &mut shared.waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                slot => *slot = Some(cx.waker().clone()),
-            }
+            drop(crate::task::register_waker(&mut shared.waker, cx.waker()));
         }
         if self.armed.is_none() {
             let handle = crate::get_running_loop();

@@ -461,9 +461,7 @@ impl Child {
         // The waker goes in before the reaper can look for it (it takes
         // the lock we hold to record the status), so the wake-up cannot be
         // missed.
-        if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            st.waker = Some(cx.waker().clone());
-        }
+        drop(crate::task::register_waker(&mut st.waker, cx.waker()));
         let Some(child) = st.child.as_mut() else {
             return Poll::Pending; // a reaper thread is waiting already
         };

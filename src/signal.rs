@@ -530,10 +530,8 @@ impl Handle {
                     // checks the flag before waiting again.
                     Poll::Ready(_) => callback(),
                     Poll::Pending => {
-                        let mut slot = stop.waker.borrow_mut();
-                        if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                            *slot = Some(cx.waker().clone());
-                        }
+                        let old = crate::task::register_waker(&mut stop.waker.borrow_mut(), cx.waker());
+                        drop(old);
                         return Poll::Pending;
                     }
                 }
