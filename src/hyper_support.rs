@@ -91,7 +91,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -368,7 +368,7 @@ impl Future for HyperSleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         {
-            let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut shared = crate::to_thread::lock(&self.shared);
             if shared.fired {
                 return Poll::Ready(());
             }
@@ -386,7 +386,7 @@ impl Future for HyperSleep {
             let cb = handle.call_at(self.deadline, move || {
                 TIMERS.with(|t| t.borrow_mut().remove(&id));
                 let waker = {
-                    let mut s = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                    let mut s = crate::to_thread::lock(&shared);
                     s.fired = true;
                     s.waker.take()
                 };

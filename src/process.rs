@@ -77,12 +77,13 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 use std::pin::Pin;
 use std::process::{ExitStatus, Output, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use mio::unix::pipe::{Receiver, Sender};
 
 use crate::reactor::{Direction, IoSource};
+use crate::to_thread::lock;
 
 /// A process builder: `std::process::Command` whose children's pipes are
 /// asynchronous.
@@ -309,12 +310,6 @@ struct ExitState {
     waker: Option<Waker>,
 }
 
-fn lock(exit: &Mutex<ExitState>) -> MutexGuard<'_, ExitState> {
-    // Nothing panics while holding the lock (wakers are woken after it is
-    // released), so a poisoned state is still consistent.
-    exit.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 fn status_result(status: &Result<ExitStatus, (io::ErrorKind, String)>) -> io::Result<ExitStatus> {
     match status {
         Ok(s) => Ok(*s),
@@ -329,11 +324,11 @@ fn spawn_reaper(exit: Arc<Mutex<ExitState>>, mut child: std::process::Child) -> 
     let slot = Arc::new(Mutex::new(None::<std::process::Child>));
     let pid = child.id();
     let handoff = slot.clone();
-    *handoff.lock().unwrap_or_else(PoisonError::into_inner) = Some(child);
+    *lock(&handoff) = Some(child);
     let spawned = std::thread::Builder::new()
         .name(format!("evloop-reaper-{pid}"))
         .spawn(move || {
-            let Some(mut child) = handoff.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+            let Some(mut child) = lock(&handoff).take() else {
                 return;
             };
             let status = child.wait().map_err(|e| (e.kind(), e.to_string()));
@@ -352,11 +347,7 @@ fn spawn_reaper(exit: Arc<Mutex<ExitState>>, mut child: std::process::Child) -> 
     match spawned {
         Ok(_) => Ok(()),
         Err(_) => {
-            child = slot
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take()
-                .expect("the thread never ran");
+            child = lock(&slot).take().expect("the thread never ran");
             Err(child)
         }
     }

@@ -60,9 +60,12 @@ struct Pool {
 
 static POOL: OnceLock<Pool> = OnceLock::new();
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Jobs run outside every lock and their panics are caught, so a poisoned
-    // mutex still holds consistent data.
+/// Locks `m`, taking a poisoned lock as it is. For the crate's mutexes, none
+/// of which user code runs under: here, jobs run outside every lock and
+/// their panics are caught; elsewhere (`process`, `submit`, `hyper_support`)
+/// wakers are woken and values dropped only after the guard is gone. So a
+/// poisoned mutex still holds consistent data.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

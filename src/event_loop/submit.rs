@@ -78,8 +78,7 @@ struct Shared<T> {
 
 impl<T> Shared<T> {
     fn lock(&self) -> MutexGuard<'_, State<T>> {
-        // No user code runs under the lock, so a poisoned one is consistent.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::to_thread::lock(&self.state)
     }
 }
 
