@@ -613,6 +613,14 @@ impl<'a, T> PutOp<'a, T> {
         }
     }
 
+    /// The `Debug` of the public future wrapping this op.
+    fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(name)
+            .field("queued", &self.waiter.is_some())
+            .field("done", &self.item.is_none())
+            .finish()
+    }
+
     /// `Ready(Err(item))` once the queue is shut down.
     fn poll_put(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), T>> {
         assert!(self.item.is_some(), "QueuePut polled after completion");
@@ -721,10 +729,7 @@ impl<T> Future for QueuePut<'_, T> {
 
 impl<T> fmt::Debug for QueuePut<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QueuePut")
-            .field("queued", &self.0.waiter.is_some())
-            .field("done", &self.0.item.is_none())
-            .finish()
+        self.0.debug("QueuePut", f)
     }
 }
 
@@ -753,10 +758,7 @@ impl<T> Future for QueueSend<'_, T> {
 
 impl<T> fmt::Debug for QueueSend<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QueueSend")
-            .field("queued", &self.0.waiter.is_some())
-            .field("done", &self.0.item.is_none())
-            .finish()
+        self.0.debug("QueueSend", f)
     }
 }
 
@@ -775,6 +777,14 @@ impl<'a, T> GetOp<'a, T> {
             waiter: None,
             done: false,
         }
+    }
+
+    /// The `Debug` of the public future wrapping this op.
+    fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(name)
+            .field("queued", &self.waiter.is_some())
+            .field("done", &self.done)
+            .finish()
     }
 
     /// `Ready(Err(..))` once the queue is shut down and has nothing left.
@@ -908,10 +918,7 @@ impl<T> Future for QueueGet<'_, T> {
 
 impl<T> fmt::Debug for QueueGet<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QueueGet")
-            .field("queued", &self.0.waiter.is_some())
-            .field("done", &self.0.done)
-            .finish()
+        self.0.debug("QueueGet", f)
     }
 }
 
@@ -941,10 +948,7 @@ impl<T> Future for QueueRecv<'_, T> {
 
 impl<T> fmt::Debug for QueueRecv<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QueueRecv")
-            .field("queued", &self.0.waiter.is_some())
-            .field("done", &self.0.done)
-            .finish()
+        self.0.debug("QueueRecv", f)
     }
 }
 
