@@ -428,10 +428,7 @@ struct Stop {
 impl Stop {
     fn stop(&self) {
         self.stopped.set(true);
-        let waker = self.waker.borrow_mut().take();
-        if let Some(w) = waker {
-            w.wake();
-        }
+        crate::task::wake_slot(&self.waker);
     }
 }
 

@@ -289,10 +289,7 @@ struct GroupState<E> {
 
 impl<E> GroupState<E> {
     fn wake(&self) {
-        let waker = self.waker.borrow_mut().take();
-        if let Some(w) = waker {
-            w.wake();
-        }
+        crate::task::wake_slot(&self.waker);
     }
 
     /// Cancels every running child and wakes the scope (so `run` drops

@@ -278,10 +278,7 @@ impl TimeoutScope {
             );
         }
         self.inner.when.set(when);
-        let waker = self.inner.waker.borrow_mut().take();
-        if let Some(w) = waker {
-            w.wake();
-        }
+        crate::task::wake_slot(&self.inner.waker);
     }
 
     /// Whether the deadline hit and cancelled the wrapped work.

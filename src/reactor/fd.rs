@@ -441,10 +441,7 @@ impl Watch {
     }
 
     fn wake_driver(&self) {
-        let waker = self.waker.borrow_mut().take();
-        if let Some(w) = waker {
-            w.wake();
-        }
+        crate::task::wake_slot(&self.waker);
     }
 
     /// Which directions with a callback are ready (their readiness is

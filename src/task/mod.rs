@@ -392,6 +392,15 @@ impl CancelHandle {
     }
 }
 
+/// Takes the waker out of `slot` and wakes it, the borrow released first:
+/// a waker is foreign code and may reach back into the same cell.
+pub(crate) fn wake_slot(slot: &std::cell::RefCell<Option<Waker>>) {
+    let waker = slot.borrow_mut().take();
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
 /// Replaces `slot`'s waker with `waker` unless it would wake the same task;
 /// returns the old waker so the caller can drop it outside any borrow.
 pub(crate) fn register_waker(slot: &mut Option<Waker>, waker: &Waker) -> Option<Waker> {
