@@ -85,7 +85,6 @@ use std::cell::{Cell, RefCell};
 use std::convert::Infallible;
 use std::fmt;
 use std::future::{poll_fn, Future};
-use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
@@ -600,18 +599,11 @@ impl<E: 'static> TaskGroup<E> {
             let mut future = pin!(future);
             // Catch the child's panic here, so that the group, not the
             // loop's exception handler, gets it.
-            let outcome = poll_fn(
-                |cx| match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-                    Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
-                    Ok(Poll::Pending) => Poll::Pending,
-                    Err(panic) => Poll::Ready(Err(panic)),
-                },
-            )
-            .await;
+            let outcome = poll_fn(|cx| crate::task::poll_catching(future.as_mut(), cx)).await;
             let failure = match outcome {
                 Ok(Ok(value)) => return value,
                 Ok(Err(e)) => Failure::Err(e),
-                Err(panic) => Failure::Panicked(PanicPayload::new(panic)),
+                Err(panic) => Failure::Panicked(panic),
             };
             // The abort this schedules cancels every child, this one
             // included: its future is dropped and the task ends cancelled,

@@ -194,11 +194,7 @@ where
             if completer.cancel_requested(cx.waker()) {
                 return Poll::Ready(Err(TaskError::Cancelled));
             }
-            match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-                Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-                Ok(Poll::Pending) => Poll::Pending,
-                Err(p) => Poll::Ready(Err(TaskError::Panicked(PanicPayload::new(p)))),
-            }
+            crate::task::poll_catching(fut.as_mut(), cx).map_err(TaskError::Panicked)
         })
         .await
         // `fut` is dropped here, on the loop's thread, before the result

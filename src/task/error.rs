@@ -13,7 +13,11 @@
 
 use std::any::Any;
 use std::fmt;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
+use std::task::{Context, Poll};
 
 /// Why a [`Task`](crate::Task) produced no value.
 ///
@@ -122,6 +126,20 @@ impl fmt::Debug for PanicPayload {
         f.debug_tuple("PanicPayload")
             .field(&self.message().unwrap_or(".."))
             .finish()
+    }
+}
+
+/// Polls `future`, catching a panic as a [`PanicPayload`]: for the places
+/// that hand a future's panic to someone other than the loop (a
+/// `TaskGroup`, a `RemoteTask`), which would otherwise report it.
+pub(crate) fn poll_catching<F: Future + ?Sized>(
+    future: Pin<&mut F>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<F::Output, PanicPayload>> {
+    match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+        Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+        Ok(Poll::Pending) => Poll::Pending,
+        Err(panic) => Poll::Ready(Err(PanicPayload::new(panic))),
     }
 }
 

@@ -42,7 +42,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-pub(crate) use error::panic_message;
+pub(crate) use error::{panic_message, poll_catching};
 pub use error::{PanicPayload, TaskError};
 pub(crate) use raw::{Body, JoinRef, Stage, TaskCell, TaskRef};
 pub(crate) use yield_now::yield_to_loop;
