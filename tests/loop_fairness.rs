@@ -292,11 +292,7 @@ fn a_panicking_foreign_waker_on_a_timer_is_reported_and_later_wakes_still_happen
 #[test]
 #[cfg_attr(miri, ignore = "sockets are not available under Miri")]
 fn a_panicking_foreign_waker_on_a_socket_does_not_lose_the_next_sockets_wake() {
-    let reports = common::Reports::default();
-    let mut lp = EventLoop::builder()
-        .exception_handler(common::reporter(&reports))
-        .build()
-        .unwrap();
+    let (mut lp, reports) = common::real_loop_with_reports();
     let got = within_loop(&mut lp);
     assert_eq!(&got, b"bb");
     assert!(

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use evloop::{wait_for, yield_now, AsyncFd, EventLoop};
 
-use common::{reporter, Reports};
+use common::real_loop_with_reports;
 
 /// Far longer than any wait here needs; only a hang reaches it.
 const HANG: Duration = Duration::from_secs(10);
@@ -338,11 +338,7 @@ fn add_reader_on_an_fd_an_async_fd_owns_is_refused_and_a_second_add_replaces() {
 fn a_panicking_reader_is_reported_and_stays_registered() {
     let (a, mut b) = pair();
     let fd = a.as_raw_fd();
-    let reports = Reports::default();
-    let mut lp = EventLoop::builder()
-        .exception_handler(reporter(&reports))
-        .build()
-        .unwrap();
+    let (mut lp, reports) = real_loop_with_reports();
     let h = lp.handle();
     let calls = Rc::new(Cell::new(0));
     let c = calls.clone();
@@ -383,11 +379,7 @@ fn a_panicking_reader_is_reported_and_stays_registered() {
 fn an_fd_closed_while_watched_is_reported_and_forgotten() {
     let (a, mut b) = pair();
     let fd = a.as_raw_fd();
-    let reports = Reports::default();
-    let mut lp = EventLoop::builder()
-        .exception_handler(reporter(&reports))
-        .build()
-        .unwrap();
+    let (mut lp, reports) = real_loop_with_reports();
     let h = lp.handle();
     let owner = Rc::new(RefCell::new(Some(a)));
     let o = owner.clone();

@@ -210,6 +210,18 @@ pub fn loop_with_reports() -> (EventLoop, Reports) {
     (lp, reports)
 }
 
+/// A real-clock loop whose exception handler records into the returned
+/// trace: for tests that wait on I/O, where a manual clock would jump
+/// straight to their time-outs.
+pub fn real_loop_with_reports() -> (EventLoop, Reports) {
+    let reports = Reports::default();
+    let lp = EventLoop::builder()
+        .exception_handler(reporter(&reports))
+        .build()
+        .expect("build a loop");
+    (lp, reports)
+}
+
 /// An exception handler that records into `reports`.
 pub fn reporter(reports: &Reports) -> impl Fn(ExceptionContext) + 'static {
     let reports = reports.clone();
