@@ -22,7 +22,6 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::manual_loop;
@@ -36,27 +35,9 @@ const BUDGET: usize = 128;
 /// workload here needs a few milliseconds; a hang spins for ever.
 const WATCHDOG: Duration = Duration::from_secs(20);
 
-/// Runs `body` on a thread of its own and returns its result, failing the
-/// test if it does not finish within [`WATCHDOG`] (the thread is then left
-/// spinning; the test process ends with the suite).
+/// [`common::within`] with [`WATCHDOG`].
 fn within_watchdog<T: Send + 'static>(what: &str, body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let thread = std::thread::Builder::new()
-        .name(format!("loop: {what}"))
-        .spawn(move || {
-            let _ = tx.send(body());
-        })
-        .expect("spawn the loop thread");
-    match rx.recv_timeout(WATCHDOG) {
-        Ok(value) => value,
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("{what}: the loop was still busy after {WATCHDOG:?}; it never got back to its timers")
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => match thread.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the thread sent nothing and did not panic"),
-        },
-    }
+    common::within(WATCHDOG, what, body)
 }
 
 /// A real-clock loop (spinning tasks never let a manual clock move).

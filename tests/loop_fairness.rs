@@ -16,22 +16,9 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{loop_with_reports, manual_loop, panic_text, CountingWaker};
+use common::{loop_with_reports, manual_loop, panic_text, within, CountingWaker};
 use evloop::net::{TcpListener, TcpStream};
 use evloop::{sleep, yield_now, EventLoop, LoopEvent, TaskError};
-
-/// Runs `f` on its own thread and fails the test if it has not returned
-/// within `limit`: a hang becomes a failure, not a stuck test run.
-fn within<T: Send + 'static>(limit: Duration, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: still running after {limit:?}"),
-    }
-}
 
 /// Two tasks passing a number back and forth `hops` times through plain
 /// cells: each hop is one wake, so one tick.

@@ -284,3 +284,26 @@ pub fn build_example(name: &str) -> std::path::PathBuf {
     assert!(bin.exists(), "no example binary at {}", bin.display());
     bin
 }
+
+/// Runs `body` on a thread of its own and returns its result, failing the
+/// test if it has not finished within `limit`: a hang (a loop that never
+/// gets back to its tick) becomes a failure, not a stuck test run. The
+/// thread is then left running; the process ends with the suite. A panic
+/// in `body` is re-raised here.
+pub fn within<T: Send + 'static>(limit: Duration, what: &str, body: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name(format!("within: {what}"))
+        .spawn(move || {
+            let _ = tx.send(body());
+        })
+        .expect("spawn the test's thread");
+    match rx.recv_timeout(limit) {
+        Ok(value) => value,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("{what}: still running after {limit:?}"),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => match thread.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => unreachable!("the thread sent nothing and did not panic"),
+        },
+    }
+}
