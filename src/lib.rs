@@ -110,8 +110,8 @@
 //!    `src/event_loop/mod.rs` and `handle.rs`: the public face of the loop;
 //!    `wakers.rs`: which waker a poll lends; `shutdown.rs`: close.
 //! 2. `src/task/header.rs`: a task's life cycle; `src/task/table.rs`: the
-//!    tasks by key; `src/task/raw.rs`: a task's one allocation, and the one
-//!    module with `unsafe` code, and why; `src/task/waker.rs`: wakers;
+//!    tasks by key; `src/task/raw/`: a task's one block, its life cycle, and
+//!    the one module with `unsafe` code, and why; `src/task/waker.rs`: wakers;
 //!    `src/task/coop.rs`: the cooperative budget.
 //! 3. `src/time/wheel.rs`: the timer wheel; `src/time/clock.rs`: the clock;
 //!    `src/time/mod.rs`: `sleep`.

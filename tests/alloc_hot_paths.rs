@@ -1,14 +1,16 @@
 //! The hot paths allocate what the performance brief allows and no more:
 //! nothing per poll, per yield, per wake or per timer once the loop is warm,
-//! and exactly one allocation per spawned task.
+//! at most one allocation per spawned task, and none for a task whose block
+//! an earlier task of the same size class left in the thread's cache.
 //!
 //! A counting `#[global_allocator]` counts this thread's allocation calls
 //! (the counters are thread-local, so tests running in parallel on other
 //! threads do not disturb them). Each test runs one round of its workload
 //! to grow the loop's containers (run queue, slab, timer wheel, waker pool)
 //! to the size the workload needs, then counts a second, identical round:
-//! it may allocate the tasks it spawns and the values the test itself
-//! creates, and nothing else, however many operations it does.
+//! it may allocate the values the test itself creates, and nothing else,
+//! however many operations it does: its tasks reuse the first round's
+//! blocks (`src/task/raw/recycle.rs`), except those too large to cache.
 //!
 //! Sizes: 1,000 operations per task and round; 20 under Miri.
 
@@ -66,7 +68,10 @@ fn yielding_allocates_nothing_per_yield() {
             t.await.unwrap();
         }
     });
-    assert_eq!(allocs, 3, "allocations for 3 tasks yielding {N} times each");
+    assert_eq!(
+        allocs, 0,
+        "allocations for 3 tasks (blocks reused) yielding {N} times each"
+    );
 }
 
 /// A one-slot channel that stores the receiver's waker, as a user's own
@@ -133,11 +138,16 @@ fn cross_task_wakes_allocate_nothing() {
         assert!(after.local_wakes - before.local_wakes >= 2 * N as u64 - 2);
         assert_eq!(after.remote_wakes, before.remote_wakes);
     });
-    assert_eq!(allocs, 4, "allocations for 2 Rc<Slot>, 2 tasks and {} hops", 2 * N);
+    assert_eq!(
+        allocs,
+        2,
+        "allocations for 2 Rc<Slot>, 2 tasks (blocks reused) and {} hops",
+        2 * N
+    );
 }
 
 #[test]
-fn spawning_allocates_once_per_task() {
+fn spawning_reuses_the_last_rounds_blocks() {
     let allocs = second_round_allocations(|h| async move {
         let handles: Vec<_> = (0..N).map(|i| h.create_task(async move { i })).collect();
         let mut sum = 0;
@@ -146,7 +156,35 @@ fn spawning_allocates_once_per_task() {
         }
         assert_eq!(sum, (0..N).sum::<usize>());
     });
-    assert_eq!(allocs, N + 1, "allocations for {N} tasks and the Vec of their handles");
+    assert_eq!(
+        allocs, 1,
+        "allocations for {N} tasks (blocks reused) and the Vec of their handles"
+    );
+}
+
+#[test]
+fn spawning_a_task_too_large_to_cache_allocates_once() {
+    // A future holding 1 KiB is past the cache's largest class: each task
+    // of the second round gets a block of its own from the allocator.
+    let allocs = second_round_allocations(|h| async move {
+        let handles: Vec<_> = (0..N)
+            .map(|i| {
+                let big = [i as u8; 1024];
+                h.create_task(async move {
+                    yield_now().await;
+                    big.iter().map(|&b| b as usize).sum::<usize>()
+                })
+            })
+            .collect();
+        for (i, t) in handles.into_iter().enumerate() {
+            assert_eq!(t.await.unwrap(), (i as u8) as usize * 1024);
+        }
+    });
+    assert_eq!(
+        allocs,
+        N + 1,
+        "allocations for {N} large tasks and the Vec of their handles"
+    );
 }
 
 #[test]
@@ -169,5 +207,8 @@ fn sleeping_allocates_nothing_per_timer() {
             t.await.unwrap();
         }
     });
-    assert_eq!(allocs, 4, "allocations for 4 tasks sleeping {N} times each");
+    assert_eq!(
+        allocs, 0,
+        "allocations for 4 tasks (blocks reused) sleeping {N} times each"
+    );
 }

@@ -45,7 +45,7 @@ use crate::reactor::Reactor;
 use crate::task::coop;
 use crate::task::header::{Header, State};
 use crate::task::table::TaskTable;
-use crate::task::{Body, Stage, Task, TaskCell, TaskKey, TaskRef};
+use crate::task::{new_task, Stage, Task, TaskKey, TaskRef};
 use crate::time::clock::Clock;
 use crate::time::wheel::{TimerKey, Wheel};
 
@@ -222,14 +222,14 @@ impl Core {
                 index: usize::MAX - 1,
                 gen: id,
             };
-            let cell = TaskCell::<RefCell<Stage<F>>>::new(Header::new(key, State::Cancelled), Stage::Gone);
+            let cell = new_task::<F>(Header::new(key, State::Cancelled), Stage::Gone);
             return Task::new(self.clone(), cell);
         }
         let cell = self.tasks.insert(id, |key| {
-            let cell = TaskCell::new(Header::new(key, State::Pending), Stage::Running(future));
-            (cell.clone(), cell)
+            let cell = new_task(Header::new(key, State::Pending), Stage::Running(future));
+            (TaskRef::clone(&cell), cell)
         });
-        let task: TaskRef = cell.clone();
+        let task = TaskRef::clone(&cell);
         if self.instruments.debug() {
             // asyncio's debug mode shows where a slow task was created.
             task.header.set_spawned_at(std::panic::Location::caller());
@@ -324,7 +324,7 @@ impl Core {
             self.wakers.mark_lent(&waker);
             let mut cx = Context::from_waker(&waker);
             coop::refill();
-            panic::catch_unwind(AssertUnwindSafe(|| task.stage.poll(&mut cx)))
+            panic::catch_unwind(AssertUnwindSafe(|| task.poll(&mut cx)))
         };
         self.polling.set(None);
         let self_woken = self.self_woken.replace(false);
@@ -360,11 +360,7 @@ impl Core {
                 header.set_panic(payload);
                 // A future that panicked is not polled again; dropping it may
                 // panic too, which must not take the loop down.
-                self.drop_guarded(
-                    "exception while dropping a panicked task",
-                    || task.stage.discard(),
-                    Some(key),
-                );
+                self.drop_guarded("exception while dropping a panicked task", || task.discard(), Some(key));
                 self.finish(&task, State::Panicked);
             }
         }
@@ -377,7 +373,7 @@ impl Core {
         self.instruments.event(|| LoopEvent::Cancelled { task: key.gen });
         self.drop_guarded(
             "exception while dropping a cancelled task",
-            || task.stage.discard(),
+            || task.discard(),
             Some(key),
         );
         self.finish(task, State::Cancelled);
@@ -422,7 +418,7 @@ impl Core {
             self.wakers.recycle(waker);
         }
         if header.detached.get() {
-            self.discard_result(header, &task.stage);
+            self.discard_result(task);
             self.release(header);
         }
         if let Some(w) = header.join_waker.take() {
@@ -447,14 +443,15 @@ impl Core {
     /// Drops a finished task's result that nobody will take; a panic nobody
     /// retrieved is reported, as asyncio's "Task exception was never
     /// retrieved".
-    pub(crate) fn discard_result(&self, header: &Header, stage: &dyn Body) {
+    pub(crate) fn discard_result(&self, task: &TaskRef) {
+        let header = &task.header;
         if let Some(payload) = header.take_panic() {
             let msg = format!("Task exception was never retrieved ({})", header.display_name());
             self.report(&msg, Some(payload), Some(header.key));
         }
         self.drop_guarded(
             "exception while dropping a task's output",
-            || stage.discard(),
+            || task.discard(),
             Some(header.key),
         );
     }

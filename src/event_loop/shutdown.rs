@@ -51,7 +51,7 @@ impl Core {
                 bump(&self.instruments.counters.tasks_finished);
             }
             let key = Some(header.key);
-            self.drop_guarded("exception while dropping a task at close", || task.stage.discard(), key);
+            self.drop_guarded("exception while dropping a task at close", || task.discard(), key);
             // Whoever awaits the task (from outside this loop's run, say) learns
             // it was cancelled instead of waiting forever.
             if let Some(join) = header.join_waker.take() {

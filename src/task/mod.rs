@@ -3,7 +3,7 @@
 //!
 //! # Ground rules
 //!
-//! - A task is one allocation (`raw.rs`): a header, then its future, later
+//! - A task is one block (`raw/`): a header, then its future, later
 //!   its output. It lives on the loop's thread, so the future need not be
 //!   `Send`; its destructor runs on the loop's thread.
 //! - The loop finds a pending task by [`TaskKey`] (slab index plus a
@@ -44,7 +44,7 @@ use std::task::{Context, Poll, Waker};
 
 pub(crate) use error::{panic_message, poll_catching};
 pub use error::{PanicPayload, TaskError};
-pub(crate) use raw::{Body, JoinRef, Stage, TaskCell, TaskRef};
+pub(crate) use raw::{new_task, JoinRef, Stage, TaskRef};
 pub(crate) use yield_now::yield_to_loop;
 pub use yield_now::{yield_now, YieldNow};
 
@@ -189,7 +189,7 @@ impl<T> Task<T> {
         let header = &self.cell.header;
         self.core.release(header);
         match header.state.get() {
-            State::Done => self.cell.stage.take().ok_or(TaskError::Cancelled),
+            State::Done => self.cell.take().ok_or(TaskError::Cancelled),
             State::Panicked => match header.take_panic() {
                 Some(payload) => Err(TaskError::Panicked(PanicPayload::new(payload))),
                 None => Err(TaskError::Cancelled),
@@ -242,11 +242,7 @@ impl<T> Task<T> {
         match self.header().state.get() {
             State::Pending => None,
             State::Panicked | State::Cancelled => Some(true),
-            State::Done => Some(
-                (self.cell.stage)
-                    .peek(&mut crate::TaskOutcome::is_failure)
-                    .unwrap_or(false),
-            ),
+            State::Done => Some(self.cell.peek(&mut crate::TaskOutcome::is_failure).unwrap_or(false)),
         }
     }
 
@@ -305,7 +301,7 @@ impl<T> Drop for Task<T> {
     fn drop(&mut self) {
         if self.done() {
             if !self.joined {
-                self.core.discard_result(&self.cell.header, &self.cell.stage);
+                self.core.discard_result(&self.cell);
                 self.core.release(&self.cell.header);
             }
         } else {
