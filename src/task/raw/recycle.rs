@@ -27,12 +27,15 @@
 //!
 //! A block in the cache is memory nobody uses: [`free`] is called only
 //! with a block [`alloc`] returned for the same layout, whose contents have
-//! been dropped, and that its owner never touches again.
+//! been dropped, and that its owner never touches again. The cache keeps
+//! its free lists in those blocks (the first word of each points to the
+//! next), which is why a class block is at least `STEP` bytes and aligned to
+//! `ALIGN`, enough for a pointer.
 #![allow(unsafe_code)]
 
 use std::alloc::{self, Layout};
-use std::cell::RefCell;
-use std::ptr::NonNull;
+use std::cell::Cell;
+use std::ptr::{self, NonNull};
 
 /// Class width in bytes: a cached block's size is a multiple of it.
 const STEP: usize = 16;
@@ -45,29 +48,59 @@ pub(super) const MAX_CACHED: usize = 4 << 20;
 
 const CLASSES: usize = LARGEST / STEP;
 
+/// One free list per class, threaded through the free blocks themselves:
+/// the first word of a cached block points to the next one of its class.
 struct Cache {
-    /// `free[c]` holds blocks of `(c + 1) * STEP` bytes.
-    free: [Vec<NonNull<u8>>; CLASSES],
-    bytes: usize,
+    /// `heads[c]`: the last cached block of `(c + 1) * STEP` bytes, or null.
+    heads: [Cell<*mut u8>; CLASSES],
+    bytes: Cell<usize>,
+}
+
+impl Cache {
+    /// Takes a cached block of `class`, if there is one.
+    #[inline]
+    fn pop(&self, class: usize) -> Option<NonNull<u8>> {
+        let block = NonNull::new(self.heads[class].get())?;
+        // SAFETY: a cached block is unused memory of at least `STEP` bytes,
+        // aligned to `ALIGN`, whose first word `push` wrote.
+        let next = unsafe { block.cast::<*mut u8>().read() };
+        self.heads[class].set(next);
+        self.bytes.set(self.bytes.get() - (class + 1) * STEP);
+        Some(block)
+    }
+
+    /// Caches `block` of `class`, if that keeps the cache within its limit.
+    #[inline]
+    fn push(&self, class: usize, block: NonNull<u8>) -> bool {
+        let size = (class + 1) * STEP;
+        if self.bytes.get() + size > MAX_CACHED {
+            return false;
+        }
+        // SAFETY: `block` is unused memory of at least `STEP` bytes aligned
+        // to `ALIGN` (`free`'s contract), so its first word is ours to write.
+        unsafe { block.cast::<*mut u8>().write(self.heads[class].get()) };
+        self.heads[class].set(block.as_ptr());
+        self.bytes.set(self.bytes.get() + size);
+        true
+    }
 }
 
 impl Drop for Cache {
     fn drop(&mut self) {
-        for (class, blocks) in self.free.iter_mut().enumerate() {
-            let layout = class_layout(class);
-            for block in blocks.drain(..) {
-                // SAFETY: every block in `free[class]` was allocated by
+        for class in 0..CLASSES {
+            while let Some(block) = self.pop(class) {
+                // SAFETY: every cached block of `class` was allocated by
                 // `alloc` with `class_layout(class)` and is unused (module
-                // docs); it leaves the cache here, so it is freed once.
-                unsafe { alloc::dealloc(block.as_ptr(), layout) };
+                // docs); `pop` took it out, so it is freed once.
+                unsafe { alloc::dealloc(block.as_ptr(), class_layout(class)) };
             }
         }
     }
 }
 
 thread_local! {
-    static CACHE: RefCell<Cache> = const {
-        RefCell::new(Cache { free: [const { Vec::new() }; CLASSES], bytes: 0 })
+    static CACHE: Cache = const {
+        Cache { heads: [const { Cell::new(ptr::null_mut()) }; CLASSES], bytes: Cell::new(0) }
     };
 }
 
@@ -89,12 +122,7 @@ pub(super) fn alloc(layout: Layout) -> NonNull<u8> {
     debug_assert!(layout.size() > 0);
     let layout = match class_of(layout) {
         Some(class) => {
-            let cached = CACHE.try_with(|cache| {
-                let mut cache = cache.try_borrow_mut().ok()?;
-                let block = cache.free[class].pop()?;
-                cache.bytes -= (class + 1) * STEP;
-                Some(block)
-            });
+            let cached = CACHE.try_with(|cache| cache.pop(class));
             if let Ok(Some(block)) = cached {
                 return block;
             }
@@ -123,18 +151,7 @@ pub(super) unsafe fn free(block: NonNull<u8>, layout: Layout) {
         unsafe { alloc::dealloc(block.as_ptr(), layout) };
         return;
     };
-    let size = (class + 1) * STEP;
-    let kept = CACHE.try_with(|cache| {
-        let Ok(mut cache) = cache.try_borrow_mut() else {
-            return false;
-        };
-        if cache.bytes + size > MAX_CACHED {
-            return false;
-        }
-        cache.bytes += size;
-        cache.free[class].push(block);
-        true
-    });
+    let kept = CACHE.try_with(|cache| cache.push(class, block));
     if kept != Ok(true) {
         // SAFETY: by the caller's promise, `block` came from `alloc`, which
         // allocated it with `class_layout(class)`, and is unused.
@@ -145,7 +162,7 @@ pub(super) unsafe fn free(block: NonNull<u8>, layout: Layout) {
 /// Bytes cached on this thread right now.
 #[cfg(test)]
 pub(super) fn cached_bytes() -> usize {
-    CACHE.with(|cache| cache.borrow().bytes)
+    CACHE.with(|cache| cache.bytes.get())
 }
 
 #[cfg(test)]
