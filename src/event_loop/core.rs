@@ -707,14 +707,24 @@ impl Core {
         // 5. Run what was ready when this step began, and no more: what these
         // jobs wake lands behind them, for the next tick. Popping one at a
         // time leaves the rest queued if a panic unwinds out of a job.
-        let ready = self.run_queue.borrow().len();
-        // Wrapping is harmless: it can only happen with no source registered,
-        // when the count is never read.
-        self.jobs_since_io.set(self.jobs_since_io.get().wrapping_add(ready));
-        if self.instruments.hooked() {
-            self.run_ready::<true>(ready, main);
-        } else {
-            self.run_ready::<false>(ready, main);
+        let hooked = self.instruments.hooked();
+        loop {
+            let ready = self.run_queue.borrow().len();
+            // Wrapping is harmless: it can only happen with no source
+            // registered, when the count is never read.
+            self.jobs_since_io.set(self.jobs_since_io.get().wrapping_add(ready));
+            let main_finished = if hooked {
+                self.run_ready::<true>(ready, main)
+            } else {
+                self.run_ready::<false>(ready, main)
+            };
+            if hooked || main_finished || !self.next_tick_only_runs(cap) {
+                break;
+            }
+            // Steps 1-4 of the next tick would find nothing to do: run its
+            // step 5 now. It counts as a tick all the same. (Fast path, one
+            // place: `ping_pong` in BENCHMARKS.md, where every hop is a tick.)
+            bump(&counters.ticks);
         }
         // Between polls (callbacks, the host's code) nothing is budgeted.
         coop::unconstrain();
@@ -733,9 +743,26 @@ impl Core {
         }
     }
 
-    /// Step 5: runs `ready` jobs off the front of the queue. Built twice, with
-    /// and without hooks (see `run_task`).
-    fn run_ready<const HOOKED: bool>(&self, ready: usize, main: &mut dyn FnMut() -> bool) {
+    /// Whether the next tick would only run jobs: some are queued (so it
+    /// would not block), the I/O poll is not due, no timer is armed, no other
+    /// thread sent anything or asked to stop, and the caller neither bounds
+    /// this call to one tick (`run_once`) nor stops on a task's panic.
+    #[inline]
+    fn next_tick_only_runs(&self, cap: Option<Duration>) -> bool {
+        cap.is_none()
+            && !self.stop_on_task_panic
+            && !self.run_queue.borrow().is_empty()
+            && (self.jobs_since_io.get() < IO_INTERVAL || !self.reactor.borrow().has_sources())
+            && self.timers.borrow().is_empty()
+            && !self.remote.pending()
+            && !self.remote.stop_requested()
+    }
+
+    /// Step 5: runs `ready` jobs off the front of the queue; returns whether
+    /// the main future finished. Built twice, with and without hooks (see
+    /// `run_task`).
+    fn run_ready<const HOOKED: bool>(&self, ready: usize, main: &mut dyn FnMut() -> bool) -> bool {
+        let mut main_finished = false;
         for _ in 0..ready {
             let Some(job) = self.run_queue.borrow_mut().pop_front() else {
                 break;
@@ -752,6 +779,7 @@ impl Core {
                     }
                     coop::refill();
                     let finished = main();
+                    main_finished |= finished;
                     if HOOKED {
                         if let Some(took) = self.instruments.slow_since(self.instruments.poll_started.take()) {
                             self.report_slow("the main future", took, None);
@@ -761,5 +789,6 @@ impl Core {
                 }
             }
         }
+        main_finished
     }
 }
