@@ -25,7 +25,7 @@ fn evloop_drop() -> Duration {
     let mut lp = evloop::EventLoop::new().expect("build a loop");
     lp.run_until_complete(async {
         for i in 0..TASKS {
-            evloop::create_task(parked([i as u64; 4])); // detached
+            drop(evloop::create_task(parked([i as u64; 4]))); // detached
         }
         evloop::sleep(Duration::ZERO).await; // every task polled once
     })
@@ -47,7 +47,9 @@ fn async_executor_drop() -> Duration {
 }
 
 fn tokio_drop() -> Duration {
-    let rt = tokio::runtime::Builder::new_current_thread().build().expect("build a runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("build a runtime");
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async {
         for i in 0..TASKS {
