@@ -31,6 +31,10 @@
 //!   else (another loop, after its loop closed, no loop at all) panics with
 //!   a message naming the object, both loops and the fix.
 //! - An interrupted wait (`EINTR`) is an empty wait, not an error.
+//! - A wait is in whole milliseconds, and may end up to one wheel tick
+//!   before the timeout the loop asked for (`mio_timeout` says when and
+//!   why). Nothing relies on a wait lasting its full timeout: the loop fires
+//!   only timers whose tick has passed, and otherwise waits again.
 //! - Any fd a user brings (`fd.rs`: [`AsyncFd`], `Handle::add_reader` /
 //!   `add_writer`) is registered like a socket, through the same
 //!   `Registration`, so the same rules hold: one owner per fd per loop
@@ -72,6 +76,8 @@ use std::time::Duration;
 
 use mio::{Events, Poll, Token};
 use slab::Slab;
+
+use crate::time::clock::TICK;
 
 pub use fd::{AsyncFd, AsyncFdReadyGuard, TryIoError};
 use registration::Waiters;
@@ -146,14 +152,15 @@ impl Reactor {
         self.poll.registry()
     }
 
-    /// Waits up to `timeout` (`None`: until something happens), records the
-    /// readiness each event reports, and pushes the wakers of the tasks
-    /// waiting for it onto `woken`. The caller wakes them after releasing
-    /// its borrow of the reactor.
+    /// Waits about `timeout` (`None`: until something happens; see
+    /// [`mio_timeout`] for "about"), records the readiness each event
+    /// reports, and pushes the wakers of the tasks waiting for it onto
+    /// `woken`. The caller wakes them after releasing its borrow of the
+    /// reactor.
     /// Returns how many readiness events it delivered (not counting the
     /// remote waker's).
     pub(crate) fn poll(&mut self, timeout: Option<Duration>, woken: &mut Vec<Waker>) -> usize {
-        match self.poll.poll(&mut self.events, timeout) {
+        match self.poll.poll(&mut self.events, timeout.map(mio_timeout)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return 0,
             // epoll_wait fails only on a bad fd or bad arguments: a bug here.
@@ -206,6 +213,37 @@ impl AsRawFd for Reactor {
     }
 }
 
+/// The timeout to hand `mio::Poll::poll` for a wait of `timeout`.
+///
+/// `epoll_wait` counts whole milliseconds, and mio rounds a timeout up to
+/// the next one, so that a wait never ends before it was asked to. The loop
+/// asks to wait until the next timer's wheel tick, and that tick is the
+/// timer's deadline rounded up by less than one [`TICK`]: a `sleep(1 ms)`
+/// made just before the wait asks for 1 ms and a few microseconds, which mio
+/// would make 2 ms. So when a timeout exceeds a whole number of
+/// milliseconds by at most one tick, ask for the whole milliseconds: the
+/// kernel's timer slack on the wait (50 µs by default on Linux) nearly
+/// always covers the difference. When it does not, the wait ends up to one
+/// tick early; the loop finds the timer not yet due (it fires a timer only
+/// once its tick has passed) and waits again, for the rest, which mio makes
+/// one more millisecond. A timeout further past a whole millisecond, or
+/// below one millisecond, is left to mio to round up.
+///
+/// That is the cost of staying on mio's whole milliseconds with no unsafe
+/// code: a wait that does not fall just after a millisecond boundary (a
+/// sleep shorter than 1 ms, or one made well before the loop waits) can end
+/// up to 1 ms late. A timer fd registered with the reactor, or
+/// `epoll_pwait2`, would wait to the microsecond, at the price of a syscall
+/// per re-armed timer (or unsafe FFI).
+fn mio_timeout(timeout: Duration) -> Duration {
+    let whole = Duration::new(timeout.as_secs(), timeout.subsec_millis() * 1_000_000);
+    if whole.is_zero() || timeout - whole > TICK {
+        timeout
+    } else {
+        whole
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{Read, Write};
@@ -219,6 +257,28 @@ mod tests {
             (r.sources.len(), r.sources.capacity())
         })
         .unwrap()
+    }
+
+    /// Whole milliseconds pass through, a timeout just past one (by at most
+    /// a tick) is cut back to it, and anything else is left for mio to
+    /// round up.
+    #[test]
+    fn mio_timeout_cuts_at_most_a_tick_past_a_whole_millisecond() {
+        use super::{mio_timeout, TICK};
+        use std::time::Duration;
+        let ms = Duration::from_millis;
+        let us = Duration::from_micros;
+        assert_eq!(mio_timeout(Duration::ZERO), Duration::ZERO);
+        assert_eq!(mio_timeout(us(10)), us(10));
+        assert_eq!(mio_timeout(us(999)), us(999));
+        assert_eq!(mio_timeout(ms(1)), ms(1));
+        assert_eq!(mio_timeout(ms(1) + us(5)), ms(1));
+        assert_eq!(mio_timeout(ms(1) + TICK), ms(1));
+        let past = ms(1) + TICK + Duration::from_nanos(1);
+        assert_eq!(mio_timeout(past), past);
+        assert_eq!(mio_timeout(ms(1) + us(500)), ms(1) + us(500));
+        assert_eq!(mio_timeout(Duration::new(7, 3_000_010)), Duration::new(7, 3_000_000));
+        assert_eq!(mio_timeout(Duration::MAX), Duration::MAX);
     }
 
     #[test]
