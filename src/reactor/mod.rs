@@ -4,7 +4,9 @@
 //! # Ground rules
 //!
 //! - The loop blocks here and nowhere else; an idle loop sleeps in
-//!   `epoll_wait` and uses no CPU.
+//!   `epoll_wait` and uses no CPU, except for at most one timer tick
+//!   (31.25 µs) of zero-timeout polls after a wait cut short to whole
+//!   milliseconds ended before its timer (`Reactor::wait_time`).
 //! - Token [`WAKE_TOKEN`] belongs to the `mio::Waker` through which other
 //!   threads interrupt the wait (see `event_loop/remote.rs`); its events carry
 //!   no information beyond "look at the remote queue", which the loop does
@@ -72,7 +74,7 @@ mod registration;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::task::Waker;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token};
 use slab::Slab;
@@ -127,6 +129,9 @@ pub(crate) struct Reactor {
     poll: Poll,
     events: Events,
     pub(crate) sources: Slab<ScheduledIo>,
+    /// Set while a wait cut short to whole milliseconds (see
+    /// [`mio_timeout`]) is owed its tail: the instant it was asked to end.
+    cut_until: Option<Instant>,
 }
 
 impl Reactor {
@@ -138,6 +143,7 @@ impl Reactor {
             poll,
             events: Events::with_capacity(1024),
             sources: Slab::new(),
+            cut_until: None,
         };
         Ok((reactor, waker))
     }
@@ -160,7 +166,8 @@ impl Reactor {
     /// Returns how many readiness events it delivered (not counting the
     /// remote waker's).
     pub(crate) fn poll(&mut self, timeout: Option<Duration>, woken: &mut Vec<Waker>) -> usize {
-        match self.poll.poll(&mut self.events, timeout.map(mio_timeout)) {
+        let timeout = timeout.map(|t| self.wait_time(t, Instant::now));
+        match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return 0,
             // epoll_wait fails only on a bad fd or bad arguments: a bug here.
@@ -205,6 +212,34 @@ impl Reactor {
         }
         delivered
     }
+
+    /// How long to ask epoll to wait when the loop asks to wait `timeout`:
+    /// [`mio_timeout`], or zero while the tail of a wait it cut short is
+    /// still owed.
+    ///
+    /// A cut wait that ended before its tail (the kernel's timer slack did
+    /// not cover it) leaves the loop less than a tick short of its timer.
+    /// epoll can wait no less than 1 ms, so that tail is waited out with
+    /// zero-timeout polls instead: a spin of at most one tick (31.25 µs),
+    /// and only after a cut wait ran its whole milliseconds. A wait ended
+    /// early by I/O, or a loop whose next timer is further off, owes
+    /// nothing and waits as usual.
+    fn wait_time(&mut self, timeout: Duration, now: impl Fn() -> Instant) -> Duration {
+        if let Some(until) = self.cut_until.take() {
+            let now = now();
+            if timeout <= TICK && now < until && until - now <= TICK {
+                self.cut_until = Some(until);
+                return Duration::ZERO;
+            }
+        }
+        let wait = mio_timeout(timeout);
+        if wait < timeout {
+            // The clock is read only here and above: a wait that is not
+            // cut costs nothing extra.
+            self.cut_until = now().checked_add(timeout);
+        }
+        wait
+    }
 }
 
 impl AsRawFd for Reactor {
@@ -222,19 +257,23 @@ impl AsRawFd for Reactor {
 /// made just before the wait asks for 1 ms and a few microseconds, which mio
 /// would make 2 ms. So when a timeout exceeds a whole number of
 /// milliseconds by at most one tick, ask for the whole milliseconds: the
-/// kernel's timer slack on the wait (50 µs by default on Linux) nearly
-/// always covers the difference. When it does not, the wait ends up to one
-/// tick early; the loop finds the timer not yet due (it fires a timer only
-/// once its tick has passed) and waits again, for the rest, which mio makes
-/// one more millisecond. A timeout further past a whole millisecond, or
-/// below one millisecond, is left to mio to round up.
+/// kernel's timer slack on the wait (50 µs by default on Linux) usually
+/// covers the difference. When it does not (a busy machine's other timers
+/// end the slack early), the wait ends up to one tick early; the loop finds
+/// the timer not yet due (it fires a timer only once its tick has passed),
+/// and [`Reactor::wait_time`] spins through the rest rather than let mio
+/// make it one more millisecond. A timeout further past a whole
+/// millisecond, or below one millisecond, is left to mio to round up.
 ///
 /// That is the cost of staying on mio's whole milliseconds with no unsafe
 /// code: a wait that does not fall just after a millisecond boundary (a
 /// sleep shorter than 1 ms, or one made well before the loop waits) can end
 /// up to 1 ms late. A timer fd registered with the reactor, or
-/// `epoll_pwait2`, would wait to the microsecond, at the price of a syscall
-/// per re-armed timer (or unsafe FFI).
+/// `epoll_pwait2`, would wait to the microsecond, at the price of unsafe
+/// FFI (or a new dependency) and, for the timer fd, syscalls per wait:
+/// async-io's `polling` makes a `timerfd_settime` and an `epoll_ctl` before
+/// every `epoll_wait` that has a timeout (it could skip them while the
+/// earliest deadline stays the same).
 fn mio_timeout(timeout: Duration) -> Duration {
     let whole = Duration::new(timeout.as_secs(), timeout.subsec_millis() * 1_000_000);
     if whole.is_zero() || timeout - whole > TICK {
@@ -279,6 +318,34 @@ mod tests {
         assert_eq!(mio_timeout(ms(1) + us(500)), ms(1) + us(500));
         assert_eq!(mio_timeout(Duration::new(7, 3_000_010)), Duration::new(7, 3_000_000));
         assert_eq!(mio_timeout(Duration::MAX), Duration::MAX);
+    }
+
+    /// After a wait cut to whole milliseconds, the loop's next short wait
+    /// spins (zero timeout) while the cut tail is owed, and only then; an
+    /// uncut wait, or a wait ended early by I/O, owes nothing.
+    #[test]
+    fn wait_time_spins_only_through_the_tail_of_a_cut_wait() {
+        use super::{Reactor, TICK};
+        use std::time::{Duration, Instant};
+        let us = Duration::from_micros;
+        let (mut r, _waker) = Reactor::new().unwrap();
+        let t0 = Instant::now();
+        let at = |d: Duration| move || t0 + d;
+        // Not cut: nothing owed.
+        assert_eq!(r.wait_time(us(1500), at(us(0))), us(1500));
+        assert_eq!(r.wait_time(us(10), at(us(1500))), us(10));
+        // Cut from 1.01 ms to 1 ms at t0: owed until t0 + 1.01 ms.
+        assert_eq!(r.wait_time(us(1010), at(us(0))), us(1000));
+        // The wait ran its millisecond: the 10 µs left are spun through.
+        assert_eq!(r.wait_time(us(8), at(us(1002))), Duration::ZERO);
+        assert_eq!(r.wait_time(us(3), at(us(1007))), Duration::ZERO);
+        // Tail paid: the next timer is waited for as usual.
+        assert_eq!(r.wait_time(us(20), at(us(1011))), us(20));
+        // Cut again, but I/O ends the wait after 0.3 ms: nothing is spun,
+        // and the next wait is cut afresh.
+        assert_eq!(r.wait_time(us(1010), at(us(2000))), us(1000));
+        assert_eq!(r.wait_time(us(710), at(us(2300))), us(710));
+        assert_eq!(r.wait_time(TICK, at(us(2300) + us(710) - TICK)), TICK);
     }
 
     #[test]
