@@ -10,7 +10,7 @@
 //!   deadline, and after it by less than a tick plus the reactor's wait
 //!   granularity (epoll counts milliseconds: see `mio_timeout` in
 //!   `src/reactor/mod.rs`). On an idle loop a `sleep(1 ms)` takes about
-//!   1.05 ms; a sleep shorter than 1 ms takes about 1 ms.
+//!   1.08 ms; a sleep shorter than 1 ms takes about 1.08 ms too.
 //! - A [`Sleep`] arms at most one timer, on its first pending poll; polling
 //!   it again with another waker swaps the waker in place (no new entry), and
 //!   dropping it disarms the timer at once.
