@@ -504,3 +504,32 @@ fn sleep_timeout_wait_for_and_call_later_never_end_early_on_the_real_clock() {
         early.borrow()
     );
 }
+
+#[test]
+fn timeout_and_wait_for_end_at_the_end_of_the_deadline_tick_on_a_manual_clock() {
+    // The combinators arm the same wheel: a deadline inside a tick times out
+    // at that tick's end, one on a tick boundary exactly there.
+    let mut lp = manual_loop();
+    let h = lp.handle();
+    let start = lp.time();
+    let ends = lp
+        .run_until_complete(async move {
+            let mut ends = Vec::new();
+            for us in [1010u64, 1000] {
+                let d = Duration::from_micros(us);
+                let t0 = h.time();
+                assert!(evloop::wait_for(std::future::pending::<()>(), d).await.is_err());
+                ends.push(h.time() - t0);
+                let t0 = h.time();
+                assert!(evloop::timeout(d).wrap(std::future::pending::<()>()).await.is_err());
+                ends.push(h.time() - t0);
+            }
+            ends
+        })
+        .unwrap();
+    let ns = Duration::from_nanos;
+    // The first starts at 0; the others start where the previous ended, on
+    // a tick boundary, so each is measured from a tick.
+    assert_eq!(ends, [ns(1_031_250), ns(1_031_250), ns(1_000_000), ns(1_000_000)]);
+    assert_eq!(lp.time() - start, ns(4_062_500));
+}

@@ -110,11 +110,14 @@ fn call_later_beyond_the_wheel_span_fires_exactly_on_time() {
     let h = lp.handle();
     let start = lp.time();
     let trace = Trace::new();
-    // The wheel spans 64^6 ms (~2.2 years); these are parked and re-filed.
+    // The wheel spans 64^6 ticks of 1/32 ms (~25 days); these are parked
+    // and re-filed, some many times.
     let far = [
         Duration::from_secs(3 * 365 * 86_400),
         Duration::from_secs(5 * 365 * 86_400 + 17),
         Duration::from_millis(64u64.pow(6) + 1),
+        // One tick beyond the span.
+        Duration::from_nanos((64u64.pow(6) + 1) * 31_250),
     ];
     for d in far {
         let (t, h2) = (trace.clone(), h.clone());

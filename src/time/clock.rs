@@ -24,10 +24,12 @@
 //! 31.25 µs, so every whole millisecond, is exactly a tick, so a manual
 //! clock stepping through `sleep(10 ms)` still reads whole milliseconds, and
 //! the conversions stay one division by a constant, as they were with 1 ms
-//! ticks. The price is the wheel's span: `64^6` ticks is
-//! about 25 days (deadlines beyond it still fire exactly; they are re-filed
-//! once per span), and timers from 2 ms to 134 ms now cascade once on their
-//! way down the wheel.
+//! ticks. The price: the wheel's span, `64^6` ticks, is about 25 days
+//! (deadlines beyond it still fire exactly; they are re-filed once per
+//! span), and a timer sits up to one level higher than with 1 ms ticks
+//! (level 1 from 2 ms, level 2 from 128 ms, level 3 from 8.2 s), so it may
+//! cascade once more on its way down the wheel (about 30 to 70 instructions
+//! per timer in the benchmarks; BENCHMARKS.md, "Timer precision").
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
