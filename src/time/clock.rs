@@ -16,15 +16,16 @@
 //! Why 1/32 ms. A deadline waits for its tick, so the tick is what rounding
 //! to the wheel adds to every sleep: with 1 ms ticks a `sleep(1 ms)` became
 //! a 2 ms wait once the reactor rounded its timeout up to whole
-//! milliseconds as well. The tick must stay below the timer slack the
-//! kernel adds to an `epoll_wait` (50 µs by default on Linux), so that the
-//! reactor may wait a whole millisecond less than a timeout that overshoots
-//! one by at most a tick (see `mio_timeout` in `src/reactor/mod.rs`).
-//! 1/32 ms rather than a power of two of nanoseconds: every multiple of
-//! 31.25 µs, so every whole millisecond, is exactly a tick, so a manual
-//! clock stepping through `sleep(10 ms)` still reads whole milliseconds, and
-//! the conversions stay one division by a constant, as they were with 1 ms
-//! ticks. The price: the wheel's span, `64^6` ticks, is about 25 days
+//! milliseconds as well. The reactor now waits the whole milliseconds of a
+//! timeout that overshoots them by at most a tick, and spins through
+//! whatever of that tick the kernel's timer slack on `epoll_wait` (50 µs by
+//! default on Linux) did not cover (see `mio_timeout` in
+//! `src/reactor/mod.rs`). So the tick should stay below the slack, and it
+//! bounds the spin. 1/32 ms rather than a power of two of nanoseconds:
+//! whole milliseconds (and every multiple of 31.25 µs) are exact ticks, so
+//! a manual clock stepping through `sleep(10 ms)` still reads whole
+//! milliseconds, and the conversions stay one division by a constant, as
+//! they were with 1 ms ticks. The price: the wheel's span, `64^6` ticks, is about 25 days
 //! (deadlines beyond it still fire exactly; they are re-filed once per
 //! span), and a timer sits up to one level higher than with 1 ms ticks
 //! (level 1 from 2 ms, level 2 from 128 ms, level 3 from 8.2 s), so it may
