@@ -154,13 +154,18 @@ fn on_event_shows_a_timer_callback_as_a_fire_without_a_wake() {
         TickStart { n: 1, ready: 1 },
         PollStart { task: 0 }, pending(0), // arms the 10 ms timer
         TickEnd { n: 1 },
+        // 4 ms: nothing fires. The 5 ms timer (tick 160) sits on the wheel's
+        // level 1, whose slots are 64 ticks (2 ms) wide, and 4 ms is when
+        // its slot is cascaded down to level 0; the clock jumps there first.
         TickStart { n: 2, ready: 0 },
-        TimerFired, // 5 ms: the callback is queued and runs in this tick
         TickEnd { n: 2 },
         TickStart { n: 3, ready: 0 },
+        TimerFired, // 5 ms: the callback is queued and runs in this tick
+        TickEnd { n: 3 },
+        TickStart { n: 4, ready: 0 },
         TimerFired, wake(0), // 10 ms: the main future's sleep
         PollStart { task: 0 }, finished(0),
-        TickEnd { n: 3 },
+        TickEnd { n: 4 },
     ];
     assert_eq!(rec.take(), expected);
 }

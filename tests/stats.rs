@@ -41,10 +41,13 @@ fn stats_count_a_scripted_run_exactly() {
             evloop::yield_now().await;
             // Tick 2: a, b and c armed their timers, the call_soon callback ran.
             let mid = h2.stats();
-            a.await.unwrap(); // ticks 3 (5 ms callback), 4 (a), 5 (main)
-            b.await.unwrap(); // ticks 6 (b), 7 (main)
-            c.cancel(); // tick 8 drops c, disarming its sleep: cancelled timer 2
-            assert!(c.await.unwrap_err().is_cancelled()); // tick 9
+            // Tick 3 (4 ms) runs nothing: the wheel cascades the slot that
+            // holds the 5 ms callback (tick 160, on level 1, whose slots are
+            // 2 ms wide) down to level 0. a, b and c lie on slot boundaries.
+            a.await.unwrap(); // ticks 4 (5 ms callback), 5 (a), 6 (main)
+            b.await.unwrap(); // ticks 7 (b), 8 (main)
+            c.cancel(); // tick 9 drops c, disarming its sleep: cancelled timer 2
+            assert!(c.await.unwrap_err().is_cancelled()); // tick 10
             mid
         })
         .unwrap();
@@ -64,8 +67,8 @@ fn stats_count_a_scripted_run_exactly() {
 
     let end = h.stats();
     let mut expected = Stats::default();
-    expected.ticks = 9;
-    // main x5 (ticks 1, 2, 5, 7, 9), a, b and c once each in tick 2, then a
+    expected.ticks = 10;
+    // main x5 (ticks 1, 2, 6, 8, 10), a, b and c once each in tick 2, then a
     // and b once more when their timers fire; c is dropped, not polled, when
     // cancelled.
     expected.polls = 10;

@@ -371,3 +371,165 @@ fn sleep_many_real_sleepers_wake_in_deadline_order() {
     .unwrap();
     assert_eq!(trace.events(), ["5", "10", "20", "30"]);
 }
+
+/// evloop's timer wheel tick (1/32 ms): a deadline inside a tick fires at
+/// that tick's end.
+const TICK: Duration = Duration::from_nanos(31_250);
+
+#[test]
+fn sleep_sub_millisecond_deadlines_fire_at_their_own_tick_in_order() {
+    // Sleeps of every size around the tick, all made at the same instant.
+    // On the manual clock each ends exactly at the end of the tick its
+    // deadline lies in (the deadline itself when it is a tick boundary):
+    // never before the deadline, less than a tick after it. Across ticks
+    // they end in deadline order; within one tick, in the order they armed.
+    let mut lp = manual_loop();
+    let h = lp.handle();
+    let start = lp.time();
+    let trace: Trace<(u64, Duration)> = Trace::default();
+    let nanos = [
+        1_000_001u64,
+        40_000,
+        10_000,
+        1_000_000,
+        31_250,
+        1,
+        62_500,
+        40_000,
+        999_999,
+    ];
+    let tasks: Vec<_> = nanos
+        .into_iter()
+        .map(|n| {
+            let (t, h2) = (trace.clone(), h.clone());
+            h.create_task(async move {
+                sleep(Duration::from_nanos(n)).await;
+                t.push((n, h2.time() - start));
+            })
+        })
+        .collect();
+    lp.run_until_complete(async move {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    })
+    .unwrap();
+    let ns = Duration::from_nanos;
+    assert_eq!(
+        trace.events(),
+        [
+            (10_000, TICK),
+            (31_250, TICK),
+            (1, TICK),
+            (40_000, 2 * TICK),
+            (62_500, 2 * TICK),
+            (40_000, 2 * TICK),
+            // Same tick, so armed order: within a tick exact deadlines are
+            // not compared (asyncio's heap would put 999,999 ns first).
+            (1_000_000, ns(1_000_000)),
+            (999_999, ns(1_000_000)),
+            (1_000_001, ns(1_000_000) + TICK),
+        ]
+    );
+    for (n, at) in trace.events() {
+        assert!(at >= ns(n) && at - ns(n) < TICK, "{n} ns ended at {at:?}");
+    }
+}
+
+#[test]
+fn sleep_timeout_wait_for_and_call_later_never_end_early_on_the_real_clock() {
+    // Around and below the reactor's 1 ms granularity and the wheel's tick,
+    // where rounding could go the wrong way. Only "not before the deadline"
+    // is asserted: how late a wake comes depends on the machine's load.
+    let mut lp = EventLoop::new().unwrap();
+    let h = lp.handle();
+    let early: Rc<RefCell<Vec<String>>> = Rc::default();
+    let early2 = early.clone();
+    lp.run_until_complete(async move {
+        let us = Duration::from_micros;
+        for d in [us(1), us(20), us(40), us(999), us(1000), us(1010), us(1040), us(2500)] {
+            for _ in 0..5 {
+                let start = Instant::now();
+                sleep(d).await;
+                if start.elapsed() < d {
+                    early2
+                        .borrow_mut()
+                        .push(format!("sleep({d:?}) after {:?}", start.elapsed()));
+                }
+
+                let start = Instant::now();
+                let deadline = h.time() + d;
+                sleep_until(deadline).await;
+                if h.time() < deadline {
+                    early2
+                        .borrow_mut()
+                        .push(format!("sleep_until(+{d:?}) after {:?}", start.elapsed()));
+                }
+
+                let start = Instant::now();
+                let timed_out = evloop::wait_for(std::future::pending::<()>(), d).await.is_err();
+                if !timed_out || start.elapsed() < d {
+                    early2
+                        .borrow_mut()
+                        .push(format!("wait_for({d:?}) after {:?}", start.elapsed()));
+                }
+
+                let start = Instant::now();
+                let timed_out = evloop::timeout(d).wrap(std::future::pending::<()>()).await.is_err();
+                if !timed_out || start.elapsed() < d {
+                    early2
+                        .borrow_mut()
+                        .push(format!("timeout({d:?}) after {:?}", start.elapsed()));
+                }
+
+                let start = Instant::now();
+                let took = Rc::new(std::cell::Cell::new(None));
+                let t = took.clone();
+                h.call_later(d, move || t.set(Some(start.elapsed())));
+                while took.get().is_none() {
+                    sleep(us(100)).await;
+                }
+                if took.get().unwrap() < d {
+                    early2
+                        .borrow_mut()
+                        .push(format!("call_later({d:?}) after {:?}", took.get().unwrap()));
+                }
+            }
+        }
+    })
+    .unwrap();
+    assert!(
+        early.borrow().is_empty(),
+        "ended before the deadline: {:?}",
+        early.borrow()
+    );
+}
+
+#[test]
+fn timeout_and_wait_for_end_at_the_end_of_the_deadline_tick_on_a_manual_clock() {
+    // The combinators arm the same wheel: a deadline inside a tick times out
+    // at that tick's end, one on a tick boundary exactly there.
+    let mut lp = manual_loop();
+    let h = lp.handle();
+    let start = lp.time();
+    let ends = lp
+        .run_until_complete(async move {
+            let mut ends = Vec::new();
+            for us in [1010u64, 1000] {
+                let d = Duration::from_micros(us);
+                let t0 = h.time();
+                assert!(evloop::wait_for(std::future::pending::<()>(), d).await.is_err());
+                ends.push(h.time() - t0);
+                let t0 = h.time();
+                assert!(evloop::timeout(d).wrap(std::future::pending::<()>()).await.is_err());
+                ends.push(h.time() - t0);
+            }
+            ends
+        })
+        .unwrap();
+    let ns = Duration::from_nanos;
+    // The first starts at 0; the others start where the previous ended, on
+    // a tick boundary, so each is measured from a tick.
+    assert_eq!(ends, [ns(1_031_250), ns(1_031_250), ns(1_000_000), ns(1_000_000)]);
+    assert_eq!(lp.time() - start, ns(4_062_500));
+}

@@ -110,11 +110,14 @@ fn call_later_beyond_the_wheel_span_fires_exactly_on_time() {
     let h = lp.handle();
     let start = lp.time();
     let trace = Trace::new();
-    // The wheel spans 64^6 ms (~2.2 years); these are parked and re-filed.
+    // The wheel spans 64^6 ticks of 1/32 ms (~25 days); these are parked
+    // and re-filed, some many times.
     let far = [
         Duration::from_secs(3 * 365 * 86_400),
         Duration::from_secs(5 * 365 * 86_400 + 17),
         Duration::from_millis(64u64.pow(6) + 1),
+        // One tick beyond the span.
+        Duration::from_nanos((64u64.pow(6) + 1) * 31_250),
     ];
     for d in far {
         let (t, h2) = (trace.clone(), h.clone());
@@ -155,12 +158,15 @@ fn call_later_sub_millisecond_delay_never_fires_early() {
     let start = lp.time();
     let trace = Trace::new();
     let (t, h2) = (trace.clone(), h.clone());
-    h.call_later(Duration::from_micros(1500), move || {
-        t.push(format!("{:?}", h2.time() - start));
-    });
+    for delay in [1510, 1500] {
+        let (t, h2) = (t.clone(), h2.clone());
+        h.call_later(Duration::from_micros(delay), move || {
+            t.push(format!("{delay} µs at {:?}", h2.time() - start));
+        });
+    }
     lp.run_until_complete(evloop::sleep(Duration::from_millis(10))).unwrap();
-    let at: Vec<String> = trace.events();
-    assert_eq!(at.len(), 1);
-    // 1.5 ms rounds up to the 2 ms tick.
-    assert_eq!(at[0], format!("{:?}", Duration::from_millis(2)));
+    // A wheel tick is 1/32 ms: 1.5 ms is a tick boundary (tick 48) and fires
+    // exactly on time; 1.51 ms lies inside tick 49 and rounds up to its end,
+    // 1.53125 ms, never down.
+    assert_eq!(trace.events(), ["1500 µs at 1.5ms", "1510 µs at 1.53125ms"]);
 }

@@ -155,6 +155,22 @@ impl Builder {
     /// Uses a manual clock: time stands still while anything is ready and
     /// jumps straight to the next timer when nothing is, so timer logic runs
     /// instantly and deterministically (tokio's paused time).
+    ///
+    /// It jumps to the timer wheel's tick (1/32 ms) that holds the deadline:
+    /// exactly to a deadline of whole milliseconds (or any multiple of
+    /// 31.25 µs), else to the end of that tick, never before the deadline.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let mut lp = evloop::EventLoop::builder().manual_clock().build()?;
+    /// let start = lp.time();
+    /// lp.run_until_complete(evloop::sleep(Duration::from_millis(3)))?;
+    /// assert_eq!(lp.time() - start, Duration::from_millis(3));
+    /// lp.run_until_complete(evloop::sleep(Duration::from_micros(10)))?;
+    /// assert_eq!(lp.time() - start, Duration::from_micros(3_000) + Duration::from_nanos(31_250));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn manual_clock(mut self) -> Builder {
         self.manual_clock = true;
         self

@@ -4,7 +4,9 @@
 //! # Ground rules
 //!
 //! - The loop blocks here and nowhere else; an idle loop sleeps in
-//!   `epoll_wait` and uses no CPU.
+//!   `epoll_wait` and uses no CPU, except for at most one timer tick
+//!   (31.25 µs) of zero-timeout polls after a wait cut short to whole
+//!   milliseconds ended before its timer (`Reactor::wait_time`).
 //! - Token [`WAKE_TOKEN`] belongs to the `mio::Waker` through which other
 //!   threads interrupt the wait (see `event_loop/remote.rs`); its events carry
 //!   no information beyond "look at the remote queue", which the loop does
@@ -31,6 +33,10 @@
 //!   else (another loop, after its loop closed, no loop at all) panics with
 //!   a message naming the object, both loops and the fix.
 //! - An interrupted wait (`EINTR`) is an empty wait, not an error.
+//! - A wait is in whole milliseconds, and may end up to one wheel tick
+//!   before the timeout the loop asked for (`mio_timeout` says when and
+//!   why). Nothing relies on a wait lasting its full timeout: the loop fires
+//!   only timers whose tick has passed, and otherwise waits again.
 //! - Any fd a user brings (`fd.rs`: [`AsyncFd`], `Handle::add_reader` /
 //!   `add_writer`) is registered like a socket, through the same
 //!   `Registration`, so the same rules hold: one owner per fd per loop
@@ -68,10 +74,12 @@ mod registration;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::task::Waker;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token};
 use slab::Slab;
+
+use crate::time::clock::TICK;
 
 pub use fd::{AsyncFd, AsyncFdReadyGuard, TryIoError};
 use registration::Waiters;
@@ -121,6 +129,9 @@ pub(crate) struct Reactor {
     poll: Poll,
     events: Events,
     pub(crate) sources: Slab<ScheduledIo>,
+    /// Set while a wait cut short to whole milliseconds (see
+    /// [`mio_timeout`]) is owed its tail: the instant it was asked to end.
+    cut_until: Option<Instant>,
 }
 
 impl Reactor {
@@ -132,6 +143,7 @@ impl Reactor {
             poll,
             events: Events::with_capacity(1024),
             sources: Slab::new(),
+            cut_until: None,
         };
         Ok((reactor, waker))
     }
@@ -146,13 +158,15 @@ impl Reactor {
         self.poll.registry()
     }
 
-    /// Waits up to `timeout` (`None`: until something happens), records the
-    /// readiness each event reports, and pushes the wakers of the tasks
-    /// waiting for it onto `woken`. The caller wakes them after releasing
-    /// its borrow of the reactor.
+    /// Waits about `timeout` (`None`: until something happens; see
+    /// [`mio_timeout`] for "about"), records the readiness each event
+    /// reports, and pushes the wakers of the tasks waiting for it onto
+    /// `woken`. The caller wakes them after releasing its borrow of the
+    /// reactor.
     /// Returns how many readiness events it delivered (not counting the
     /// remote waker's).
     pub(crate) fn poll(&mut self, timeout: Option<Duration>, woken: &mut Vec<Waker>) -> usize {
+        let timeout = timeout.map(|t| self.wait_time(t, Instant::now));
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return 0,
@@ -198,11 +212,74 @@ impl Reactor {
         }
         delivered
     }
+
+    /// How long to ask epoll to wait when the loop asks to wait `timeout`:
+    /// [`mio_timeout`], or zero while the tail of a wait it cut short is
+    /// still owed.
+    ///
+    /// A cut wait that ended before its tail (the kernel's timer slack did
+    /// not cover it) leaves the loop less than a tick short of its timer.
+    /// epoll can wait no less than 1 ms, so that tail is waited out with
+    /// zero-timeout polls instead: a spin of at most one tick (31.25 µs),
+    /// and only after a cut wait ran its whole milliseconds. A wait ended
+    /// early by I/O, or a loop whose next timer is further off, owes
+    /// nothing and waits as usual.
+    fn wait_time(&mut self, timeout: Duration, now: impl Fn() -> Instant) -> Duration {
+        if let Some(until) = self.cut_until.take() {
+            let now = now();
+            if timeout <= TICK && now < until && until - now <= TICK {
+                self.cut_until = Some(until);
+                return Duration::ZERO;
+            }
+        }
+        let wait = mio_timeout(timeout);
+        if wait < timeout {
+            // The clock is read only here and above: a wait that is not
+            // cut costs nothing extra.
+            self.cut_until = now().checked_add(timeout);
+        }
+        wait
+    }
 }
 
 impl AsRawFd for Reactor {
     fn as_raw_fd(&self) -> RawFd {
         self.poll.as_raw_fd()
+    }
+}
+
+/// The timeout to hand `mio::Poll::poll` for a wait of `timeout`.
+///
+/// `epoll_wait` counts whole milliseconds, and mio rounds a timeout up to
+/// the next one, so that a wait never ends before it was asked to. The loop
+/// asks to wait until the next timer's wheel tick, and that tick is the
+/// timer's deadline rounded up by less than one [`TICK`]: a `sleep(1 ms)`
+/// made just before the wait asks for 1 ms and a few microseconds, which mio
+/// would make 2 ms. So when a timeout exceeds a whole number of
+/// milliseconds by at most one tick, ask for the whole milliseconds: the
+/// kernel's timer slack on the wait (50 µs by default on Linux) usually
+/// covers the difference. When it does not (a busy machine's other timers
+/// end the slack early), the wait ends up to one tick early; the loop finds
+/// the timer not yet due (it fires a timer only once its tick has passed),
+/// and [`Reactor::wait_time`] spins through the rest rather than let mio
+/// make it one more millisecond. A timeout further past a whole
+/// millisecond, or below one millisecond, is left to mio to round up.
+///
+/// That is the cost of staying on mio's whole milliseconds with no unsafe
+/// code: a wait that does not fall just after a millisecond boundary (a
+/// sleep shorter than 1 ms, or one made well before the loop waits) can end
+/// up to 1 ms late. A timer fd registered with the reactor, or
+/// `epoll_pwait2`, would wait to the microsecond, at the price of unsafe
+/// FFI (or a new dependency) and, for the timer fd, syscalls per wait:
+/// async-io's `polling` makes a `timerfd_settime` and an `epoll_ctl` before
+/// every `epoll_wait` that has a timeout (it could skip them while the
+/// earliest deadline stays the same).
+fn mio_timeout(timeout: Duration) -> Duration {
+    let whole = Duration::new(timeout.as_secs(), timeout.subsec_millis() * 1_000_000);
+    if whole.is_zero() || timeout - whole > TICK {
+        timeout
+    } else {
+        whole
     }
 }
 
@@ -219,6 +296,56 @@ mod tests {
             (r.sources.len(), r.sources.capacity())
         })
         .unwrap()
+    }
+
+    /// Whole milliseconds pass through, a timeout just past one (by at most
+    /// a tick) is cut back to it, and anything else is left for mio to
+    /// round up.
+    #[test]
+    fn mio_timeout_cuts_at_most_a_tick_past_a_whole_millisecond() {
+        use super::{mio_timeout, TICK};
+        use std::time::Duration;
+        let ms = Duration::from_millis;
+        let us = Duration::from_micros;
+        assert_eq!(mio_timeout(Duration::ZERO), Duration::ZERO);
+        assert_eq!(mio_timeout(us(10)), us(10));
+        assert_eq!(mio_timeout(us(999)), us(999));
+        assert_eq!(mio_timeout(ms(1)), ms(1));
+        assert_eq!(mio_timeout(ms(1) + us(5)), ms(1));
+        assert_eq!(mio_timeout(ms(1) + TICK), ms(1));
+        let past = ms(1) + TICK + Duration::from_nanos(1);
+        assert_eq!(mio_timeout(past), past);
+        assert_eq!(mio_timeout(ms(1) + us(500)), ms(1) + us(500));
+        assert_eq!(mio_timeout(Duration::new(7, 3_000_010)), Duration::new(7, 3_000_000));
+        assert_eq!(mio_timeout(Duration::MAX), Duration::MAX);
+    }
+
+    /// After a wait cut to whole milliseconds, the loop's next short wait
+    /// spins (zero timeout) while the cut tail is owed, and only then; an
+    /// uncut wait, or a wait ended early by I/O, owes nothing.
+    #[test]
+    fn wait_time_spins_only_through_the_tail_of_a_cut_wait() {
+        use super::{Reactor, TICK};
+        use std::time::{Duration, Instant};
+        let us = Duration::from_micros;
+        let (mut r, _waker) = Reactor::new().unwrap();
+        let t0 = Instant::now();
+        let at = |d: Duration| move || t0 + d;
+        // Not cut: nothing owed.
+        assert_eq!(r.wait_time(us(1500), at(us(0))), us(1500));
+        assert_eq!(r.wait_time(us(10), at(us(1500))), us(10));
+        // Cut from 1.01 ms to 1 ms at t0: owed until t0 + 1.01 ms.
+        assert_eq!(r.wait_time(us(1010), at(us(0))), us(1000));
+        // The wait ran its millisecond: the 10 µs left are spun through.
+        assert_eq!(r.wait_time(us(8), at(us(1002))), Duration::ZERO);
+        assert_eq!(r.wait_time(us(3), at(us(1007))), Duration::ZERO);
+        // Tail paid: the next timer is waited for as usual.
+        assert_eq!(r.wait_time(us(20), at(us(1011))), us(20));
+        // Cut again, but I/O ends the wait after 0.3 ms: nothing is spun,
+        // and the next wait is cut afresh.
+        assert_eq!(r.wait_time(us(1010), at(us(2000))), us(1000));
+        assert_eq!(r.wait_time(us(710), at(us(2300))), us(710));
+        assert_eq!(r.wait_time(TICK, at(us(2300) + us(710) - TICK)), TICK);
     }
 
     #[test]

@@ -4,7 +4,13 @@
 //!
 //! - The wheel (`wheel.rs`) is pure: it files payloads under integer ticks
 //!   and knows nothing of `Instant`s, wakers or loops. The clock (`clock.rs`)
-//!   converts at the edge: 1 tick = 1 ms since the loop was created.
+//!   converts at the edge: 1 tick = 1/32 ms (31.25 µs), counted from the
+//!   loop's creation.
+//! - A timer fires once its deadline's tick has passed: never before its
+//!   deadline, and after it by less than a tick plus the reactor's wait
+//!   granularity (epoll counts milliseconds: see `mio_timeout` in
+//!   `src/reactor/mod.rs`). On an idle loop a `sleep(1 ms)` takes about
+//!   1.08 ms; a sleep shorter than 1 ms takes about 1.08 ms too.
 //! - A [`Sleep`] arms at most one timer, on its first pending poll; polling
 //!   it again with another waker swaps the waker in place (no new entry), and
 //!   dropping it disarms the timer at once.
@@ -401,7 +407,8 @@ mod tests {
             assert!(forever.deadline().unwrap() > later + Duration::from_secs(86_400 * 365 * 200));
         })
         .unwrap();
-        // The manual clock jumps to the wheel tick: the next whole millisecond.
-        assert_eq!(lp.time() - later, Duration::from_millis(1) - Duration::from_nanos(7));
+        // The manual clock jumps to the wheel tick: 7 ns past a whole second
+        // lies inside the tick that ends 1/32 ms after that second.
+        assert_eq!(lp.time() - later, clock::TICK - Duration::from_nanos(7));
     }
 }

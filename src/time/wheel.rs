@@ -5,8 +5,9 @@
 //! The wheel is Varghese and Lauck's hierarchical timing wheel ("Hashed and
 //! Hierarchical Timing Wheels", SOSP 1987), in the shape tokio's timer made
 //! popular: [`LEVELS`] levels of 64 slots each. A slot on level `n` covers
-//! `64^n` ticks, so level 0 has one slot per tick (1 ms in evloop) and the
-//! whole wheel spans `64^6` ticks, a little over two years. An entry lives on
+//! `64^n` ticks, so level 0 has one slot per tick (1/32 ms in evloop, so 2
+//! ms per level-0 rotation) and the whole wheel spans `64^6` ticks (about 25
+//! days in evloop; the wheel itself does not care). An entry lives on
 //! the lowest level whose slot width still separates its deadline from the
 //! wheel's current tick (`elapsed`); when time reaches a slot on a higher
 //! level, the slot is emptied and its entries drop ("cascade") to lower levels.
