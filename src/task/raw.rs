@@ -80,6 +80,10 @@ pub(crate) trait Body {
     /// Drops the future or the output in place. Callers guard it: a
     /// destructor may panic.
     fn discard(&self);
+
+    /// The future's type (`std::any::type_name`), for reports and traces:
+    /// read through the vtable, so no task stores it.
+    fn type_name(&self) -> &'static str;
 }
 
 /// What a `Task<T>` handle reads out of its task.
@@ -116,6 +120,10 @@ impl<F: Future> Body for RefCell<Stage<F>> {
         if let Ok(mut stage) = self.try_borrow_mut() {
             *stage = Stage::Gone;
         }
+    }
+
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<F>()
     }
 }
 

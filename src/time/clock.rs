@@ -12,21 +12,25 @@
 //!   never fires before its `Instant`.
 
 use std::cell::Cell;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// Which clock a loop reads. Chosen with [`Builder::manual_clock`](crate::Builder::manual_clock).
-#[derive(Debug)]
+///
+/// A clone reads the same time: the trace writer (`event_loop/trace.rs`)
+/// keeps one to stamp its events with the loop's time, manual or real.
+#[derive(Debug, Clone)]
 pub(crate) struct Clock {
     origin: Instant,
-    /// `Some(offset from origin)` for a manual clock.
-    manual: Option<Cell<Duration>>,
+    /// `Some(offset from origin)` for a manual clock, shared by the clones.
+    manual: Option<Rc<Cell<Duration>>>,
 }
 
 impl Clock {
     pub(crate) fn new(manual: bool) -> Clock {
         Clock {
             origin: Instant::now(),
-            manual: manual.then(|| Cell::new(Duration::ZERO)),
+            manual: manual.then(|| Rc::new(Cell::new(Duration::ZERO))),
         }
     }
 
