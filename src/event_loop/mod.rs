@@ -184,7 +184,8 @@ impl Builder {
     /// that holds the loop longer than
     /// [`slow_callback_duration`](Self::slow_callback_duration) (a
     /// `std::thread::sleep` in a task, say) is reported to the exception
-    /// handler with the task's name and how long it took. On by default when
+    /// handler with the task's name, where it was spawned, the future's type
+    /// and how long it took. On by default when
     /// the environment has `EVLOOP_DEBUG=1` (like `PYTHONASYNCIODEBUG`).
     ///
     /// ```
@@ -200,9 +201,11 @@ impl Builder {
     /// let task = lp.handle().create_task(async { std::thread::sleep(Duration::from_millis(30)) });
     /// task.set_name("sleepy");
     /// lp.run_until_complete(task)?.unwrap();
-    /// // "Executing Task-1 (sleepy) created at src/main.rs:9:29 took 0.030 seconds"
+    /// // "Executing Task-1 (sleepy) created at src/main.rs:9:29
+    /// //  (future `rust_out::main::{{closure}}`) took 0.030 seconds"
     /// let report = &reports.borrow()[0];
     /// assert!(report.starts_with("Executing Task-1 (sleepy) created at "), "{report}");
+    /// assert!(report.contains(" (future `"), "{report}");
     /// assert!(report.ends_with(" seconds"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
