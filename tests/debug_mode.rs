@@ -220,7 +220,10 @@ fn never_retrieved(
             &rest[rest.find(" (future `").unwrap_or(0)..]
         }
         None => {
-            assert!(!rest.contains("created at"), "debug mode off records no place: {message}");
+            assert!(
+                !rest.contains("created at"),
+                "debug mode off records no place: {message}"
+            );
             rest
         }
     };

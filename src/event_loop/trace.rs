@@ -171,8 +171,8 @@ impl Tracer {
             }
             LoopEvent::PollStart { task } => {
                 let tid = tid(task);
-                self.begin(tid, "poll", "");
-                self.end_flows(task, tid);
+                let ts = self.begin(tid, "poll", "");
+                self.end_flows(task, tid, &ts);
             }
             LoopEvent::PollEnd { task, finished } => {
                 if finished {
@@ -193,8 +193,8 @@ impl Tracer {
             }
             LoopEvent::Cancelled { task } => {
                 let tid = tid(task);
-                self.begin(tid, "cancelled", "");
-                self.end_flows(task, tid);
+                let ts = self.begin(tid, "cancelled", "");
+                self.end_flows(task, tid, &ts);
                 self.finished(task);
                 self.lingering.set(true);
             }
@@ -314,12 +314,12 @@ impl Tracer {
         self.waiting.borrow_mut().entry(task).or_default().push((id, cat));
     }
 
-    /// Ends, inside the slice just begun on `tid`, the arrows waiting for `task`.
-    fn end_flows(&self, task: u64, tid: u64) {
+    /// Ends the arrows waiting for `task` in the slice just begun on `tid`,
+    /// at its start `ts`.
+    fn end_flows(&self, task: u64, tid: u64, ts: &str) {
         let Some(flows) = self.waiting.borrow_mut().remove(&task) else {
             return;
         };
-        let ts = self.ts();
         for (id, cat) in flows {
             self.line(&format!(
                 r#"{{"ph":"f","bp":"e","cat":"{cat}","name":"{cat}","id":{id},"pid":{},"tid":{tid},"ts":{ts}}}"#,
@@ -347,13 +347,15 @@ impl Tracer {
         }
     }
 
-    fn begin(&self, tid: u64, name: &'static str, args: &str) {
+    /// Begins a slice; returns its timestamp.
+    fn begin(&self, tid: u64, name: &'static str, args: &str) -> String {
+        let ts = self.ts();
         self.line(&format!(
-            r#"{{"ph":"B","name":"{name}","pid":{},"tid":{tid},"ts":{},"args":{{{args}}}}}"#,
-            self.pid,
-            self.ts()
+            r#"{{"ph":"B","name":"{name}","pid":{},"tid":{tid},"ts":{ts},"args":{{{args}}}}}"#,
+            self.pid
         ));
         self.open.borrow_mut().push((tid, name));
+        ts
     }
 
     fn end(&self, tid: u64, name: &'static str, args: &str) {
@@ -424,7 +426,10 @@ impl Tracer {
 
     #[cold]
     fn failed(&self, e: &io::Error) {
-        eprintln!("evloop: writing the trace {} failed: {e}; tracing stopped", self.path.display());
+        eprintln!(
+            "evloop: writing the trace {} failed: {e}; tracing stopped",
+            self.path.display()
+        );
     }
 }
 
