@@ -51,11 +51,14 @@ async fn countasync() {
     }
 }
 
-/// A busier program, for a tick with every kind of wake in it: a reader
-/// woken by a socket, a sleeper by its timer, a waiter by another task, the
-/// main future by a thread, and a callback.
+/// A busier program, for one tick with every kind of wake in it. A task
+/// hogs the loop for 30 ms (`std::thread::sleep`, what debug mode warns
+/// about) while a thread writes to a socket and finishes, and a timer and a
+/// callback come due: the next tick finds the socket readable (waking the
+/// reader), the thread's wake (the main future), and both timers due (the
+/// sleeper, the callback); the sleeper then sets an event, waking a waiter.
 async fn busy() {
-    let (mut a, mut b) = evloop::net::UnixStream::pair().expect("a socket pair");
+    let (a, mut b) = evloop::net::UnixStream::pair().expect("a socket pair");
     let reader = evloop::create_task(async move {
         let mut buf = [0u8; 4];
         futures::AsyncReadExt::read_exact(&mut b, &mut buf).await.expect("read");
@@ -66,20 +69,22 @@ async fn busy() {
     let waiter = evloop::create_task(async move { e.wait().await });
     waiter.set_name("waiter");
     let sleeper = evloop::create_task(async move {
-        evloop::sleep(Duration::from_millis(20)).await;
+        evloop::sleep(Duration::from_millis(10)).await;
         event.set(); // wakes the waiter
     });
     sleeper.set_name("sleeper");
-    let writer = evloop::create_task(async move {
-        evloop::sleep(Duration::from_millis(20)).await;
-        futures::AsyncWriteExt::write_all(&mut a, b"ping").await.expect("write");
-    });
-    writer.set_name("writer");
-    evloop::get_running_loop().call_later(Duration::from_millis(20), || println!("a callback"));
-    evloop::to_thread(|| std::thread::sleep(Duration::from_millis(20)))
-        .await
-        .expect("the thread");
-    let all = evloop::gather([reader, waiter, sleeper, writer]).await;
+    let hog = evloop::create_task(async { std::thread::sleep(Duration::from_millis(30)) });
+    hog.set_name("hog");
+    evloop::get_running_loop().call_later(Duration::from_millis(10), || {});
+    // The thread writes through its own handle on the socket.
+    let mut a = std::os::unix::net::UnixStream::from(std::os::fd::AsFd::as_fd(&a).try_clone_to_owned().expect("dup"));
+    evloop::to_thread(move || {
+        std::thread::sleep(Duration::from_millis(10));
+        a.write_all(b"ping").expect("write");
+    })
+    .await
+    .expect("the thread");
+    let all = evloop::gather([reader, waiter, sleeper, hog]).await;
     assert!(all.iter().all(Result::is_ok));
 }
 
@@ -90,8 +95,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(i) => Some(args.get(i + 1).ok_or("--tick needs a number")?.parse()?),
         None => None,
     };
-    let options = trace_svg::Options { tick };
 
+    let mut options = trace_svg::Options { tick, title: None };
     let json = match args.iter().find(|a| !a.starts_with("--") && a.parse::<u64>().is_err()) {
         // Draw a trace recorded elsewhere.
         Some(path) => PathBuf::from(path),
@@ -111,6 +116,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 lp.run_until_complete(countasync())?;
             }
             drop(lp); // completes the trace file
+            let title = if flag("--busy") {
+                "busy: a hog blocks the loop; the next tick finds I/O, a thread's wake and two timers"
+            } else {
+                "countasync: three tasks print \"One\", all sleep 1 s at once, then print \"Two\""
+            };
+            let clock = if flag("--manual") { "manual clock" } else { "real clock" };
+            options.title = Some(format!("{title} ({clock})"));
             json
         }
     };

@@ -31,10 +31,14 @@ use serde_json::Value;
 pub struct Options {
     /// Only this tick (its number, from 1), with the arrows inside it.
     pub tick: Option<u64>,
+    /// A line of text above the picture.
+    pub title: Option<String>,
 }
 
 const ROW_H: f64 = 30.0;
-const TOP: f64 = 70.0;
+const TOP: f64 = 96.0;
+/// Where the legend ends, at least: the picture is never narrower.
+const LEGEND_W: f64 = 900.0;
 const MIN_STEP: f64 = 6.0;
 const MAX_LINEAR: f64 = 240.0;
 const BREAK_W: f64 = 56.0;
@@ -130,7 +134,7 @@ pub fn to_svg(text: &str, options: &Options) -> Result<String, String> {
         }
         xs.push(x);
     }
-    let width = x + 40.0;
+    let width = (x + 40.0).max(LEGEND_W);
 
     // Rows: named tracks that have something on them, in sort order.
     let mut tids: Vec<u64> = timed.iter().filter_map(|e| e["tid"].as_u64()).collect();
@@ -164,11 +168,14 @@ pub fn to_svg(text: &str, options: &Options) -> Result<String, String> {
         ("remote", "wake from another thread"),
         ("cancelled", "cancelled"),
     ];
+    if let Some(title) = &options.title {
+        let _ = writeln!(svg, r#"<text x="10" y="20" font-size="14">{}</text>"#, xml(title));
+    }
     let mut lx = 10.0;
     for (class, text) in legend {
         let _ = writeln!(
             svg,
-            r#"<rect class="{class}-key" x="{lx}" y="10" width="12" height="12" style="fill:{}"/><text x="{}" y="20">{text}</text>"#,
+            r#"<rect class="{class}-key" x="{lx}" y="34" width="12" height="12" style="fill:{}"/><text x="{}" y="44">{text}</text>"#,
             color(class),
             lx + 16.0
         );
@@ -176,14 +183,14 @@ pub fn to_svg(text: &str, options: &Options) -> Result<String, String> {
     }
     let _ = writeln!(
         svg,
-        r##"<path class="wake" d="M{lx},16 L{},16" marker-end="url(#arrow)"/><text x="{}" y="20">wake</text>"##,
+        r##"<path class="wake" d="M{lx},40 L{},40" marker-end="url(#arrow)"/><text x="{}" y="44">wake</text>"##,
         lx + 30.0,
         lx + 36.0
     );
     lx += 80.0;
     let _ = writeln!(
         svg,
-        r##"<path class="spawn" d="M{lx},16 L{},16" marker-end="url(#spawn-arrow)"/><text x="{}" y="20">spawn</text>"##,
+        r##"<path class="spawn" d="M{lx},40 L{},40" marker-end="url(#spawn-arrow)"/><text x="{}" y="44">spawn</text>"##,
         lx + 30.0,
         lx + 36.0
     );
@@ -201,7 +208,7 @@ pub fn to_svg(text: &str, options: &Options) -> Result<String, String> {
             tids.len() as f64 * ROW_H + 8.0,
             s.args["n"]
         );
-        if x0 - last_label > 70.0 {
+        if x0 - last_label > 44.0 {
             let _ = writeln!(
                 svg,
                 r#"<text class="small" x="{x0:.1}" y="{}">tick {}</text><text class="small" x="{x0:.1}" y="{}">{}</text>"#,
@@ -260,7 +267,7 @@ pub fn to_svg(text: &str, options: &Options) -> Result<String, String> {
             fmt_time(took),
             fmt_time(ts(timed[s.start]))
         );
-        if s.name == "epoll_wait" && x1 - x0 > 60.0 {
+        if s.name == "epoll_wait" && x1 - x0 > 56.0 {
             let _ = writeln!(
                 svg,
                 r#"<text class="small" x="{:.1}" y="{:.1}">epoll_wait</text>"#,
