@@ -420,6 +420,27 @@ fn trace_is_complete_json_after_a_panic_out_of_the_loop() {
 }
 
 #[test]
+fn trace_stays_nested_when_a_loop_runs_again_after_its_main_future_panicked() {
+    let path = trace_path("rerun");
+    let mut lp = EventLoop::builder().manual_clock().trace(&path).build().unwrap();
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        lp.run_until_complete(async { panic!("boom in main") }).ok();
+    }));
+    assert!(result.is_err());
+    // The panic left a tick and a poll open; the next run ends them first.
+    let task = lp.handle().create_task(evloop::yield_now());
+    lp.run_until_complete(task).unwrap().unwrap();
+    drop(lp);
+    let events = read_trace(&path);
+    let slices = slices(&events); // checks that every B has its E, nested
+    let ticks: Vec<_> = slices.iter().filter(|s| s.name == "tick").collect();
+    for pair in ticks.windows(2) {
+        assert!(pair[0].end_at < pair[1].begin_at, "ticks do not overlap: {pair:?}");
+    }
+    assert_eq!(slices.iter().filter(|s| s.name == "poll").count(), 1 + 2 + 2);
+}
+
+#[test]
 fn trace_is_flushed_when_the_loop_closes_with_tasks_still_holding_it() {
     let path = trace_path("close");
     let mut lp = EventLoop::builder().manual_clock().trace(&path).build().unwrap();

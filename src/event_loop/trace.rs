@@ -159,6 +159,9 @@ impl Tracer {
         self.settle();
         match *event {
             LoopEvent::TickStart { n, ready } => {
+                // Slices a panic left open when it unwound out of the last
+                // tick end here, before the new tick begins.
+                self.close_open();
                 self.begin(LOOP_TID, "tick", &format!(r#""n":{n},"ready":{ready}"#));
             }
             LoopEvent::TickEnd { .. } => self.end(LOOP_TID, "tick", ""),
@@ -261,10 +264,7 @@ impl Tracer {
         if self.out.borrow().is_none() {
             return;
         }
-        self.lingering.set(false);
-        while let Some((tid, name)) = self.open.borrow_mut().pop() {
-            self.write_end(tid, name, "");
-        }
+        self.close_open();
         self.raw("\n]\n");
         if let Some(mut out) = self.out.borrow_mut().take() {
             if let Err(e) = out.flush() {
@@ -338,6 +338,17 @@ impl Tracer {
 
     // ----- slices --------------------------------------------------------
 
+    /// Ends every open slice, innermost first.
+    fn close_open(&self) {
+        self.lingering.set(false);
+        loop {
+            let Some((tid, name)) = self.open.borrow_mut().pop() else {
+                break;
+            };
+            self.write_end(tid, name, "");
+        }
+    }
+
     /// Ends the lingering slice, if one is waiting for its wakes.
     fn settle(&self) {
         if self.lingering.replace(false) {
@@ -358,9 +369,24 @@ impl Tracer {
         ts
     }
 
+    /// Ends the innermost open slice `name` on `tid`, and any slice still
+    /// open inside it: a panic that unwound out of a tick (the main future's,
+    /// out of `run_until_complete`) left them open, and the loop may be run
+    /// again. Not open at all (the same unwinding, seen from the other
+    /// side), nothing is written.
     fn end(&self, tid: u64, name: &'static str, args: &str) {
-        let top = self.open.borrow_mut().pop();
-        debug_assert_eq!(top, Some((tid, name)), "trace slices nest");
+        let Some(at) = self.open.borrow().iter().rposition(|&open| open == (tid, name)) else {
+            return;
+        };
+        loop {
+            let inner = self.open.borrow_mut().pop();
+            match inner {
+                Some(inner) if inner == (tid, name) => break,
+                Some((t, n)) => self.write_end(t, n, ""),
+                None => break,
+            }
+        }
+        debug_assert_eq!(self.open.borrow().len(), at);
         self.write_end(tid, name, args);
     }
 
