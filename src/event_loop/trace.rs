@@ -56,7 +56,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::panic::Location;
@@ -76,7 +76,9 @@ pub(crate) const MAIN_TID: u64 = u32::MAX as u64;
 
 /// What a task's track is called, with what the trace knows of the task.
 pub(crate) struct TaskLabel {
-    name: String,
+    id: u64,
+    /// The name set with `Task::set_name`, if any.
+    name: Option<String>,
     spawned_at: Option<&'static Location<'static>>,
     future: &'static str,
 }
@@ -85,7 +87,8 @@ impl TaskLabel {
     /// The label of the task with this header, whose future is a `future`.
     pub(crate) fn of(header: &Header, future: &'static str) -> TaskLabel {
         TaskLabel {
-            name: header.display_name(),
+            id: header.id(),
+            name: header.name(),
             spawned_at: header.spawned_at(),
             future,
         }
@@ -109,8 +112,8 @@ pub(crate) struct Tracer {
     /// Flows started towards each task, ended at its next poll: `(id, cat)`.
     waiting: RefCell<HashMap<u64, Vec<(u64, &'static str)>>>,
     next_flow: Cell<u64>,
-    /// The label last written for each task's track.
-    labels: RefCell<HashMap<u64, String>>,
+    /// The name (`None`: unnamed) each task's track was last labelled with.
+    labels: RefCell<HashMap<u64, Option<String>>>,
     /// Tasks that finished: a wake that reaches one queues nothing, so it
     /// starts no arrow.
     done: RefCell<HashSet<u64>>,
@@ -141,7 +144,7 @@ impl Tracer {
             labels: RefCell::new(HashMap::new()),
             done: RefCell::new(HashSet::new()),
         };
-        tracer.raw("[");
+        tracer.raw(format_args!("["));
         tracer.meta(LOOP_TID, "process_name", &format!("evloop loop {loop_id}"), "");
         tracer.track(LOOP_TID, "loop", -2);
         tracer.track(REMOTE_TID, "other threads", -1);
@@ -175,7 +178,7 @@ impl Tracer {
             LoopEvent::PollStart { task } => {
                 let tid = tid(task);
                 let ts = self.begin(tid, "poll", "");
-                self.end_flows(task, tid, &ts);
+                self.end_flows(task, tid, ts);
             }
             LoopEvent::PollEnd { task, finished } => {
                 if finished {
@@ -197,7 +200,7 @@ impl Tracer {
             LoopEvent::Cancelled { task } => {
                 let tid = tid(task);
                 let ts = self.begin(tid, "cancelled", "");
-                self.end_flows(task, tid, &ts);
+                self.end_flows(task, tid, ts);
                 self.finished(task);
                 self.lingering.set(true);
             }
@@ -208,12 +211,15 @@ impl Tracer {
     /// Names a task's track (again, if its name changed since): called
     /// before each of its polls.
     pub(crate) fn name_task(&self, task: u64, label: TaskLabel) {
-        let mut text = label.name;
+        if self.labels.borrow().get(&task) == Some(&label.name) {
+            return; // named already, and the name has not changed
+        }
+        let mut text = match &label.name {
+            Some(name) => name.clone(),
+            None => format!("Task-{}", label.id),
+        };
         if let Some(at) = label.spawned_at {
             let _ = write!(text, " ({at})");
-        }
-        if self.labels.borrow().get(&task) == Some(&text) {
-            return;
         }
         let mut args = String::new();
         push_str_arg(&mut args, "future", label.future);
@@ -222,11 +228,11 @@ impl Tracer {
             push_str_arg(&mut args, "spawned_at", &at.to_string());
         }
         self.meta(task, "thread_name", &text, &args);
-        self.line(&format!(
+        self.line(format_args!(
             r#"{{"ph":"M","name":"thread_sort_index","pid":{},"tid":{task},"args":{{"sort_index":{task}}}}}"#,
             self.pid
         ));
-        self.labels.borrow_mut().insert(task, text);
+        self.labels.borrow_mut().insert(task, label.name);
     }
 
     /// The reactor is about to be polled with `timeout`.
@@ -265,7 +271,7 @@ impl Tracer {
             return;
         }
         self.close_open();
-        self.raw("\n]\n");
+        self.raw(format_args!("\n]\n"));
         if let Some(mut out) = self.out.borrow_mut().take() {
             if let Err(e) = out.flush() {
                 self.failed(&e);
@@ -306,7 +312,7 @@ impl Tracer {
     fn flow_from(&self, from: u64, task: u64, cat: &'static str) {
         let id = self.next_flow.get();
         self.next_flow.set(id + 1);
-        self.line(&format!(
+        self.line(format_args!(
             r#"{{"ph":"s","cat":"{cat}","name":"{cat}","id":{id},"pid":{},"tid":{from},"ts":{}}}"#,
             self.pid,
             self.ts()
@@ -316,12 +322,12 @@ impl Tracer {
 
     /// Ends the arrows waiting for `task` in the slice just begun on `tid`,
     /// at its start `ts`.
-    fn end_flows(&self, task: u64, tid: u64, ts: &str) {
+    fn end_flows(&self, task: u64, tid: u64, ts: Ts) {
         let Some(flows) = self.waiting.borrow_mut().remove(&task) else {
             return;
         };
         for (id, cat) in flows {
-            self.line(&format!(
+            self.line(format_args!(
                 r#"{{"ph":"f","bp":"e","cat":"{cat}","name":"{cat}","id":{id},"pid":{},"tid":{tid},"ts":{ts}}}"#,
                 self.pid
             ));
@@ -359,9 +365,9 @@ impl Tracer {
     }
 
     /// Begins a slice; returns its timestamp.
-    fn begin(&self, tid: u64, name: &'static str, args: &str) -> String {
+    fn begin(&self, tid: u64, name: &'static str, args: &str) -> Ts {
         let ts = self.ts();
-        self.line(&format!(
+        self.line(format_args!(
             r#"{{"ph":"B","name":"{name}","pid":{},"tid":{tid},"ts":{ts},"args":{{{args}}}}}"#,
             self.pid
         ));
@@ -391,7 +397,7 @@ impl Tracer {
     }
 
     fn write_end(&self, tid: u64, name: &'static str, args: &str) {
-        self.line(&format!(
+        self.line(format_args!(
             r#"{{"ph":"E","name":"{name}","pid":{},"tid":{tid},"ts":{},"args":{{{args}}}}}"#,
             self.pid,
             self.ts()
@@ -401,7 +407,7 @@ impl Tracer {
     /// Names track `tid` and sets its place in the list.
     fn track(&self, tid: u64, name: &str, sort_index: i64) {
         self.meta(tid, "thread_name", name, "");
-        self.line(&format!(
+        self.line(format_args!(
             r#"{{"ph":"M","name":"thread_sort_index","pid":{},"tid":{tid},"args":{{"sort_index":{sort_index}}}}}"#,
             self.pid
         ));
@@ -416,7 +422,7 @@ impl Tracer {
             args.push(',');
             args.push_str(more);
         }
-        self.line(&format!(
+        self.line(format_args!(
             r#"{{"ph":"M","name":"{what}","pid":{},"tid":{tid},"args":{{{args}}}}}"#,
             self.pid
         ));
@@ -424,26 +430,25 @@ impl Tracer {
 
     /// The loop's time, in microseconds since the loop was made, to the
     /// nanosecond.
-    fn ts(&self) -> String {
-        let since = self.clock.since(self.clock.now());
-        format!("{}.{:03}", since.as_micros(), since.subsec_nanos() % 1000)
+    fn ts(&self) -> Ts {
+        Ts(self.clock.since(self.clock.now()))
     }
 
     // ----- the file ------------------------------------------------------
 
     /// Writes one event, after a comma unless it is the first.
-    fn line(&self, event: &str) {
+    /// Formats straight into the file's buffer: no `String` per event.
+    fn line(&self, event: fmt::Arguments<'_>) {
         let sep = if self.first.replace(false) { "\n" } else { ",\n" };
-        self.raw(sep);
-        self.raw(event);
+        self.raw(format_args!("{sep}{event}"));
     }
 
-    fn raw(&self, text: &str) {
+    fn raw(&self, text: fmt::Arguments<'_>) {
         let mut out = self.out.borrow_mut();
         let Some(w) = out.as_mut() else {
             return;
         };
-        if let Err(e) = w.write_all(text.as_bytes()) {
+        if let Err(e) = w.write_fmt(text) {
             *out = None;
             drop(out);
             self.failed(&e);
@@ -462,6 +467,16 @@ impl Tracer {
 impl Drop for Tracer {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// A timestamp: microseconds since the loop was made, to the nanosecond.
+#[derive(Clone, Copy)]
+struct Ts(Duration);
+
+impl fmt::Display for Ts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:03}", self.0.as_micros(), self.0.subsec_nanos() % 1000)
     }
 }
 
