@@ -213,6 +213,14 @@ fn trace_timestamps_never_go_back() {
     countasync(&mut lp);
     drop(lp);
     let events = read_trace(&path);
+    let last = assert_time_ordered(&events);
+    // The manual clock jumped to the timers: a second passed in the trace.
+    assert_eq!(last, 1_000_000.0, "microseconds of the loop's clock");
+}
+
+/// Checks that no timestamp is smaller than one before it, on its track
+/// and in the whole file; returns the last.
+fn assert_time_ordered(events: &[Value]) -> f64 {
     let mut last: HashMap<u64, f64> = HashMap::new();
     let mut last_any = 0.0;
     for e in events.iter().filter(|e| ph(e) != "M") {
@@ -225,8 +233,7 @@ fn trace_timestamps_never_go_back() {
         last.insert(track, t);
         last_any = t;
     }
-    // The manual clock jumped to the timers: a second passed in the trace.
-    assert_eq!(last_any, 1_000_000.0, "microseconds of the loop's clock");
+    last_any
 }
 
 /// Checks the arrows: one `s`/`f` pair per id, the `f` right after the `B`
@@ -306,7 +313,7 @@ fn trace_draws_one_arrow_per_wake_from_its_cause_to_the_next_poll() {
     let has = |from_tid: u64, from: &str, to: u64| {
         (arrows.iter()).any(|(s, t)| s.tid == from_tid && s.name == from && *t == to)
     };
-    const LOOP: u64 = 0;
+    let loop_ = track_tid(&events, "loop");
     let main = track_tid(&events, "main (run_until_complete)");
     let other = track_tid(&events, "other threads");
     assert!(has(setter, "poll", setter), "yield_now: the task wakes itself");
@@ -314,7 +321,7 @@ fn trace_draws_one_arrow_per_wake_from_its_cause_to_the_next_poll() {
         has(setter, "poll", waiter),
         "Event::set in the setter's poll wakes the waiter"
     );
-    assert!(has(LOOP, "timer", sleeper), "the sleeper's timer wakes it");
+    assert!(has(loop_, "timer", sleeper), "the sleeper's timer wakes it");
     assert!(
         has(waiter, "poll", main),
         "the waiter finishing wakes main, which awaits it"
@@ -358,6 +365,7 @@ fn trace_shows_io_readiness_callbacks_and_blocking_in_epoll_wait() {
     let events = read_trace(&path);
     let slices = slices(&events);
     let arrows = wake_arrows(&events);
+    assert_time_ordered(&events);
 
     let blocked = (slices.iter())
         .filter(|s| s.name == "epoll_wait")

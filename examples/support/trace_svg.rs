@@ -92,7 +92,7 @@ pub fn to_svg(text: &str, options: &Options) -> Result<String, String> {
     let mut timed: Vec<&Value> = all.iter().filter(|e| e["ph"] != "M" && e["ts"].is_number()).collect();
     timed.sort_by(|a, b| ts(a).total_cmp(&ts(b)));
     if let Some(n) = options.tick {
-        let is_tick = |e: &&Value| e["name"] == "tick" && e["tid"] == 0;
+        let is_tick = |e: &&Value| e["name"] == "tick";
         let begin = (timed.iter())
             .position(|e| e["ph"] == "B" && is_tick(e) && e["args"]["n"] == n)
             .ok_or_else(|| format!("the trace has no tick {n}"))?;
@@ -198,7 +198,7 @@ pub fn to_svg(text: &str, options: &Options) -> Result<String, String> {
     let slices = pair_slices(&timed);
     // Ticks: bands behind everything, labelled above the rows.
     let mut last_label = f64::MIN;
-    for s in slices.iter().filter(|s| s.name == "tick" && s.tid == 0) {
+    for s in slices.iter().filter(|s| s.name == "tick") {
         let (x0, x1) = (xs[s.start], xs[s.end]);
         let _ = writeln!(
             svg,
@@ -250,7 +250,7 @@ pub fn to_svg(text: &str, options: &Options) -> Result<String, String> {
         );
     }
     // Slices.
-    for s in slices.iter().filter(|s| !(s.name == "tick" && s.tid == 0)) {
+    for s in slices.iter().filter(|s| s.name != "tick") {
         let (x0, x1) = (xs[s.start], xs[s.end]);
         let y = y_of(s.tid);
         let class = class_of(s.name);

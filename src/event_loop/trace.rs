@@ -67,12 +67,14 @@ use super::instrument::LoopEvent;
 use crate::task::header::Header;
 use crate::time::clock::Clock;
 
-/// The loop's own track.
-pub(crate) const LOOP_TID: u64 = 0;
+/// The loop's own track. Tasks' tracks are their ids (from 1); these three
+/// sit far above any id a run reaches, and away from 0, which Perfetto
+/// keeps for the kernel's idle thread.
+pub(crate) const LOOP_TID: u64 = 1_000_000_000;
 /// The track of wakes from other threads.
-pub(crate) const REMOTE_TID: u64 = u32::MAX as u64 - 1;
+pub(crate) const REMOTE_TID: u64 = 1_000_000_001;
 /// The track of `run_until_complete`'s future (task id 0 in events).
-pub(crate) const MAIN_TID: u64 = u32::MAX as u64;
+pub(crate) const MAIN_TID: u64 = 1_000_000_002;
 
 /// What a task's track is called, with what the trace knows of the task.
 pub(crate) struct TaskLabel {
@@ -368,8 +370,9 @@ impl Tracer {
     fn begin(&self, tid: u64, name: &'static str, args: &str) -> Ts {
         let ts = self.ts();
         self.line(format_args!(
-            r#"{{"ph":"B","name":"{name}","pid":{},"tid":{tid},"ts":{ts},"args":{{{args}}}}}"#,
-            self.pid
+            r#"{{"ph":"B","name":"{name}","pid":{},"tid":{tid},"ts":{ts}{}}}"#,
+            self.pid,
+            Args(args)
         ));
         self.open.borrow_mut().push((tid, name));
         ts
@@ -398,9 +401,10 @@ impl Tracer {
 
     fn write_end(&self, tid: u64, name: &'static str, args: &str) {
         self.line(format_args!(
-            r#"{{"ph":"E","name":"{name}","pid":{},"tid":{tid},"ts":{},"args":{{{args}}}}}"#,
+            r#"{{"ph":"E","name":"{name}","pid":{},"tid":{tid},"ts":{}{}}}"#,
             self.pid,
-            self.ts()
+            self.ts(),
+            Args(args)
         ));
     }
 
@@ -467,6 +471,20 @@ impl Tracer {
 impl Drop for Tracer {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// A slice's arguments (JSON members, comma-separated), as `,"args":{..}`,
+/// or nothing when there are none.
+struct Args<'a>(&'a str);
+
+impl fmt::Display for Args<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            write!(f, r#","args":{{{}}}"#, self.0)
+        }
     }
 }
 
