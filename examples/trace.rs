@@ -1,29 +1,34 @@
-//! The seed's `countasync`, watched from inside the loop.
+//! The seed's `countasync` as a picture: three tasks print "One", all sleep
+//! one second at once, then print "Two".
 //!
-//! Three `count()` tasks each print "One", sleep one second, and print "Two".
-//! An observer ([`evloop::Builder::on_event`]) prints a timeline of what the
-//! loop did meanwhile, with the loop's clock in milliseconds: each tick and
-//! how many jobs it found ready, which task it polled, when a task parked on
-//! a timer, when the timer fired and which task it woke, and who woke the
-//! main future. The program's own output ("One", "Two") lands in the
-//! timeline where it happened, inside the poll that printed it.
+//! The loop writes a trace ([`evloop::Builder::trace`], Chrome's Trace Event
+//! format), and this example turns it into one self-contained SVG, no tool
+//! needed: a row per task, a bar per poll, the loop's ticks as bands, its
+//! wait in `epoll_wait`, the timers firing, and an arrow from whatever woke
+//! a task to its next poll. The same `.json` opens in
+//! <https://ui.perfetto.dev> or `chrome://tracing`.
 //!
-//! Run it with `cargo run --example trace` (real time: it takes a second,
-//! and the one-second tick blocks in `epoll_wait`), or with
-//! `cargo run --example trace -- --manual` on a manual clock, which jumps
-//! straight to the timers' deadline and finishes at once.
+//! ```text
+//! cargo run --example trace                  # countasync, real clock (1 s)
+//! cargo run --example trace -- --manual      # on a manual clock, at once
+//! cargo run --example trace -- --busy        # sockets, a thread, a callback
+//! cargo run --example trace -- my.json       # draw a trace you recorded
+//! cargo run --example trace -- my.json --tick 4   # just tick 4
+//! ```
 //!
-//! Reading the timeline: `main` is the future given to
-//! `run_until_complete` (task id 0), the tasks are named with
-//! `Task::set_name`, and a timer's `fired` line is followed by the wake it
-//! caused. See ARCHITECTURE.md for what each step of a tick does.
+//! Record your own program's trace with `EVLOOP_TRACE=my.json cargo run`.
+//! The files land in `target/trace/`; the example prints their paths. The
+//! time axis is cut where the loop idled (the cut says for how long), so
+//! polls of a few microseconds stay visible beside a one-second sleep.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::rc::Rc;
-use std::time::{Duration, Instant};
+#[path = "support/trace_svg.rs"]
+mod trace_svg;
 
-use evloop::{EventLoop, LoopEvent};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use evloop::EventLoop;
 
 async fn count() {
     println!("One");
@@ -32,130 +37,103 @@ async fn count() {
     println!("Two");
 }
 
-/// What the observer remembers between events.
-#[derive(Default)]
-struct Timeline {
-    /// The loop's time at the first event.
-    start: Cell<Option<Instant>>,
-    /// Task names, learnt while each task is being polled.
-    names: RefCell<HashMap<u64, String>>,
-    /// Timers armed when the current poll began.
-    armed_before: Cell<u64>,
-    /// The task being polled, between its `PollStart` and `PollEnd`.
-    polling: Cell<Option<u64>>,
-    /// The event before this one, to tell what caused a wake.
-    prev: Cell<Option<LoopEvent>>,
-}
-
-/// A tick whose start and end are adjacent did nothing visible.
-const IDLE: &str = "(nothing ran: the timer wheel woke the loop to cascade a timer down a level; see ARCHITECTURE.md)";
-
-impl Timeline {
-    fn name(&self, task: u64) -> String {
-        if task == 0 {
-            return "main".to_owned();
-        }
-        (self.names.borrow().get(&task).cloned()).unwrap_or_else(|| format!("Task-{task}"))
-    }
-
-    /// Prints one line, stamped with the loop's clock.
-    fn line(&self, indent: usize, text: &str) {
-        let now = evloop::get_running_loop().time();
-        let start = self.start.get().unwrap_or(now);
-        self.start.set(Some(start));
-        let ms = now.duration_since(start).as_secs_f64() * 1000.0;
-        println!("{ms:8.1} ms  {:indent$}{text}", "", indent = indent * 2);
-    }
-
-    /// Who caused a wake, judging by what happened just before it.
-    fn wake_cause(&self, remote: bool) -> String {
-        match (self.prev.get(), self.polling.get()) {
-            _ if remote => "another thread".to_owned(),
-            (Some(LoopEvent::TimerFired), _) => "its timer".to_owned(),
-            (Some(LoopEvent::PollEnd { task, finished: true }), _) => format!("{} finishing", self.name(task)),
-            (_, Some(task)) => format!("{}, while polled,", self.name(task)),
-            (None, None) => "run_until_complete".to_owned(),
-            _ => "something".to_owned(),
-        }
-    }
-
-    fn on_event(&self, event: &LoopEvent) {
-        let armed = || evloop::get_running_loop().stats().timers_armed;
-        match *event {
-            LoopEvent::TickStart { n, ready } => {
-                let jobs = if ready == 1 { "job" } else { "jobs" };
-                self.line(0, &format!("tick {n}: {ready} {jobs} ready"));
-            }
-            LoopEvent::TickEnd { .. } => {
-                if matches!(self.prev.get(), Some(LoopEvent::TickStart { .. })) {
-                    self.line(1, IDLE);
-                }
-            }
-            LoopEvent::Spawn { task } => self.line(2, &format!("spawns task {task}")),
-            LoopEvent::PollStart { task } => {
-                self.polling.set(Some(task));
-                self.armed_before.set(armed());
-                let mut first = "";
-                if let Some(info) = evloop::current_task() {
-                    if self.names.borrow_mut().insert(info.id, info.name).is_none() {
-                        first = " (first poll)";
-                    }
-                }
-                self.line(1, &format!("poll {}{first}", self.name(task)));
-            }
-            LoopEvent::PollEnd { task, finished } => {
-                self.polling.set(None);
-                let what = if finished {
-                    "finished".to_owned()
-                } else if armed() > self.armed_before.get() {
-                    "parked on a timer".to_owned()
-                } else {
-                    "pending".to_owned()
-                };
-                self.line(2, &format!("{} {what}", self.name(task)));
-            }
-            LoopEvent::Wake { task, remote } => {
-                let cause = self.wake_cause(remote);
-                self.line(2, &format!("{cause} wakes {}", self.name(task)));
-            }
-            LoopEvent::TimerFired => self.line(1, "a timer fires"),
-            LoopEvent::IoReady { events } => self.line(1, &format!("{events} I/O events")),
-            LoopEvent::Cancelled { task } => self.line(1, &format!("{} cancelled", self.name(task))),
-            // `LoopEvent` is non-exhaustive: later versions may add events.
-            _ => self.line(1, &format!("{event:?}")),
-        }
-        self.prev.set(Some(*event));
+/// countasync, with the tasks named so their rows say who they are.
+async fn countasync() {
+    let tasks: Vec<_> = (1..=3)
+        .map(|i| {
+            let task = evloop::create_task(count());
+            task.set_name(format!("count-{i}"));
+            task
+        })
+        .collect();
+    for result in evloop::gather(tasks).await {
+        result.expect("count() does not fail");
     }
 }
 
-fn main() {
-    let manual = std::env::args().any(|a| a == "--manual");
-    let timeline = Rc::new(Timeline::default());
-    let observer = timeline.clone();
-    let mut builder = EventLoop::builder().on_event(move |e| observer.on_event(e));
-    if manual {
-        builder = builder.manual_clock();
-    }
-    let mut lp = builder.build().expect("create the event loop");
-    let handle = lp.handle();
-
-    let clock = if manual { "manual clock" } else { "real clock" };
-    println!("countasync under the observer ({clock}); ms is the loop's time since the first tick\n");
-    let wall = Instant::now();
-    lp.run_until_complete(async {
-        let tasks: Vec<_> = (1..=3)
-            .map(|i| {
-                let task = evloop::create_task(count());
-                task.set_name(format!("count-{i}"));
-                task
-            })
-            .collect();
-        for result in evloop::gather(tasks).await {
-            result.expect("count() does not fail");
-        }
+/// A busier program, for one tick with every kind of wake in it. A task
+/// hogs the loop for 30 ms (`std::thread::sleep`, what debug mode warns
+/// about) while a thread writes to a socket and finishes, and a timer and a
+/// callback come due: the next tick finds the socket readable (waking the
+/// reader), the thread's wake (the main future), and both timers due (the
+/// sleeper, the callback); the sleeper then sets an event, waking a waiter.
+async fn busy() {
+    let (a, mut b) = evloop::net::UnixStream::pair().expect("a socket pair");
+    let reader = evloop::create_task(async move {
+        let mut buf = [0u8; 4];
+        futures::AsyncReadExt::read_exact(&mut b, &mut buf).await.expect("read");
+    });
+    reader.set_name("reader");
+    let event = std::rc::Rc::new(evloop::sync::Event::new());
+    let e = event.clone();
+    let waiter = evloop::create_task(async move { e.wait().await });
+    waiter.set_name("waiter");
+    let sleeper = evloop::create_task(async move {
+        evloop::sleep(Duration::from_millis(10)).await;
+        event.set(); // wakes the waiter
+    });
+    sleeper.set_name("sleeper");
+    let hog = evloop::create_task(async { std::thread::sleep(Duration::from_millis(30)) });
+    hog.set_name("hog");
+    evloop::get_running_loop().call_later(Duration::from_millis(10), || {});
+    // The thread writes through its own handle on the socket.
+    let mut a = std::os::unix::net::UnixStream::from(std::os::fd::AsFd::as_fd(&a).try_clone_to_owned().expect("dup"));
+    evloop::to_thread(move || {
+        std::thread::sleep(Duration::from_millis(10));
+        a.write_all(b"ping").expect("write");
     })
-    .expect("run countasync");
+    .await
+    .expect("the thread");
+    let all = evloop::gather([reader, waiter, sleeper, hog]).await;
+    assert!(all.iter().all(Result::is_ok));
+}
 
-    println!("\n{}", handle.stats());
-    println!("{} executed in {:0.2} seconds.", file!(), wall.elapsed().as_secs_f64());
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |f: &str| args.iter().any(|a| a == f);
+    let tick = match args.iter().position(|a| a == "--tick") {
+        Some(i) => Some(args.get(i + 1).ok_or("--tick needs a number")?.parse()?),
+        None => None,
+    };
+
+    let mut options = trace_svg::Options { tick, title: None };
+    let json = match args.iter().find(|a| !a.starts_with("--") && a.parse::<u64>().is_err()) {
+        // Draw a trace recorded elsewhere.
+        Some(path) => PathBuf::from(path),
+        None => {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("trace");
+            std::fs::create_dir_all(&dir)?;
+            let name = if flag("--busy") { "busy" } else { "countasync" };
+            let json = dir.join(format!("{name}.json"));
+            let mut builder = EventLoop::builder().trace(&json);
+            if flag("--manual") {
+                builder = builder.manual_clock();
+            }
+            let mut lp = builder.build()?;
+            if flag("--busy") {
+                lp.run_until_complete(busy())?;
+            } else {
+                lp.run_until_complete(countasync())?;
+            }
+            drop(lp); // completes the trace file
+            let title = if flag("--busy") {
+                "busy: a hog blocks the loop; the next tick finds I/O, a thread's wake and two timers"
+            } else {
+                "countasync: three tasks print \"One\", all sleep 1 s at once, then print \"Two\""
+            };
+            let clock = if flag("--manual") { "manual clock" } else { "real clock" };
+            options.title = Some(format!("{title} ({clock})"));
+            json
+        }
+    };
+
+    let svg = trace_svg::to_svg(&std::fs::read_to_string(&json)?, &options)?;
+    let out = match tick {
+        Some(n) => json.with_extension(format!("tick{n}.svg")),
+        None => json.with_extension("svg"),
+    };
+    std::fs::File::create(&out)?.write_all(svg.as_bytes())?;
+    println!("\ntrace:   {} (open in https://ui.perfetto.dev)", json.display());
+    println!("picture: {} (open in a browser)", out.display());
+    Ok(())
 }

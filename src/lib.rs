@@ -87,7 +87,9 @@
 //! counters read afterwards. Every tick runs the jobs that were ready when
 //! it began: the main future, then the three tasks it spawned, then the
 //! tasks again when their timers fire, and the main future once more.
-//! `examples/trace.rs` prints the whole timeline with [`Builder::on_event`].
+//! `examples/timeline.rs` prints the whole timeline with
+//! [`Builder::on_event`]; `examples/trace.rs` draws it from the trace file
+//! that [`Builder::trace`] (or `EVLOOP_TRACE=path`) writes.
 //!
 //! ```
 //! use std::time::Duration;
@@ -119,7 +121,8 @@
 //!    how a socket waits for readiness.
 //! 5. `src/event_loop/remote.rs`: how other threads get in; `submit.rs`:
 //!    handing the loop work from another thread.
-//! 6. `src/event_loop/instrument.rs`: stats, the observer and debug mode.
+//! 6. `src/event_loop/instrument.rs`: stats, the observer and debug mode;
+//!    `src/event_loop/trace.rs`, the trace file they feed.
 //! 7. `src/combinators/`: `set.rs` first, then gather, timeout, wait,
 //!    task_group; and `src/future.rs`, asyncio's `Future`.
 //! 8. `src/sync/`: `wait_list.rs` first, then event, lock, semaphore,

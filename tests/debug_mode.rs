@@ -66,6 +66,13 @@ fn debug_reports_a_blocking_sleep_in_a_task_with_its_name() {
         )),
         "the report names the task and where it was created (asyncio's debug mode does): {message}"
     );
+    assert!(
+        message.contains(&format!(
+            " (future `{}::debug_reports_a_blocking_sleep_in_a_task_with_its_name::",
+            module_path!()
+        )),
+        "and the future's type, which names the function it was written in: {message}"
+    );
     assert!(seconds_in(message) >= 0.150, "at least the time slept: {message}");
     assert_eq!(*task_id, Some(id));
     assert_eq!(*panic, None);
@@ -191,11 +198,49 @@ fn manual_recording(debug: bool, seen: &Seen) -> EventLoop {
         .unwrap()
 }
 
+/// Checks one "never retrieved" report against what it must say: the task's
+/// label, where the task was created (known in debug mode: `created_on` is
+/// that line of this file), and the future's type, which names the test
+/// function whose async block it is (the exact spelling of a type name is
+/// the compiler's, so only its start is checked). Returns the rest of the
+/// report for comparison: task id and panic message.
+fn never_retrieved(
+    report: &(String, Option<u64>, Option<String>),
+    label: &str,
+    created_on: Option<u32>,
+    in_fn: &str,
+) -> (Option<u64>, Option<String>) {
+    let (message, task_id, panic) = report;
+    let head = format!("Task exception was never retrieved ({label})");
+    let rest = message.strip_prefix(&head).unwrap_or_else(|| panic!("{message}"));
+    let rest = match created_on {
+        Some(line) => {
+            let at = format!(" created at {}:{line}:", file!());
+            assert!(rest.starts_with(&at), "names where the task was created: {message}");
+            &rest[rest.find(" (future `").unwrap_or(0)..]
+        }
+        None => {
+            assert!(
+                !rest.contains("created at"),
+                "debug mode off records no place: {message}"
+            );
+            rest
+        }
+    };
+    let future = format!(" (future `{}::{in_fn}::", module_path!());
+    assert!(
+        rest.starts_with(&future) && rest.ends_with("`)"),
+        "names the future's type: {message}"
+    );
+    (*task_id, panic.clone())
+}
+
 #[test]
 fn unretrieved_panic_is_reported_once_when_the_handle_drops_after_the_panic() {
     for debug in [false, true] {
         let seen = Seen::default();
         let mut lp = manual_recording(debug, &seen);
+        let created_on = line!() + 1;
         let task = lp.handle().create_task(async {
             evloop::yield_now().await;
             panic!("lost boom");
@@ -214,12 +259,14 @@ fn unretrieved_panic_is_reported_once_when_the_handle_drops_after_the_panic() {
         assert_eq!(seen.events(), [], "not reported while the handle lives");
 
         drop(task);
-        let expected = [(
-            "Task exception was never retrieved (loser)".to_owned(),
-            Some(id),
-            Some("lost boom".to_owned()),
-        )];
-        assert_eq!(seen.events(), expected, "debug = {debug}");
+        let expected = seen.events();
+        assert_eq!(expected.len(), 1, "debug = {debug}: {expected:?}");
+        let this_fn = "unretrieved_panic_is_reported_once_when_the_handle_drops_after_the_panic";
+        assert_eq!(
+            never_retrieved(&expected[0], "loser", debug.then_some(created_on), this_fn),
+            (Some(id), Some("lost boom".to_owned())),
+            "debug = {debug}"
+        );
 
         // Nothing more: not on later ticks, not at close.
         lp.run_until_complete(evloop::sleep(Duration::from_secs(1))).unwrap();
@@ -241,12 +288,13 @@ fn unretrieved_panic_is_reported_once_for_a_task_detached_before_it_panicked() {
     drop(task); // detached: keeps running
     assert_eq!(seen.events(), []);
     lp.run_until_complete(evloop::sleep(Duration::from_secs(2))).unwrap();
-    let expected = [(
-        format!("Task exception was never retrieved (Task-{id})"),
-        Some(id),
-        Some("detached boom".to_owned()),
-    )];
-    assert_eq!(seen.events(), expected);
+    let expected = seen.events();
+    assert_eq!(expected.len(), 1, "{expected:?}");
+    let this_fn = "unretrieved_panic_is_reported_once_for_a_task_detached_before_it_panicked";
+    assert_eq!(
+        never_retrieved(&expected[0], &format!("Task-{id}"), None, this_fn),
+        (Some(id), Some("detached boom".to_owned()))
+    );
     lp.run_until_complete(evloop::sleep(Duration::from_secs(1))).unwrap();
     drop(lp);
     assert_eq!(seen.events(), expected);

@@ -39,6 +39,7 @@ use futures_task::waker_ref;
 
 use super::instrument::{bump, Instruments, LoopEvent, Stats};
 use super::remote::Remote;
+use super::trace;
 use super::wakers::WakerCache;
 use super::{ExceptionContext, ExceptionHandler};
 use crate::reactor::Reactor;
@@ -80,6 +81,17 @@ fn task_label(key: TaskKey, name: Option<&str>) -> String {
     match name {
         Some(name) => format!("Task-{} ({name})", key.gen),
         None => format!("Task-{}", key.gen),
+    }
+}
+
+/// Where a task comes from, as reports add it after the task's name:
+/// ` created at src/main.rs:9:29 (future `main::{{closure}}`)`. The place is
+/// known in debug mode or while tracing (spawns record it then); the
+/// future's type always.
+fn origin(header: &Header, future: &str) -> String {
+    match header.spawned_at() {
+        Some(at) => format!(" created at {at} (future `{future}`)"),
+        None => format!(" (future `{future}`)"),
     }
 }
 
@@ -230,8 +242,9 @@ impl Core {
             (TaskRef::clone(&cell), cell)
         });
         let task = TaskRef::clone(&cell);
-        if self.instruments.debug() {
-            // asyncio's debug mode shows where a slow task was created.
+        if self.instruments.spawn_sites() {
+            // asyncio's debug mode shows where a slow task was created; the
+            // trace names the task's track with it.
             task.header.set_spawned_at(std::panic::Location::caller());
         }
         // Behind what other threads sent before, as asyncio's one FIFO
@@ -385,6 +398,11 @@ impl Core {
     #[cold]
     #[inline(never)]
     fn before_poll(&self, key: TaskKey) {
+        self.instruments.trace(|tracer| {
+            if let Some(task) = self.task(key) {
+                tracer.name_task(key.gen, trace::TaskLabel::of(&task.header, task.type_name()));
+            }
+        });
         self.instruments.event(|| LoopEvent::PollStart { task: key.gen });
         self.instruments.poll_started.set(self.instruments.start_timing());
     }
@@ -396,8 +414,8 @@ impl Core {
             let task = self.task(key);
             let name = task.as_ref().and_then(|task| task.header.name());
             let mut label = task_label(key, name.as_deref());
-            if let Some(at) = task.as_ref().and_then(|task| task.header.spawned_at()) {
-                label.push_str(&format!(" created at {at}"));
+            if let Some(task) = &task {
+                label.push_str(&origin(&task.header, task.type_name()));
             }
             self.report_slow(&label, took, Some(key));
         }
@@ -446,7 +464,11 @@ impl Core {
     pub(crate) fn discard_result(&self, task: &TaskRef) {
         let header = &task.header;
         if let Some(payload) = header.take_panic() {
-            let msg = format!("Task exception was never retrieved ({})", header.display_name());
+            let msg = format!(
+                "Task exception was never retrieved ({}){}",
+                header.display_name(),
+                origin(header, task.type_name())
+            );
             self.report(&msg, Some(payload), Some(header.key));
         }
         self.drop_guarded(
@@ -509,9 +531,11 @@ impl Core {
         if let Some(f) = cell.f.take() {
             bump(&self.instruments.counters.callbacks);
             let started = self.instruments.start_timing();
+            self.instruments.trace(|t| t.callback_begin());
             if let Err(p) = panic::catch_unwind(AssertUnwindSafe(f)) {
                 self.report("Exception in callback", Some(p), None);
             }
+            self.instruments.trace(|t| t.callback_end());
             if let Some(took) = self.instruments.slow_since(started) {
                 self.report_slow("a callback", took, None);
             }
@@ -660,7 +684,9 @@ impl Core {
             let mut woken = mem::take(&mut *self.io_woken.borrow_mut());
             let blocking = timeout != Some(Duration::ZERO);
             let started = blocking.then(Instant::now);
+            self.instruments.trace(|t| t.io_wait_begin(timeout));
             let events = self.reactor.borrow_mut().poll(timeout, &mut woken);
+            self.instruments.trace(|t| t.io_wait_end(events));
             if let Some(started) = started {
                 self.instruments.add_blocked(started.elapsed());
             }

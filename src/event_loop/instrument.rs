@@ -1,5 +1,5 @@
 //! Watching the loop: counters ([`Stats`]), an observer hook ([`LoopEvent`]),
-//! and debug mode's slow-callback detector.
+//! debug mode's slow-callback detector, and the trace writer (`trace.rs`).
 //!
 //! # Ground rules
 //!
@@ -10,6 +10,10 @@
 //! - The observer is an `Option`: unset, an event costs one predictable
 //!   branch and the event is never even built (events are made by closures).
 //! - Debug mode reads the clock around each poll and callback, and only then.
+//! - The trace writer, when there is one, sees every event the observer
+//!   sees, plus a few of its own hooks (reactor polls, callbacks, task
+//!   names) reached through [`Instruments::trace`]; it too is behind
+//!   `hooked`.
 //! - A panicking observer never unwinds into the loop: the panic is caught
 //!   where the event is sent and reported to the exception handler at the
 //!   end of the tick ("exception in the on_event observer").
@@ -24,6 +28,8 @@ use std::cell::Cell;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
+
+use super::trace::Tracer;
 
 /// Counters of what a loop has done since it was made: read them with
 /// [`Handle::stats`](crate::Handle::stats).
@@ -171,9 +177,13 @@ pub(crate) fn bump(cell: &Cell<u64>) {
 /// The loop's instruments: counters, observer, debug settings.
 pub(crate) struct Instruments {
     pub(crate) counters: Counters,
-    /// Observer set or debug mode on: the one flag the hot path tests.
+    /// Observer set, debug mode or tracing on: the one flag the hot path tests.
     hooked: bool,
+    /// Debug mode or tracing on: spawns record where they were called.
+    spawn_sites: bool,
     observer: Option<Observer>,
+    /// The trace file's writer, when tracing.
+    tracer: Option<Tracer>,
     /// `Some(threshold)` in debug mode.
     slow: Option<Duration>,
     /// When the task poll under way began (debug mode).
@@ -187,14 +197,23 @@ impl Instruments {
         Instruments {
             counters: Counters::default(),
             hooked: observer.is_some() || slow.is_some(),
+            spawn_sites: slow.is_some(),
             observer,
+            tracer: None,
             slow,
             poll_started: Cell::new(None),
             observer_panic: Cell::new(None),
         }
     }
 
-    /// Whether an observer or debug mode is on. Hot paths test this once
+    /// Turns tracing on (the loop is being built).
+    pub(crate) fn set_tracer(&mut self, tracer: Tracer) {
+        self.tracer = Some(tracer);
+        self.hooked = true;
+        self.spawn_sites = true;
+    }
+
+    /// Whether an observer, debug mode or tracing is on. Hot paths test this once
     /// and skip all of the rest when it is false.
     #[inline(always)]
     pub(crate) fn hooked(&self) -> bool {
@@ -205,10 +224,42 @@ impl Instruments {
     #[inline(always)]
     pub(crate) fn event(&self, event: impl FnOnce() -> LoopEvent) {
         if self.hooked() {
-            if let Some(observer) = &self.observer {
-                self.tell(observer, event());
+            self.send(event);
+        }
+    }
+
+    /// Builds the event for the tracer and the observer, whichever is set.
+    #[inline(always)]
+    fn send(&self, event: impl FnOnce() -> LoopEvent) {
+        match (&self.observer, &self.tracer) {
+            (None, None) => {}
+            (Some(observer), None) => self.tell(observer, event()),
+            (observer, Some(tracer)) => {
+                let event = event();
+                tracer.event(&event);
+                if let Some(observer) = observer {
+                    self.tell(observer, event);
+                }
             }
         }
+    }
+
+    /// Runs `hook` on the trace writer, if tracing: the tracer's own hooks,
+    /// for what the observer's events do not say.
+    #[inline(always)]
+    pub(crate) fn trace(&self, hook: impl FnOnce(&Tracer)) {
+        if self.hooked() {
+            if let Some(tracer) = &self.tracer {
+                hook(tracer);
+            }
+        }
+    }
+
+    /// Whether spawns should record their caller's location (debug mode
+    /// or tracing: the reports and the trace name it).
+    #[inline(always)]
+    pub(crate) fn spawn_sites(&self) -> bool {
+        self.spawn_sites
     }
 
     /// Calls the observer, catching its panic: events are sent from the
@@ -227,11 +278,6 @@ impl Instruments {
     /// The observer's panic since the last call, if it panicked.
     pub(crate) fn take_observer_panic(&self) -> Option<Box<dyn Any + Send>> {
         self.observer_panic.take()
-    }
-
-    /// Whether debug mode is on (slow polls are reported).
-    pub(crate) fn debug(&self) -> bool {
-        self.slow.is_some()
     }
 
     /// In debug mode, the instant a poll or callback started.

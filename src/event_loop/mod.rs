@@ -21,6 +21,7 @@ pub(crate) mod instrument;
 pub(crate) mod remote;
 mod shutdown;
 mod submit;
+pub(crate) mod trace;
 mod wakers;
 
 use std::any::Any;
@@ -29,6 +30,7 @@ use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, RawFd};
+use std::path::PathBuf;
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -44,6 +46,7 @@ pub use submit::RemoteTask;
 
 use self::core::{Core, MAIN};
 use self::instrument::{Instruments, Observer};
+use self::trace::Tracer;
 use crate::task::panic_message;
 use crate::task::waker::TaskWaker;
 
@@ -136,6 +139,7 @@ pub struct Builder {
     debug: bool,
     slow_callback_duration: Duration,
     observer: Option<Observer>,
+    trace: Option<PathBuf>,
 }
 
 impl fmt::Debug for Builder {
@@ -147,6 +151,7 @@ impl fmt::Debug for Builder {
             .field("debug", &self.debug)
             .field("slow_callback_duration", &self.slow_callback_duration)
             .field("observer", &self.observer.is_some())
+            .field("trace", &self.trace)
             .finish()
     }
 }
@@ -195,7 +200,8 @@ impl Builder {
     /// that holds the loop longer than
     /// [`slow_callback_duration`](Self::slow_callback_duration) (a
     /// `std::thread::sleep` in a task, say) is reported to the exception
-    /// handler with the task's name and how long it took. On by default when
+    /// handler with the task's name, where it was spawned, the future's type
+    /// and how long it took. On by default when
     /// the environment has `EVLOOP_DEBUG=1` (like `PYTHONASYNCIODEBUG`).
     ///
     /// ```
@@ -211,9 +217,11 @@ impl Builder {
     /// let task = lp.handle().create_task(async { std::thread::sleep(Duration::from_millis(30)) });
     /// task.set_name("sleepy");
     /// lp.run_until_complete(task)?.unwrap();
-    /// // "Executing Task-1 (sleepy) created at src/main.rs:9:29 took 0.030 seconds"
+    /// // "Executing Task-1 (sleepy) created at src/main.rs:9:29
+    /// //  (future `rust_out::main::{{closure}}`) took 0.030 seconds"
     /// let report = &reports.borrow()[0];
     /// assert!(report.starts_with("Executing Task-1 (sleepy) created at "), "{report}");
+    /// assert!(report.contains(" (future `"), "{report}");
     /// assert!(report.ends_with(" seconds"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -250,12 +258,62 @@ impl Builder {
         self
     }
 
+    /// Writes a timeline of what the loop does to `path`, in Chrome's Trace
+    /// Event format: open it in [Perfetto](https://ui.perfetto.dev) or
+    /// `chrome://tracing`, or turn it into a picture with
+    /// `cargo run --example trace -- path`. One track per task (named by its
+    /// name or `Task-N`, and where it was spawned), a slice per poll, the
+    /// loop's ticks, its waits in `epoll_wait`, timers firing, I/O readiness,
+    /// callbacks, and an arrow from whatever woke a task to its next poll.
+    /// Timestamps are the loop's clock, in microseconds since the loop was
+    /// built (the same on every run on a [manual clock](Self::manual_clock)).
+    ///
+    /// The file is created (truncated) by [`build`](Self::build), which
+    /// fails if it cannot be; `{pid}` and `{loop}` in `path` become the
+    /// process id and the loop's id. It is complete, valid JSON once the
+    /// loop is closed or dropped, even if a panic unwinds out of it. Off
+    /// (the default), tracing costs the one branch per poll that the
+    /// observer and debug mode already share.
+    ///
+    /// Without this call, `build` reads the path from the environment
+    /// variable `EVLOOP_TRACE`, if it is set and not empty.
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("evloop-doc-{}.json", std::process::id()));
+    /// let mut lp = evloop::EventLoop::builder().manual_clock().trace(&path).build()?;
+    /// let task = lp.handle().create_task(async { evloop::yield_now().await });
+    /// lp.run_until_complete(task)?.unwrap();
+    /// drop(lp); // closes the file's JSON array and flushes it
+    /// let json = std::fs::read_to_string(&path)?;
+    /// assert!(json.starts_with('[') && json.trim_end().ends_with(']'));
+    /// assert!(json.contains(r#""name":"poll""#));
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn trace(mut self, path: impl Into<PathBuf>) -> Builder {
+        self.trace = Some(path.into());
+        self
+    }
+
     /// Builds the loop.
+    ///
+    /// # Errors
+    ///
+    /// When the reactor cannot be made (out of file descriptors), or the
+    /// trace file cannot be created (the error names the path).
     pub fn build(self) -> io::Result<EventLoop> {
         let handler = self.handler.unwrap_or_else(|| Box::new(default_exception_handler));
         let slow = self.debug.then_some(self.slow_callback_duration);
         let instruments = Instruments::new(self.observer, slow);
-        let core = Core::new(self.manual_clock, handler, self.stop_on_task_panic, instruments)?;
+        let mut core = Core::new(self.manual_clock, handler, self.stop_on_task_panic, instruments)?;
+        let trace = self.trace.or_else(|| {
+            let path = std::env::var_os("EVLOOP_TRACE")?;
+            (!path.is_empty()).then(|| PathBuf::from(path))
+        });
+        if let Some(path) = trace {
+            let tracer = Tracer::create(&path, core.id(), core.clock.clone())?;
+            core.instruments.set_tracer(tracer);
+        }
         Ok(EventLoop {
             core: Rc::new(core),
             _not_send: PhantomData,
@@ -299,6 +357,7 @@ impl EventLoop {
             debug: std::env::var_os("EVLOOP_DEBUG").is_some_and(|v| v == "1"),
             slow_callback_duration: Duration::from_millis(100),
             observer: None,
+            trace: None,
         }
     }
 

@@ -83,6 +83,8 @@ impl Core {
             None,
         );
         self.wakers.clear();
+        // Last: what closing woke or dropped is in the trace too.
+        self.instruments.trace(|t| t.finish());
     }
 }
 

@@ -33,6 +33,7 @@
 //! per timer in the benchmarks; BENCHMARKS.md, "Timer precision").
 
 use std::cell::Cell;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// One wheel tick: 1/32 ms.
@@ -41,18 +42,21 @@ const TICK_NANOS: u32 = 31_250;
 const TICKS_PER_SEC: u64 = 1_000_000_000 / TICK_NANOS as u64;
 
 /// Which clock a loop reads. Chosen with [`Builder::manual_clock`](crate::Builder::manual_clock).
-#[derive(Debug)]
+///
+/// A clone reads the same time: the trace writer (`event_loop/trace.rs`)
+/// keeps one to stamp its events with the loop's time, manual or real.
+#[derive(Debug, Clone)]
 pub(crate) struct Clock {
     origin: Instant,
-    /// `Some(offset from origin)` for a manual clock.
-    manual: Option<Cell<Duration>>,
+    /// `Some(offset from origin)` for a manual clock, shared by the clones.
+    manual: Option<Rc<Cell<Duration>>>,
 }
 
 impl Clock {
     pub(crate) fn new(manual: bool) -> Clock {
         Clock {
             origin: Instant::now(),
-            manual: manual.then(|| Cell::new(Duration::ZERO)),
+            manual: manual.then(|| Rc::new(Cell::new(Duration::ZERO))),
         }
     }
 

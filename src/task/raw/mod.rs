@@ -115,6 +115,9 @@ struct Vtable {
     discard: unsafe fn(NonNull<TaskCell>),
     /// Drops the block's contents in place and frees it (refs reached 0).
     destroy: unsafe fn(NonNull<TaskCell>),
+    /// The future's type (`std::any::type_name`), for reports and traces:
+    /// read through the vtable, so no task stores it.
+    type_name: fn() -> &'static str,
     /// Moves the output, if there is one, into `*out`, an
     /// `Option<F::Output>` (`JoinRef<T>` knows `T` is `F::Output`).
     take: unsafe fn(NonNull<TaskCell>, out: *mut ()),
@@ -131,6 +134,7 @@ impl<F: Future> Typed<F> {
         poll: Self::poll,
         discard: Self::discard,
         destroy: Self::destroy,
+        type_name: std::any::type_name::<F>,
         take: Self::take,
         peek: Self::peek,
     };
@@ -274,6 +278,11 @@ impl TaskRef {
     pub(crate) fn discard(&self) {
         // SAFETY: as in `poll`.
         unsafe { (self.vtable.discard)(self.cell) }
+    }
+
+    /// The future's type, as `std::any::type_name` spells it.
+    pub(crate) fn type_name(&self) -> &'static str {
+        (self.vtable.type_name)()
     }
 }
 

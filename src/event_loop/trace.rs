@@ -1,0 +1,556 @@
+//! The trace writer: what the loop does, as a timeline file in Chrome's Trace
+//! Event format, which [Perfetto](https://ui.perfetto.dev) and
+//! `chrome://tracing` open. Turned on by
+//! [`Builder::trace`](crate::Builder::trace) or `EVLOOP_TRACE=path`.
+//!
+//! # What the file holds
+//!
+//! One process (`pid`, the loop's id) with one track (`tid`) per task, named
+//! by the task's name or `Task-N` and where it was spawned; the main future
+//! of `run_until_complete` has its own track ("main"), the loop has one
+//! ("loop"), and one more ("other threads") stands for wakes that came
+//! through the cross-thread queue. On them, as begin/end (`B`/`E`) slices:
+//!
+//! - on the loop's track: each tick (`tick`), each reactor poll
+//!   (`epoll_wait`, with its timeout and how many events it returned), each
+//!   timer firing (`timer`), each batch of I/O readiness (`I/O ready`), each
+//!   callback (`callback`);
+//! - on a task's track: each poll (`poll`), and its cancellation
+//!   (`cancelled`);
+//! - flow arrows (`s`/`f` pairs, category `wake`) from the slice that was
+//!   running when a task was woken (a poll of another task, a timer, I/O
+//!   readiness, a callback, a task finishing, another thread) to the woken
+//!   task's next poll; and (category `spawn`) from the slice that spawned a
+//!   task to its first poll.
+//!
+//! Timestamps are the loop's clock in microseconds since the loop was made:
+//! on a manual clock ([`Builder::manual_clock`](crate::Builder::manual_clock))
+//! the file is the same on every run.
+//!
+//! # Ground rules
+//!
+//! - Off costs nothing beyond the branch every hook already takes: the
+//!   tracer sits behind the same `hooked` flag as the observer and debug
+//!   mode (`instrument.rs`), and task polls reach it only through the hooked
+//!   build of `run_task`.
+//! - Events are written in the order they happen, each stamped with the
+//!   clock read as it is written: timestamps never decrease down the file,
+//!   and a slice's `E` follows everything inside it.
+//! - A slice that may cause wakes after it is over (a poll whose task
+//!   finished and now wakes whoever awaits it, a timer, a readiness batch)
+//!   *lingers*: its `E` is written at the next event that is not a wake, so
+//!   the arrows those wakes start leave from inside it.
+//! - The file is valid JSON once the loop closes or is dropped, including
+//!   when a panic unwinds out of `run_until_complete`: [`Tracer::finish`]
+//!   ends the slices still open, writes the closing `]` and flushes. Before
+//!   that, the file is a JSON array without its `]`, which the format
+//!   allows (viewers open it as is).
+//! - A failed write stops the trace and is reported once on stderr; the
+//!   loop runs on.
+//!
+//! # Fields and who may touch them
+//!
+//! Only the loop's thread, through `&self`: the tracer lives in the loop's
+//! `Instruments`, and every field is a `Cell` or a `RefCell` borrowed within
+//! one method, which calls no user code.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::fmt::{self, Write as _};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::panic::Location;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::instrument::LoopEvent;
+use crate::task::header::Header;
+use crate::time::clock::Clock;
+
+/// The loop's own track. Tasks' tracks are their ids (from 1); these three
+/// sit far above any id a run reaches, and away from 0, which Perfetto
+/// keeps for the kernel's idle thread.
+pub(crate) const LOOP_TID: u64 = 1_000_000_000;
+/// The track of wakes from other threads.
+pub(crate) const REMOTE_TID: u64 = 1_000_000_001;
+/// The track of `run_until_complete`'s future (task id 0 in events).
+pub(crate) const MAIN_TID: u64 = 1_000_000_002;
+
+/// What a task's track is called, with what the trace knows of the task.
+pub(crate) struct TaskLabel {
+    id: u64,
+    /// The name set with `Task::set_name`, if any.
+    name: Option<String>,
+    spawned_at: Option<&'static Location<'static>>,
+    future: &'static str,
+}
+
+impl TaskLabel {
+    /// The label of the task with this header, whose future is a `future`.
+    pub(crate) fn of(header: &Header, future: &'static str) -> TaskLabel {
+        TaskLabel {
+            id: header.id(),
+            name: header.name(),
+            spawned_at: header.spawned_at(),
+            future,
+        }
+    }
+}
+
+/// Writes one loop's trace file. See the module docs.
+pub(crate) struct Tracer {
+    path: PathBuf,
+    clock: Clock,
+    pid: u64,
+    /// `None` once finished, or after a failed write.
+    out: RefCell<Option<BufWriter<File>>>,
+    /// No event written yet (the next one needs no comma before it).
+    first: Cell<bool>,
+    /// Slices begun and not yet ended, innermost last: `(tid, name)`.
+    open: RefCell<Vec<(u64, &'static str)>>,
+    /// The innermost open slice lingers (module docs): ended at the next
+    /// event that is not a wake.
+    lingering: Cell<bool>,
+    /// Flows started towards each task, ended at its next poll: `(id, cat)`.
+    waiting: RefCell<HashMap<u64, Vec<(u64, &'static str)>>>,
+    next_flow: Cell<u64>,
+    /// The name (`None`: unnamed) each task's track was last labelled with.
+    labels: RefCell<HashMap<u64, Option<String>>>,
+    /// Tasks that finished: a wake that reaches one queues nothing, so it
+    /// starts no arrow.
+    done: RefCell<HashSet<u64>>,
+}
+
+impl Tracer {
+    /// Creates (truncates) the file at `path`, replacing `{pid}` and
+    /// `{loop}` in it with the process id and the loop's id, and writes the
+    /// process and track names.
+    pub(crate) fn create(path: &Path, loop_id: u64, clock: Clock) -> io::Result<Tracer> {
+        let path = PathBuf::from(
+            (path.to_string_lossy())
+                .replace("{pid}", &std::process::id().to_string())
+                .replace("{loop}", &loop_id.to_string()),
+        );
+        let file = File::create(&path)
+            .map_err(|e| io::Error::new(e.kind(), format!("evloop trace file {}: {e}", path.display())))?;
+        let tracer = Tracer {
+            path,
+            clock,
+            pid: loop_id,
+            out: RefCell::new(Some(BufWriter::with_capacity(64 * 1024, file))),
+            first: Cell::new(true),
+            open: RefCell::new(Vec::new()),
+            lingering: Cell::new(false),
+            waiting: RefCell::new(HashMap::new()),
+            next_flow: Cell::new(1),
+            labels: RefCell::new(HashMap::new()),
+            done: RefCell::new(HashSet::new()),
+        };
+        tracer.raw(format_args!("["));
+        tracer.meta(LOOP_TID, "process_name", &format!("evloop loop {loop_id}"), "");
+        tracer.track(LOOP_TID, "loop", -2);
+        tracer.track(REMOTE_TID, "other threads", -1);
+        tracer.track(MAIN_TID, "main (run_until_complete)", 0);
+        Ok(tracer)
+    }
+
+    // ----- hooks ---------------------------------------------------------
+
+    /// One of the observer's events (`instrument.rs` forwards them all).
+    pub(crate) fn event(&self, event: &LoopEvent) {
+        if let LoopEvent::Wake { task, remote } = *event {
+            return self.wake(task, remote);
+        }
+        self.settle();
+        match *event {
+            LoopEvent::TickStart { n, ready } => {
+                // Slices a panic left open when it unwound out of the last
+                // tick end here, before the new tick begins.
+                self.close_open();
+                self.begin(LOOP_TID, "tick", &format!(r#""n":{n},"ready":{ready}"#));
+            }
+            LoopEvent::TickEnd { .. } => self.end(LOOP_TID, "tick", ""),
+            LoopEvent::Spawn { task } => {
+                // Spawned from outside any slice (before the loop runs): no
+                // arrow, the first poll simply starts the track.
+                if let Some(&(from, _)) = self.open.borrow().last() {
+                    self.flow_from(from, task, "spawn");
+                }
+            }
+            LoopEvent::PollStart { task } => {
+                let tid = tid(task);
+                let ts = self.begin(tid, "poll", "");
+                self.end_flows(task, tid, ts);
+            }
+            LoopEvent::PollEnd { task, finished } => {
+                if finished {
+                    self.finished(task);
+                    // Whoever awaits the task is woken next, by this poll.
+                    self.lingering.set(true);
+                } else {
+                    self.end(tid(task), "poll", "");
+                }
+            }
+            LoopEvent::TimerFired => {
+                self.begin(LOOP_TID, "timer", "");
+                self.lingering.set(true);
+            }
+            LoopEvent::IoReady { events } => {
+                self.begin(LOOP_TID, "I/O ready", &format!(r#""events":{events}"#));
+                self.lingering.set(true);
+            }
+            LoopEvent::Cancelled { task } => {
+                let tid = tid(task);
+                let ts = self.begin(tid, "cancelled", "");
+                self.end_flows(task, tid, ts);
+                self.finished(task);
+                self.lingering.set(true);
+            }
+            LoopEvent::Wake { .. } => {}
+        }
+    }
+
+    /// Names a task's track (again, if its name changed since): called
+    /// before each of its polls.
+    pub(crate) fn name_task(&self, task: u64, label: TaskLabel) {
+        if self.labels.borrow().get(&task) == Some(&label.name) {
+            return; // named already, and the name has not changed
+        }
+        let mut text = match &label.name {
+            Some(name) => name.clone(),
+            None => format!("Task-{}", label.id),
+        };
+        if let Some(at) = label.spawned_at {
+            let _ = write!(text, " ({at})");
+        }
+        let mut args = String::new();
+        push_str_arg(&mut args, "future", label.future);
+        if let Some(at) = label.spawned_at {
+            args.push(',');
+            push_str_arg(&mut args, "spawned_at", &at.to_string());
+        }
+        self.meta(task, "thread_name", &text, &args);
+        self.line(format_args!(
+            r#"{{"ph":"M","name":"thread_sort_index","pid":{},"tid":{task},"args":{{"sort_index":{task}}}}}"#,
+            self.pid
+        ));
+        self.labels.borrow_mut().insert(task, label.name);
+    }
+
+    /// The reactor is about to be polled with `timeout`.
+    pub(crate) fn io_wait_begin(&self, timeout: Option<Duration>) {
+        self.settle();
+        let timeout = match timeout {
+            Some(t) => format!(r#""timeout_ms":{}"#, t.as_secs_f64() * 1000.0),
+            None => r#""timeout_ms":"none (wait for ever)""#.to_owned(),
+        };
+        self.begin(LOOP_TID, "epoll_wait", &timeout);
+    }
+
+    /// The reactor's poll returned `events` readiness events.
+    pub(crate) fn io_wait_end(&self, events: usize) {
+        self.settle();
+        self.end(LOOP_TID, "epoll_wait", &format!(r#""events":{events}"#));
+    }
+
+    /// A callback is about to run.
+    pub(crate) fn callback_begin(&self) {
+        self.settle();
+        self.begin(LOOP_TID, "callback", "");
+    }
+
+    /// The callback returned (or panicked, caught).
+    pub(crate) fn callback_end(&self) {
+        self.settle();
+        self.end(LOOP_TID, "callback", "");
+    }
+
+    /// Ends every open slice, closes the JSON array and flushes: the file is
+    /// complete. Later events are ignored. Called when the loop closes, and
+    /// on drop.
+    pub(crate) fn finish(&self) {
+        if self.out.borrow().is_none() {
+            return;
+        }
+        self.close_open();
+        self.raw(format_args!("\n]\n"));
+        if let Some(mut out) = self.out.borrow_mut().take() {
+            if let Err(e) = out.flush() {
+                self.failed(&e);
+            }
+        }
+    }
+
+    // ----- wakes and flows -------------------------------------------------
+
+    /// A wake of `task`: an arrow from the slice running now (or, from
+    /// another thread, from a mark on the "other threads" track) to the
+    /// task's next poll.
+    fn wake(&self, task: u64, remote: bool) {
+        if task != 0 && self.done.borrow().contains(&task) {
+            return; // moot: it queues nothing
+        }
+        if remote {
+            self.settle();
+            self.begin(REMOTE_TID, "wake from another thread", "");
+            self.flow_from(REMOTE_TID, task, "wake");
+            self.end(REMOTE_TID, "wake from another thread", "");
+            return;
+        }
+        let from = self.open.borrow().last().map(|&(tid, _)| tid);
+        match from {
+            Some(from) => self.flow_from(from, task, "wake"),
+            None => {
+                // Outside any tick: `run_until_complete` queueing its future,
+                // say. A mark on the loop's track to start the arrow from.
+                self.begin(LOOP_TID, "wake outside a tick", "");
+                self.flow_from(LOOP_TID, task, "wake");
+                self.end(LOOP_TID, "wake outside a tick", "");
+            }
+        }
+    }
+
+    /// Starts an arrow on track `from`, to end at `task`'s next poll.
+    fn flow_from(&self, from: u64, task: u64, cat: &'static str) {
+        let id = self.next_flow.get();
+        self.next_flow.set(id + 1);
+        self.line(format_args!(
+            r#"{{"ph":"s","cat":"{cat}","name":"{cat}","id":{id},"pid":{},"tid":{from},"ts":{}}}"#,
+            self.pid,
+            self.ts()
+        ));
+        self.waiting.borrow_mut().entry(task).or_default().push((id, cat));
+    }
+
+    /// Ends the arrows waiting for `task` in the slice just begun on `tid`,
+    /// at its start `ts`.
+    fn end_flows(&self, task: u64, tid: u64, ts: Ts) {
+        let Some(flows) = self.waiting.borrow_mut().remove(&task) else {
+            return;
+        };
+        for (id, cat) in flows {
+            self.line(format_args!(
+                r#"{{"ph":"f","bp":"e","cat":"{cat}","name":"{cat}","id":{id},"pid":{},"tid":{tid},"ts":{ts}}}"#,
+                self.pid
+            ));
+        }
+    }
+
+    /// `task` will not be polled again: forget what was kept for it.
+    fn finished(&self, task: u64) {
+        if task != 0 {
+            self.done.borrow_mut().insert(task);
+            self.labels.borrow_mut().remove(&task);
+        }
+    }
+
+    // ----- slices --------------------------------------------------------
+
+    /// Ends every open slice, innermost first.
+    fn close_open(&self) {
+        self.lingering.set(false);
+        loop {
+            let Some((tid, name)) = self.open.borrow_mut().pop() else {
+                break;
+            };
+            self.write_end(tid, name, "");
+        }
+    }
+
+    /// Ends the lingering slice, if one is waiting for its wakes.
+    fn settle(&self) {
+        if self.lingering.replace(false) {
+            if let Some((tid, name)) = self.open.borrow_mut().pop() {
+                self.write_end(tid, name, "");
+            }
+        }
+    }
+
+    /// Begins a slice; returns its timestamp.
+    fn begin(&self, tid: u64, name: &'static str, args: &str) -> Ts {
+        let ts = self.ts();
+        self.line(format_args!(
+            r#"{{"ph":"B","name":"{name}","pid":{},"tid":{tid},"ts":{ts}{}}}"#,
+            self.pid,
+            Args(args)
+        ));
+        self.open.borrow_mut().push((tid, name));
+        ts
+    }
+
+    /// Ends the innermost open slice `name` on `tid`, and any slice still
+    /// open inside it: a panic that unwound out of a tick (the main future's,
+    /// out of `run_until_complete`) left them open, and the loop may be run
+    /// again. Not open at all (the same unwinding, seen from the other
+    /// side), nothing is written.
+    fn end(&self, tid: u64, name: &'static str, args: &str) {
+        let Some(at) = self.open.borrow().iter().rposition(|&open| open == (tid, name)) else {
+            return;
+        };
+        loop {
+            let inner = self.open.borrow_mut().pop();
+            match inner {
+                Some(inner) if inner == (tid, name) => break,
+                Some((t, n)) => self.write_end(t, n, ""),
+                None => break,
+            }
+        }
+        debug_assert_eq!(self.open.borrow().len(), at);
+        self.write_end(tid, name, args);
+    }
+
+    fn write_end(&self, tid: u64, name: &'static str, args: &str) {
+        self.line(format_args!(
+            r#"{{"ph":"E","name":"{name}","pid":{},"tid":{tid},"ts":{}{}}}"#,
+            self.pid,
+            self.ts(),
+            Args(args)
+        ));
+    }
+
+    /// Names track `tid` and sets its place in the list.
+    fn track(&self, tid: u64, name: &str, sort_index: i64) {
+        self.meta(tid, "thread_name", name, "");
+        self.line(format_args!(
+            r#"{{"ph":"M","name":"thread_sort_index","pid":{},"tid":{tid},"args":{{"sort_index":{sort_index}}}}}"#,
+            self.pid
+        ));
+    }
+
+    /// A metadata event (`process_name`, `thread_name`) naming `tid`, with
+    /// `more` arguments (already JSON, comma-separated) after the name.
+    fn meta(&self, tid: u64, what: &str, name: &str, more: &str) {
+        let mut args = String::new();
+        push_str_arg(&mut args, "name", name);
+        if !more.is_empty() {
+            args.push(',');
+            args.push_str(more);
+        }
+        self.line(format_args!(
+            r#"{{"ph":"M","name":"{what}","pid":{},"tid":{tid},"args":{{{args}}}}}"#,
+            self.pid
+        ));
+    }
+
+    /// The loop's time, in microseconds since the loop was made, to the
+    /// nanosecond.
+    fn ts(&self) -> Ts {
+        Ts(self.clock.since(self.clock.now()))
+    }
+
+    // ----- the file ------------------------------------------------------
+
+    /// Writes one event, after a comma unless it is the first.
+    /// Formats straight into the file's buffer: no `String` per event.
+    fn line(&self, event: fmt::Arguments<'_>) {
+        let sep = if self.first.replace(false) { "\n" } else { ",\n" };
+        self.raw(format_args!("{sep}{event}"));
+    }
+
+    fn raw(&self, text: fmt::Arguments<'_>) {
+        let mut out = self.out.borrow_mut();
+        let Some(w) = out.as_mut() else {
+            return;
+        };
+        if let Err(e) = w.write_fmt(text) {
+            *out = None;
+            drop(out);
+            self.failed(&e);
+        }
+    }
+
+    #[cold]
+    fn failed(&self, e: &io::Error) {
+        eprintln!(
+            "evloop: writing the trace {} failed: {e}; tracing stopped",
+            self.path.display()
+        );
+    }
+}
+
+impl Drop for Tracer {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// A slice's arguments (JSON members, comma-separated), as `,"args":{..}`,
+/// or nothing when there are none.
+struct Args<'a>(&'a str);
+
+impl fmt::Display for Args<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            write!(f, r#","args":{{{}}}"#, self.0)
+        }
+    }
+}
+
+/// A timestamp: microseconds since the loop was made, to the nanosecond.
+#[derive(Clone, Copy)]
+struct Ts(Duration);
+
+impl fmt::Display for Ts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:03}", self.0.as_micros(), self.0.subsec_nanos() % 1000)
+    }
+}
+
+/// The track of task `task` (0, the main future, has its own).
+fn tid(task: u64) -> u64 {
+    if task == 0 {
+        MAIN_TID
+    } else {
+        task
+    }
+}
+
+/// Appends `"key":"value"` with `value` escaped as a JSON string.
+fn push_str_arg(out: &mut String, key: &str, value: &str) {
+    out.push('"');
+    out.push_str(key);
+    out.push_str("\":");
+    push_json_str(out, value);
+}
+
+/// Appends `s` as a JSON string literal: quotes, backslashes and control
+/// characters escaped (RFC 8259, section 7).
+pub(crate) fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_escape_quotes_backslashes_and_control_characters() {
+        let mut out = String::new();
+        push_json_str(&mut out, "a \"b\" \\ c\n\t\u{1}é");
+        assert_eq!(out, r#""a \"b\" \\ c\n\t\u0001é""#);
+    }
+
+    #[test]
+    fn tids_keep_the_main_future_apart_from_the_loop() {
+        assert_eq!(tid(0), MAIN_TID);
+        assert_eq!(tid(7), 7);
+        assert_ne!(MAIN_TID, LOOP_TID);
+        assert_ne!(REMOTE_TID, MAIN_TID);
+    }
+}
