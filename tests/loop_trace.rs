@@ -116,6 +116,18 @@ fn recorder() -> (Rc<RefCell<Vec<LoopEvent>>>, impl Fn(&LoopEvent) + 'static) {
     (seen, move |e: &LoopEvent| s.borrow_mut().push(*e))
 }
 
+/// A manual-clock loop tracing to `trace_path(name)`, with an observer
+/// recording every event.
+fn traced_and_observed(name: &str) -> (PathBuf, Rc<RefCell<Vec<LoopEvent>>>, EventLoop) {
+    let path = trace_path(name);
+    let (seen, observer) = recorder();
+    let lp = (EventLoop::builder().manual_clock().trace(&path))
+        .on_event(observer)
+        .build()
+        .unwrap();
+    (path, seen, lp)
+}
+
 /// The seed's countasync: three tasks print "One", sleep a second, print
 /// "Two"; returns the tasks' ids and the line they were spawned on.
 fn countasync(lp: &mut EventLoop) -> (Vec<u64>, u32) {
@@ -173,12 +185,7 @@ fn trace_names_one_track_per_task_with_where_it_was_spawned() {
 
 #[test]
 fn trace_puts_every_poll_inside_a_tick_and_one_slice_per_poll() {
-    let path = trace_path("nesting");
-    let (seen, observer) = recorder();
-    let mut lp = (EventLoop::builder().manual_clock().trace(&path))
-        .on_event(observer)
-        .build()
-        .unwrap();
+    let (path, seen, mut lp) = traced_and_observed("nesting");
     let h = lp.handle();
     countasync(&mut lp);
     let polls = h.stats().polls;
@@ -271,12 +278,7 @@ fn wake_arrows(events: &[Value]) -> Vec<(Slice, u64)> {
 
 #[test]
 fn trace_draws_one_arrow_per_wake_from_its_cause_to_the_next_poll() {
-    let path = trace_path("flows");
-    let (seen, observer) = recorder();
-    let mut lp = (EventLoop::builder().manual_clock().trace(&path))
-        .on_event(observer)
-        .build()
-        .unwrap();
+    let (path, seen, mut lp) = traced_and_observed("flows");
     let h = lp.handle();
     let event = Rc::new(evloop::sync::Event::new());
     let (setter, waiter, sleeper) = lp
