@@ -1,5 +1,6 @@
 //! Misuse panics point at the caller's line, not inside evloop
-//! (`#[track_caller]`): `create_task` and `get_running_loop` outside a loop.
+//! (`#[track_caller]`): `create_task`, `get_running_loop` and `shield`
+//! outside a loop.
 //! Its own test binary, because it swaps the process-wide panic hook.
 
 use std::panic::{self, Location};
@@ -31,4 +32,10 @@ fn misuse_panics_name_the_callers_line() {
     let line = line!() + 1;
     let at = panic_location(|| drop(evloop::get_running_loop()));
     assert_eq!(at, (file!().to_owned(), line), "get_running_loop outside a loop");
+
+    // shield spawns its future as a task: the spawn is the caller's too
+    // (and so is the place a trace or debug report gives for that task).
+    let line = line!() + 1;
+    let at = panic_location(|| drop(evloop::shield(std::future::pending::<()>())));
+    assert_eq!(at, (file!().to_owned(), line), "shield outside a loop");
 }

@@ -493,6 +493,7 @@ impl<F: Future> fmt::Debug for AsCompletedTimeout<F> {
 /// });
 /// assert!(finished.get()); // the shielded work still finished
 /// ```
+#[track_caller]
 pub fn shield<F>(future: F) -> Shield<F::Output>
 where
     F: Future + 'static,
