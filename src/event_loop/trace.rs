@@ -55,10 +55,10 @@
 //! one method, which calls no user code.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
 use std::fmt::{self, Write as _};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::mem;
 use std::panic::Location;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -111,26 +111,85 @@ pub(crate) struct Tracer {
     /// The innermost open slice lingers (module docs): ended at the next
     /// event that is not a wake.
     lingering: Cell<bool>,
-    /// Flows started towards each task, ended at its next poll: `(id, cat)`.
-    waiting: RefCell<HashMap<u64, Vec<(u64, &'static str)>>>,
+    /// What is kept per task id while the task may still be polled: its
+    /// track's label and the flows waiting for its next poll.
+    tasks: RefCell<Tracks>,
     next_flow: Cell<u64>,
-    /// The name (`None`: unnamed) each task's track was last labelled with.
-    labels: RefCell<HashMap<u64, Option<String>>>,
-    /// Tasks that finished: a wake that reaches one queues nothing, so it
-    /// starts no arrow.
-    done: RefCell<HashSet<u64>>,
+    /// Tasks that finished, one bit per task id (ids are handed out from 1
+    /// in order): a wake that reaches one queues nothing, so it starts no
+    /// arrow.
+    done: RefCell<Vec<u64>>,
+}
+
+/// What the tracer keeps per task id: a `Vec` sorted by id, rather than a
+/// `HashMap` or a `BTreeMap`, which would put hashbrown and `RandomState`'s
+/// seeding (or B-tree code) in every binary (issue #15). Ids are handed out
+/// in increasing order and a task's entry is made at its spawn, so inserts
+/// are pushes at the end; removal empties the entry, and empty entries are
+/// swept out once they are half of the list, so a removal costs amortised
+/// O(1). An empty entry and no entry mean the same.
+#[derive(Default)]
+struct Tracks {
+    list: Vec<(u64, TaskTrack)>,
+    /// Entries emptied by `remove` since the last sweep.
+    emptied: usize,
+}
+
+impl Tracks {
+    fn get(&self, id: u64) -> Option<&TaskTrack> {
+        let at = self.list.binary_search_by_key(&id, |&(id, _)| id).ok()?;
+        Some(&self.list[at].1)
+    }
+
+    fn get_mut(&mut self, id: u64) -> Option<&mut TaskTrack> {
+        let at = self.list.binary_search_by_key(&id, |&(id, _)| id).ok()?;
+        Some(&mut self.list[at].1)
+    }
+
+    /// The entry of `id`, made empty if there is none.
+    fn entry(&mut self, id: u64) -> &mut TaskTrack {
+        let at = match self.list.binary_search_by_key(&id, |&(id, _)| id) {
+            Ok(at) => at,
+            Err(at) => {
+                self.list.insert(at, (id, TaskTrack::default()));
+                at
+            }
+        };
+        &mut self.list[at].1
+    }
+
+    fn remove(&mut self, id: u64) {
+        if let Some(track) = self.get_mut(id) {
+            *track = TaskTrack::default();
+            self.emptied += 1;
+            if self.emptied * 2 > self.list.len() {
+                self.list.retain(|(_, t)| t.label.is_some() || !t.waiting.is_empty());
+                self.emptied = 0;
+            }
+        }
+    }
+}
+
+/// What the tracer keeps for one task.
+#[derive(Default)]
+struct TaskTrack {
+    /// The name (`Some(None)`: unnamed) the track was last labelled with;
+    /// `None` until it is labelled.
+    label: Option<Option<String>>,
+    /// Flows started towards the task, ended at its next poll: `(id, cat)`.
+    waiting: Vec<(u64, &'static str)>,
 }
 
 impl Tracer {
     /// Creates (truncates) the file at `path`, replacing `{pid}` and
     /// `{loop}` in it with the process id and the loop's id, and writes the
     /// process and track names.
+    /// Kept out of line and cold: it runs once per traced loop, never on a
+    /// loop that is not traced.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn create(path: &Path, loop_id: u64, clock: Clock) -> io::Result<Tracer> {
-        let path = PathBuf::from(
-            (path.to_string_lossy())
-                .replace("{pid}", &std::process::id().to_string())
-                .replace("{loop}", &loop_id.to_string()),
-        );
+        let path = PathBuf::from(expand_path(&path.to_string_lossy(), std::process::id(), loop_id));
         let file = File::create(&path)
             .map_err(|e| io::Error::new(e.kind(), format!("evloop trace file {}: {e}", path.display())))?;
         let tracer = Tracer {
@@ -141,10 +200,9 @@ impl Tracer {
             first: Cell::new(true),
             open: RefCell::new(Vec::new()),
             lingering: Cell::new(false),
-            waiting: RefCell::new(HashMap::new()),
+            tasks: RefCell::new(Tracks::default()),
             next_flow: Cell::new(1),
-            labels: RefCell::new(HashMap::new()),
-            done: RefCell::new(HashSet::new()),
+            done: RefCell::new(Vec::new()),
         };
         tracer.raw(format_args!("["));
         tracer.meta(LOOP_TID, "process_name", &format!("evloop loop {loop_id}"), "");
@@ -213,7 +271,8 @@ impl Tracer {
     /// Names a task's track (again, if its name changed since): called
     /// before each of its polls.
     pub(crate) fn name_task(&self, task: u64, label: TaskLabel) {
-        if self.labels.borrow().get(&task) == Some(&label.name) {
+        let named = self.tasks.borrow().get(task).and_then(|t| t.label.as_ref()) == Some(&label.name);
+        if named {
             return; // named already, and the name has not changed
         }
         let mut text = match &label.name {
@@ -234,7 +293,7 @@ impl Tracer {
             r#"{{"ph":"M","name":"thread_sort_index","pid":{},"tid":{task},"args":{{"sort_index":{task}}}}}"#,
             self.pid
         ));
-        self.labels.borrow_mut().insert(task, label.name);
+        self.tasks.borrow_mut().entry(task).label = Some(label.name);
     }
 
     /// The reactor is about to be polled with `timeout`.
@@ -287,7 +346,7 @@ impl Tracer {
     /// another thread, from a mark on the "other threads" track) to the
     /// task's next poll.
     fn wake(&self, task: u64, remote: bool) {
-        if task != 0 && self.done.borrow().contains(&task) {
+        if task != 0 && self.is_done(task) {
             return; // moot: it queues nothing
         }
         if remote {
@@ -319,14 +378,15 @@ impl Tracer {
             self.pid,
             self.ts()
         ));
-        self.waiting.borrow_mut().entry(task).or_default().push((id, cat));
+        self.tasks.borrow_mut().entry(task).waiting.push((id, cat));
     }
 
     /// Ends the arrows waiting for `task` in the slice just begun on `tid`,
     /// at its start `ts`.
     fn end_flows(&self, task: u64, tid: u64, ts: Ts) {
-        let Some(flows) = self.waiting.borrow_mut().remove(&task) else {
-            return;
+        let flows = match self.tasks.borrow_mut().get_mut(task) {
+            Some(track) => mem::take(&mut track.waiting),
+            None => return,
         };
         for (id, cat) in flows {
             self.line(format_args!(
@@ -339,9 +399,21 @@ impl Tracer {
     /// `task` will not be polled again: forget what was kept for it.
     fn finished(&self, task: u64) {
         if task != 0 {
-            self.done.borrow_mut().insert(task);
-            self.labels.borrow_mut().remove(&task);
+            let (word, bit) = done_bit(task);
+            let mut done = self.done.borrow_mut();
+            if done.len() <= word {
+                done.resize(word + 1, 0);
+            }
+            done[word] |= bit;
+            drop(done);
+            self.tasks.borrow_mut().remove(task);
         }
+    }
+
+    /// Whether `task` (not 0) finished.
+    fn is_done(&self, task: u64) -> bool {
+        let (word, bit) = done_bit(task);
+        self.done.borrow().get(word).is_some_and(|w| w & bit != 0)
     }
 
     // ----- slices --------------------------------------------------------
@@ -494,8 +566,39 @@ struct Ts(Duration);
 
 impl fmt::Display for Ts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:03}", self.0.as_micros(), self.0.subsec_nanos() % 1000)
+        // Whole microseconds as a `u64` (good for 584,000 years), not
+        // `as_micros`' `u128`, whose formatting is a kilobyte of code.
+        let micros = self.0.as_secs() * 1_000_000 + u64::from(self.0.subsec_micros());
+        write!(f, "{micros}.{:03}", self.0.subsec_nanos() % 1000)
     }
+}
+
+/// Where task `task`'s bit sits in the `done` set: word and mask.
+fn done_bit(task: u64) -> (usize, u64) {
+    ((task / 64) as usize, 1 << (task % 64))
+}
+
+/// `path` with `{pid}` and `{loop}` replaced by the process id and the
+/// loop's id (by hand: `str::replace` is two kilobytes of code).
+fn expand_path(path: &str, pid: u32, loop_id: u64) -> String {
+    let mut out = String::with_capacity(path.len() + 16);
+    let mut rest = path;
+    while let Some(at) = rest.find('{') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        if let Some(after) = rest.strip_prefix("{pid}") {
+            let _ = write!(out, "{pid}");
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix("{loop}") {
+            let _ = write!(out, "{loop_id}");
+            rest = after;
+        } else {
+            out.push('{');
+            rest = &rest[1..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The track of task `task` (0, the main future, has its own).
@@ -544,6 +647,36 @@ mod tests {
         let mut out = String::new();
         push_json_str(&mut out, "a \"b\" \\ c\n\t\u{1}é");
         assert_eq!(out, r#""a \"b\" \\ c\n\t\u0001é""#);
+    }
+
+    #[test]
+    fn paths_expand_pid_and_loop_and_keep_other_braces() {
+        assert_eq!(expand_path("t-{pid}-{loop}.json", 42, 7), "t-42-7.json");
+        assert_eq!(expand_path("{loop}{loop}/{x}{pid", 1, 2), "22/{x}{pid");
+        assert_eq!(expand_path("plain", 1, 2), "plain");
+    }
+
+    #[test]
+    fn timestamps_print_microseconds_to_the_nanosecond() {
+        assert_eq!(Ts(Duration::new(3, 4_005_006)).to_string(), "3004005.006");
+        assert_eq!(Ts(Duration::ZERO).to_string(), "0.000");
+    }
+
+    #[test]
+    fn tracks_stay_sorted_and_sweep_emptied_entries() {
+        let mut tracks = Tracks::default();
+        for id in [3, 1, 2, 5] {
+            tracks.entry(id).waiting.push((id, "wake"));
+        }
+        let ids = |t: &Tracks| t.list.iter().map(|&(id, _)| id).collect::<Vec<_>>();
+        assert_eq!(ids(&tracks), [1, 2, 3, 5]);
+        tracks.remove(2);
+        assert!(tracks.get(2).is_some_and(|t| t.waiting.is_empty()));
+        tracks.remove(3);
+        tracks.remove(4); // absent: nothing happens
+        tracks.remove(1);
+        assert_eq!(ids(&tracks), [5], "swept once most entries were emptied");
+        assert_eq!(tracks.get(5).unwrap().waiting, [(5, "wake")]);
     }
 
     #[test]
