@@ -439,6 +439,7 @@ impl Tracer {
     }
 
     /// Begins a slice; returns its timestamp.
+    #[inline(never)]
     fn begin(&self, tid: u64, name: &'static str, args: &str) -> Ts {
         let ts = self.ts();
         self.line(format_args!(
@@ -471,6 +472,7 @@ impl Tracer {
         self.write_end(tid, name, args);
     }
 
+    #[inline(never)]
     fn write_end(&self, tid: u64, name: &'static str, args: &str) {
         self.line(format_args!(
             r#"{{"ph":"E","name":"{name}","pid":{},"tid":{tid},"ts":{}{}}}"#,
@@ -481,6 +483,7 @@ impl Tracer {
     }
 
     /// Names track `tid` and sets its place in the list.
+    #[inline(never)]
     fn track(&self, tid: u64, name: &str, sort_index: i64) {
         self.meta(tid, "thread_name", name, "");
         self.line(format_args!(
