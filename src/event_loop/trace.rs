@@ -57,7 +57,7 @@
 use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write as _};
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::mem;
 use std::panic::Location;
 use std::path::{Path, PathBuf};
@@ -66,6 +66,9 @@ use std::time::Duration;
 use super::instrument::LoopEvent;
 use crate::task::header::Header;
 use crate::time::clock::Clock;
+
+/// How much text the tracer gathers before writing it to the file.
+const BUF: usize = 64 * 1024;
 
 /// The loop's own track. Tasks' tracks are their ids (from 1); these three
 /// sit far above any id a run reaches, and away from 0, which Perfetto
@@ -103,7 +106,11 @@ pub(crate) struct Tracer {
     clock: Clock,
     pid: u64,
     /// `None` once finished, or after a failed write.
-    out: RefCell<Option<BufWriter<File>>>,
+    out: RefCell<Option<File>>,
+    /// Text not yet written to `out`: events are built here, by hand (one
+    /// writer for every kind of event, not a `format_args!` each), and the
+    /// buffer goes to the file once it holds `BUF` bytes.
+    buf: RefCell<String>,
     /// No event written yet (the next one needs no comma before it).
     first: Cell<bool>,
     /// Slices begun and not yet ended, innermost last: `(tid, name)`.
@@ -196,7 +203,8 @@ impl Tracer {
             path,
             clock,
             pid: loop_id,
-            out: RefCell::new(Some(BufWriter::with_capacity(64 * 1024, file))),
+            out: RefCell::new(Some(file)),
+            buf: RefCell::new(String::with_capacity(BUF + 1024)),
             first: Cell::new(true),
             open: RefCell::new(Vec::new()),
             lingering: Cell::new(false),
@@ -204,7 +212,7 @@ impl Tracer {
             next_flow: Cell::new(1),
             done: RefCell::new(Vec::new()),
         };
-        tracer.raw(format_args!("["));
+        tracer.buf.borrow_mut().push('[');
         tracer.meta(LOOP_TID, "process_name", &format!("evloop loop {loop_id}"), "");
         tracer.track(LOOP_TID, "loop", -2);
         tracer.track(REMOTE_TID, "other threads", -1);
@@ -289,10 +297,7 @@ impl Tracer {
             push_str_arg(&mut args, "spawned_at", &at.to_string());
         }
         self.meta(task, "thread_name", &text, &args);
-        self.line(format_args!(
-            r#"{{"ph":"M","name":"thread_sort_index","pid":{},"tid":{task},"args":{{"sort_index":{task}}}}}"#,
-            self.pid
-        ));
+        self.sort_index(task, task as i64);
         self.tasks.borrow_mut().entry(task).label = Some(label.name);
     }
 
@@ -332,12 +337,9 @@ impl Tracer {
             return;
         }
         self.close_open();
-        self.raw(format_args!("\n]\n"));
-        if let Some(mut out) = self.out.borrow_mut().take() {
-            if let Err(e) = out.flush() {
-                self.failed(&e);
-            }
-        }
+        self.buf.borrow_mut().push_str("\n]\n");
+        self.flush();
+        self.out.borrow_mut().take();
     }
 
     // ----- wakes and flows -------------------------------------------------
@@ -373,11 +375,7 @@ impl Tracer {
     fn flow_from(&self, from: u64, task: u64, cat: &'static str) {
         let id = self.next_flow.get();
         self.next_flow.set(id + 1);
-        self.line(format_args!(
-            r#"{{"ph":"s","cat":"{cat}","name":"{cat}","id":{id},"pid":{},"tid":{from},"ts":{}}}"#,
-            self.pid,
-            self.ts()
-        ));
+        self.emit("s", cat, Some(id), from, Some(self.ts()), "");
         self.tasks.borrow_mut().entry(task).waiting.push((id, cat));
     }
 
@@ -389,10 +387,7 @@ impl Tracer {
             None => return,
         };
         for (id, cat) in flows {
-            self.line(format_args!(
-                r#"{{"ph":"f","bp":"e","cat":"{cat}","name":"{cat}","id":{id},"pid":{},"tid":{tid},"ts":{ts}}}"#,
-                self.pid
-            ));
+            self.emit(r#"f","bp":"e"#, cat, Some(id), tid, Some(ts), "");
         }
     }
 
@@ -442,11 +437,7 @@ impl Tracer {
     #[inline(never)]
     fn begin(&self, tid: u64, name: &'static str, args: &str) -> Ts {
         let ts = self.ts();
-        self.line(format_args!(
-            r#"{{"ph":"B","name":"{name}","pid":{},"tid":{tid},"ts":{ts}{}}}"#,
-            self.pid,
-            Args(args)
-        ));
+        self.emit("B", name, None, tid, Some(ts), args);
         self.open.borrow_mut().push((tid, name));
         ts
     }
@@ -474,22 +465,26 @@ impl Tracer {
 
     #[inline(never)]
     fn write_end(&self, tid: u64, name: &'static str, args: &str) {
-        self.line(format_args!(
-            r#"{{"ph":"E","name":"{name}","pid":{},"tid":{tid},"ts":{}{}}}"#,
-            self.pid,
-            self.ts(),
-            Args(args)
-        ));
+        self.emit("E", name, None, tid, Some(self.ts()), args);
     }
 
     /// Names track `tid` and sets its place in the list.
     #[inline(never)]
     fn track(&self, tid: u64, name: &str, sort_index: i64) {
         self.meta(tid, "thread_name", name, "");
-        self.line(format_args!(
-            r#"{{"ph":"M","name":"thread_sort_index","pid":{},"tid":{tid},"args":{{"sort_index":{sort_index}}}}}"#,
-            self.pid
-        ));
+        self.sort_index(tid, sort_index);
+    }
+
+    /// Sets track `tid`'s place in the list.
+    fn sort_index(&self, tid: u64, index: i64) {
+        self.emit(
+            "M",
+            "thread_sort_index",
+            None,
+            tid,
+            None,
+            &format!(r#""sort_index":{index}"#),
+        );
     }
 
     /// A metadata event (`process_name`, `thread_name`) naming `tid`, with
@@ -501,10 +496,7 @@ impl Tracer {
             args.push(',');
             args.push_str(more);
         }
-        self.line(format_args!(
-            r#"{{"ph":"M","name":"{what}","pid":{},"tid":{tid},"args":{{{args}}}}}"#,
-            self.pid
-        ));
+        self.emit("M", what, None, tid, None, &args);
     }
 
     /// The loop's time, in microseconds since the loop was made, to the
@@ -515,19 +507,58 @@ impl Tracer {
 
     // ----- the file ------------------------------------------------------
 
-    /// Writes one event, after a comma unless it is the first.
-    /// Formats straight into the file's buffer: no `String` per event.
-    fn line(&self, event: fmt::Arguments<'_>) {
-        let sep = if self.first.replace(false) { "\n" } else { ",\n" };
-        self.raw(format_args!("{sep}{event}"));
+    /// Writes one event, after a comma unless it is the first:
+    /// `{"ph":"<ph>","name":"<name>","pid":..,"tid":<tid>,"ts":<ts>,"args":{<args>}}`.
+    /// A flow event (`flow`, its id) names its category after `name` too;
+    /// `ts` and `args` are left out when `None` and empty. `ph` is written
+    /// as given, so a flow's end passes `f","bp":"e`.
+    #[inline(never)]
+    fn emit(&self, ph: &str, name: &str, flow: Option<u64>, tid: u64, ts: Option<Ts>, args: &str) {
+        if self.out.borrow().is_none() {
+            return;
+        }
+        let mut buf = self.buf.borrow_mut();
+        buf.push_str(if self.first.replace(false) { "\n" } else { ",\n" });
+        buf.push_str(r#"{"ph":""#);
+        buf.push_str(ph);
+        if flow.is_some() {
+            buf.push_str(r#"","cat":""#);
+            buf.push_str(name);
+        }
+        buf.push_str(r#"","name":""#);
+        buf.push_str(name);
+        buf.push('"');
+        // Writing to a `String` cannot fail.
+        if let Some(id) = flow {
+            let _ = write!(buf, r#","id":{id}"#);
+        }
+        let _ = write!(buf, r#","pid":{},"tid":{tid}"#, self.pid);
+        if let Some(ts) = ts {
+            let _ = write!(buf, r#","ts":{ts}"#);
+        }
+        if !args.is_empty() {
+            buf.push_str(r#","args":{"#);
+            buf.push_str(args);
+            buf.push('}');
+        }
+        buf.push('}');
+        let full = buf.len() >= BUF;
+        drop(buf);
+        if full {
+            self.flush();
+        }
     }
 
-    fn raw(&self, text: fmt::Arguments<'_>) {
+    /// Writes the buffer to the file.
+    fn flush(&self) {
+        let mut buf = self.buf.borrow_mut();
         let mut out = self.out.borrow_mut();
-        let Some(w) = out.as_mut() else {
+        let Some(file) = out.as_mut() else {
             return;
         };
-        if let Err(e) = w.write_fmt(text) {
+        let written = file.write_all(buf.as_bytes());
+        buf.clear();
+        if let Err(e) = written {
             *out = None;
             drop(out);
             self.failed(&e);
@@ -546,20 +577,6 @@ impl Tracer {
 impl Drop for Tracer {
     fn drop(&mut self) {
         self.finish();
-    }
-}
-
-/// A slice's arguments (JSON members, comma-separated), as `,"args":{..}`,
-/// or nothing when there are none.
-struct Args<'a>(&'a str);
-
-impl fmt::Display for Args<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            write!(f, r#","args":{{{}}}"#, self.0)
-        }
     }
 }
 
