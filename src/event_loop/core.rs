@@ -312,12 +312,10 @@ impl Core {
     }
 
     /// Polls one task. See `task/header.rs` for the states this moves between.
-    /// `hooked` (observer, debug mode or tracing) is read once per step by
-    /// the tick and passed down: the hooks themselves are out of line and
-    /// cold, so the plain path carries two tests of a register. (It was a
-    /// const parameter, which built this function twice into the tick:
-    /// 2 KiB for nothing measurable, issue #15.)
-    fn run_task(&self, task: TaskRef, hooked: bool) {
+    /// `HOOKED` (observer set or debug mode) is a type parameter so that the
+    /// plain build of this function carries no hook code at all: the tick
+    /// picks the version once per step.
+    fn run_task<const HOOKED: bool>(&self, task: TaskRef) {
         let header = &task.header;
         if header.is_finished() {
             return;
@@ -331,7 +329,7 @@ impl Core {
         let waker = self.wakers.lend(header);
         self.polling.set(Some(key));
         bump(&self.instruments.counters.polls);
-        if hooked {
+        if HOOKED {
             self.before_poll(key);
         }
         let result = {
@@ -349,7 +347,7 @@ impl Core {
         } else {
             self.wakers.take_back(header, waker);
         }
-        if hooked {
+        if HOOKED {
             self.after_poll(key, !matches!(result, Ok(Poll::Pending)));
         }
         match result {
@@ -407,24 +405,6 @@ impl Core {
         });
         self.instruments.event(|| LoopEvent::PollStart { task: key.gen });
         self.instruments.poll_started.set(self.instruments.start_timing());
-    }
-
-    /// `before_poll` for the main future of `run_until_complete`.
-    #[cold]
-    #[inline(never)]
-    fn before_poll_main(&self) {
-        self.instruments.event(|| LoopEvent::PollStart { task: 0 });
-        self.instruments.poll_started.set(self.instruments.start_timing());
-    }
-
-    /// `after_poll` for the main future of `run_until_complete`.
-    #[cold]
-    #[inline(never)]
-    fn after_poll_main(&self, finished: bool) {
-        if let Some(took) = self.instruments.slow_since(self.instruments.poll_started.take()) {
-            self.report_slow("the main future", took, None);
-        }
-        self.instruments.event(|| LoopEvent::PollEnd { task: 0, finished });
     }
 
     #[cold]
@@ -759,7 +739,11 @@ impl Core {
             // Wrapping is harmless: it can only happen with no source
             // registered, when the count is never read.
             self.jobs_since_io.set(self.jobs_since_io.get().wrapping_add(ready));
-            let main_finished = self.run_ready(ready, main, hooked);
+            let main_finished = if hooked {
+                self.run_ready::<true>(ready, main)
+            } else {
+                self.run_ready::<false>(ready, main)
+            };
             if hooked || main_finished || !self.next_tick_only_runs(cap) {
                 break;
             }
@@ -801,27 +785,32 @@ impl Core {
     }
 
     /// Step 5: runs `ready` jobs off the front of the queue; returns whether
-    /// the main future finished; `hooked` as in `run_task`.
-    fn run_ready(&self, ready: usize, main: &mut dyn FnMut() -> bool, hooked: bool) -> bool {
+    /// the main future finished. Built twice, with and without hooks (see
+    /// `run_task`).
+    fn run_ready<const HOOKED: bool>(&self, ready: usize, main: &mut dyn FnMut() -> bool) -> bool {
         let mut main_finished = false;
         for _ in 0..ready {
             let Some(job) = self.run_queue.borrow_mut().pop_front() else {
                 break;
             };
             match job {
-                Job::Task(task) => self.run_task(task, hooked),
+                Job::Task(task) => self.run_task::<HOOKED>(task),
                 Job::Callback(cell) => self.run_callback(&cell),
                 Job::Main => {
                     self.main_queued.set(false);
                     bump(&self.instruments.counters.polls);
-                    if hooked {
-                        self.before_poll_main();
+                    if HOOKED {
+                        self.instruments.event(|| LoopEvent::PollStart { task: 0 });
+                        self.instruments.poll_started.set(self.instruments.start_timing());
                     }
                     coop::refill();
                     let finished = main();
                     main_finished |= finished;
-                    if hooked {
-                        self.after_poll_main(finished);
+                    if HOOKED {
+                        if let Some(took) = self.instruments.slow_since(self.instruments.poll_started.take()) {
+                            self.report_slow("the main future", took, None);
+                        }
+                        self.instruments.event(|| LoopEvent::PollEnd { task: 0, finished });
                     }
                 }
             }

@@ -31,8 +31,8 @@
 //!
 //! - Off costs nothing beyond the branch every hook already takes: the
 //!   tracer sits behind the same `hooked` flag as the observer and debug
-//!   mode (`instrument.rs`), and task polls reach it only through `run_task`'s
-//!   out-of-line hooks.
+//!   mode (`instrument.rs`), and task polls reach it only through the hooked
+//!   build of `run_task`.
 //! - Events are written in the order they happen, each stamped with the
 //!   clock read as it is written: timestamps never decrease down the file,
 //!   and a slice's `E` follows everything inside it.
