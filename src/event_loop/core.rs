@@ -558,7 +558,11 @@ impl Core {
     }
 
     /// Wakes the task being polled if `waker` is its own: the self-wake
-    /// path of `schedule`, reached without going through the waker.
+    /// path of `schedule`, reached without going through the waker. Out of
+    /// line, so that `yield_now`'s poll inlines the thread-local look-up
+    /// around it instead (callgrind: 5 Ir less per yield than when this is
+    /// inlined there, which it was once the event hook shrank).
+    #[inline(never)]
     pub(crate) fn wake_polled_task(&self, waker: &Waker) -> bool {
         let Some(key) = self.waker_task(waker) else {
             return false;
