@@ -363,20 +363,30 @@ impl Core {
             // cancelled, and so do we. Its output is dropped.
             Ok(Poll::Ready(())) if header.cancel_requested.get() => self.end_cancelled(&task),
             Ok(Poll::Ready(())) => self.finish(&task, State::Done),
-            Err(payload) => {
-                let payload = if self.stop_on_task_panic {
-                    self.fatal.set(Some(payload));
-                    Box::new("re-raised out of the loop (stop_on_task_panic)") as Box<dyn Any + Send>
-                } else {
-                    payload
-                };
-                header.set_panic(payload);
-                // A future that panicked is not polled again; dropping it may
-                // panic too, which must not take the loop down.
-                self.drop_guarded("exception while dropping a panicked task", || task.discard(), Some(key));
-                self.finish(&task, State::Panicked);
-            }
+            Err(payload) => self.task_panicked(&task, payload),
         }
+    }
+
+    /// A task's poll panicked: it ends `Panicked`. Out of line and cold:
+    /// `run_task` is built twice into the tick (issue #15).
+    #[cold]
+    #[inline(never)]
+    fn task_panicked(&self, task: &TaskRef, payload: Box<dyn Any + Send>) {
+        let payload = if self.stop_on_task_panic {
+            self.fatal.set(Some(payload));
+            Box::new("re-raised out of the loop (stop_on_task_panic)") as Box<dyn Any + Send>
+        } else {
+            payload
+        };
+        task.header.set_panic(payload);
+        // A future that panicked is not polled again; dropping it may
+        // panic too, which must not take the loop down.
+        self.drop_guarded(
+            "exception while dropping a panicked task",
+            || task.discard(),
+            Some(task.header.key),
+        );
+        self.finish(task, State::Panicked);
     }
 
     /// Carries out a cancellation: drops the task's future (or the output a
