@@ -67,6 +67,11 @@ use super::instrument::LoopEvent;
 use crate::task::header::Header;
 use crate::time::clock::Clock;
 
+/// No arguments, for a slice or event that has none.
+fn no_args() -> fmt::Arguments<'static> {
+    format_args!("")
+}
+
 /// How much text the tracer gathers before writing it to the file.
 const BUF: usize = 64 * 1024;
 
@@ -233,9 +238,9 @@ impl Tracer {
                 // Slices a panic left open when it unwound out of the last
                 // tick end here, before the new tick begins.
                 self.close_open();
-                self.begin(LOOP_TID, "tick", &format!(r#""n":{n},"ready":{ready}"#));
+                self.begin(LOOP_TID, "tick", format_args!(r#""n":{n},"ready":{ready}"#));
             }
-            LoopEvent::TickEnd { .. } => self.end(LOOP_TID, "tick", ""),
+            LoopEvent::TickEnd { .. } => self.end(LOOP_TID, "tick", no_args()),
             LoopEvent::Spawn { task } => {
                 // Spawned from outside any slice (before the loop runs): no
                 // arrow, the first poll simply starts the track.
@@ -245,7 +250,7 @@ impl Tracer {
             }
             LoopEvent::PollStart { task } => {
                 let tid = tid(task);
-                let ts = self.begin(tid, "poll", "");
+                let ts = self.begin(tid, "poll", no_args());
                 self.end_flows(task, tid, ts);
             }
             LoopEvent::PollEnd { task, finished } => {
@@ -254,20 +259,20 @@ impl Tracer {
                     // Whoever awaits the task is woken next, by this poll.
                     self.lingering.set(true);
                 } else {
-                    self.end(tid(task), "poll", "");
+                    self.end(tid(task), "poll", no_args());
                 }
             }
             LoopEvent::TimerFired => {
-                self.begin(LOOP_TID, "timer", "");
+                self.begin(LOOP_TID, "timer", no_args());
                 self.lingering.set(true);
             }
             LoopEvent::IoReady { events } => {
-                self.begin(LOOP_TID, "I/O ready", &format!(r#""events":{events}"#));
+                self.begin(LOOP_TID, "I/O ready", format_args!(r#""events":{events}"#));
                 self.lingering.set(true);
             }
             LoopEvent::Cancelled { task } => {
                 let tid = tid(task);
-                let ts = self.begin(tid, "cancelled", "");
+                let ts = self.begin(tid, "cancelled", no_args());
                 self.end_flows(task, tid, ts);
                 self.finished(task);
                 self.lingering.set(true);
@@ -304,29 +309,36 @@ impl Tracer {
     /// The reactor is about to be polled with `timeout`.
     pub(crate) fn io_wait_begin(&self, timeout: Option<Duration>) {
         self.settle();
-        let timeout = match timeout {
-            Some(t) => format!(r#""timeout_ms":{}"#, t.as_secs_f64() * 1000.0),
-            None => r#""timeout_ms":"none (wait for ever)""#.to_owned(),
+        match timeout {
+            Some(t) => self.begin(
+                LOOP_TID,
+                "epoll_wait",
+                format_args!(r#""timeout_ms":{}"#, t.as_secs_f64() * 1000.0),
+            ),
+            None => self.begin(
+                LOOP_TID,
+                "epoll_wait",
+                format_args!(r#""timeout_ms":"none (wait for ever)""#),
+            ),
         };
-        self.begin(LOOP_TID, "epoll_wait", &timeout);
     }
 
     /// The reactor's poll returned `events` readiness events.
     pub(crate) fn io_wait_end(&self, events: usize) {
         self.settle();
-        self.end(LOOP_TID, "epoll_wait", &format!(r#""events":{events}"#));
+        self.end(LOOP_TID, "epoll_wait", format_args!(r#""events":{events}"#));
     }
 
     /// A callback is about to run.
     pub(crate) fn callback_begin(&self) {
         self.settle();
-        self.begin(LOOP_TID, "callback", "");
+        self.begin(LOOP_TID, "callback", no_args());
     }
 
     /// The callback returned (or panicked, caught).
     pub(crate) fn callback_end(&self) {
         self.settle();
-        self.end(LOOP_TID, "callback", "");
+        self.end(LOOP_TID, "callback", no_args());
     }
 
     /// Ends every open slice, closes the JSON array and flushes: the file is
@@ -353,9 +365,9 @@ impl Tracer {
         }
         if remote {
             self.settle();
-            self.begin(REMOTE_TID, "wake from another thread", "");
+            self.begin(REMOTE_TID, "wake from another thread", no_args());
             self.flow_from(REMOTE_TID, task, "wake");
-            self.end(REMOTE_TID, "wake from another thread", "");
+            self.end(REMOTE_TID, "wake from another thread", no_args());
             return;
         }
         let from = self.open.borrow().last().map(|&(tid, _)| tid);
@@ -364,9 +376,9 @@ impl Tracer {
             None => {
                 // Outside any tick: `run_until_complete` queueing its future,
                 // say. A mark on the loop's track to start the arrow from.
-                self.begin(LOOP_TID, "wake outside a tick", "");
+                self.begin(LOOP_TID, "wake outside a tick", no_args());
                 self.flow_from(LOOP_TID, task, "wake");
-                self.end(LOOP_TID, "wake outside a tick", "");
+                self.end(LOOP_TID, "wake outside a tick", no_args());
             }
         }
     }
@@ -375,7 +387,7 @@ impl Tracer {
     fn flow_from(&self, from: u64, task: u64, cat: &'static str) {
         let id = self.next_flow.get();
         self.next_flow.set(id + 1);
-        self.emit("s", cat, Some(id), from, Some(self.ts()), "");
+        self.emit("s", cat, Some(id), from, Some(self.ts()), no_args());
         self.tasks.borrow_mut().entry(task).waiting.push((id, cat));
     }
 
@@ -387,7 +399,7 @@ impl Tracer {
             None => return,
         };
         for (id, cat) in flows {
-            self.emit(r#"f","bp":"e"#, cat, Some(id), tid, Some(ts), "");
+            self.emit(r#"f","bp":"e"#, cat, Some(id), tid, Some(ts), no_args());
         }
     }
 
@@ -420,7 +432,7 @@ impl Tracer {
             let Some((tid, name)) = self.open.borrow_mut().pop() else {
                 break;
             };
-            self.write_end(tid, name, "");
+            self.write_end(tid, name, no_args());
         }
     }
 
@@ -428,14 +440,14 @@ impl Tracer {
     fn settle(&self) {
         if self.lingering.replace(false) {
             if let Some((tid, name)) = self.open.borrow_mut().pop() {
-                self.write_end(tid, name, "");
+                self.write_end(tid, name, no_args());
             }
         }
     }
 
     /// Begins a slice; returns its timestamp.
     #[inline(never)]
-    fn begin(&self, tid: u64, name: &'static str, args: &str) -> Ts {
+    fn begin(&self, tid: u64, name: &'static str, args: fmt::Arguments<'_>) -> Ts {
         let ts = self.ts();
         self.emit("B", name, None, tid, Some(ts), args);
         self.open.borrow_mut().push((tid, name));
@@ -447,7 +459,7 @@ impl Tracer {
     /// out of `run_until_complete`) left them open, and the loop may be run
     /// again. Not open at all (the same unwinding, seen from the other
     /// side), nothing is written.
-    fn end(&self, tid: u64, name: &'static str, args: &str) {
+    fn end(&self, tid: u64, name: &'static str, args: fmt::Arguments<'_>) {
         let Some(at) = self.open.borrow().iter().rposition(|&open| open == (tid, name)) else {
             return;
         };
@@ -455,7 +467,7 @@ impl Tracer {
             let inner = self.open.borrow_mut().pop();
             match inner {
                 Some(inner) if inner == (tid, name) => break,
-                Some((t, n)) => self.write_end(t, n, ""),
+                Some((t, n)) => self.write_end(t, n, no_args()),
                 None => break,
             }
         }
@@ -464,7 +476,7 @@ impl Tracer {
     }
 
     #[inline(never)]
-    fn write_end(&self, tid: u64, name: &'static str, args: &str) {
+    fn write_end(&self, tid: u64, name: &'static str, args: fmt::Arguments<'_>) {
         self.emit("E", name, None, tid, Some(self.ts()), args);
     }
 
@@ -483,7 +495,7 @@ impl Tracer {
             None,
             tid,
             None,
-            &format!(r#""sort_index":{index}"#),
+            format_args!(r#""sort_index":{index}"#),
         );
     }
 
@@ -496,7 +508,7 @@ impl Tracer {
             args.push(',');
             args.push_str(more);
         }
-        self.emit("M", what, None, tid, None, &args);
+        self.emit("M", what, None, tid, None, format_args!("{args}"));
     }
 
     /// The loop's time, in microseconds since the loop was made, to the
@@ -513,7 +525,7 @@ impl Tracer {
     /// `ts` and `args` are left out when `None` and empty. `ph` is written
     /// as given, so a flow's end passes `f","bp":"e`.
     #[inline(never)]
-    fn emit(&self, ph: &str, name: &str, flow: Option<u64>, tid: u64, ts: Option<Ts>, args: &str) {
+    fn emit(&self, ph: &str, name: &str, flow: Option<u64>, tid: u64, ts: Option<Ts>, args: fmt::Arguments<'_>) {
         if self.out.borrow().is_none() {
             return;
         }
@@ -536,9 +548,9 @@ impl Tracer {
         if let Some(ts) = ts {
             let _ = write!(buf, r#","ts":{ts}"#);
         }
-        if !args.is_empty() {
+        if args.as_str() != Some("") {
             buf.push_str(r#","args":{"#);
-            buf.push_str(args);
+            let _ = buf.write_fmt(args);
             buf.push('}');
         }
         buf.push('}');
