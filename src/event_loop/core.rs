@@ -77,6 +77,7 @@ fn task_id(key: TaskKey) -> u64 {
 }
 
 /// How reports name a task: its name, else `Task-<id>` as in asyncio.
+#[inline(never)]
 fn task_label(key: TaskKey, name: Option<&str>) -> String {
     match name {
         Some(name) => format!("Task-{} ({name})", key.gen),
@@ -88,6 +89,7 @@ fn task_label(key: TaskKey, name: Option<&str>) -> String {
 /// ` created at src/main.rs:9:29 (future `main::{{closure}}`)`. The place is
 /// known in debug mode or while tracing (spawns record it then); the
 /// future's type always.
+#[inline(never)]
 fn origin(header: &Header, future: &str) -> String {
     match header.spawned_at() {
         Some(at) => format!(" created at {at} (future `{future}`)"),
