@@ -55,10 +55,10 @@
 //! one method, which calls no user code.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
 use std::fmt::{self, Write as _};
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
+use std::mem;
 use std::panic::Location;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -66,6 +66,14 @@ use std::time::Duration;
 use super::instrument::LoopEvent;
 use crate::task::header::Header;
 use crate::time::clock::Clock;
+
+/// No arguments, for a slice or event that has none.
+fn no_args() -> fmt::Arguments<'static> {
+    format_args!("")
+}
+
+/// How much text the tracer gathers before writing it to the file.
+const BUF: usize = 64 * 1024;
 
 /// The loop's own track. Tasks' tracks are their ids (from 1); these three
 /// sit far above any id a run reaches, and away from 0, which Perfetto
@@ -103,7 +111,11 @@ pub(crate) struct Tracer {
     clock: Clock,
     pid: u64,
     /// `None` once finished, or after a failed write.
-    out: RefCell<Option<BufWriter<File>>>,
+    out: RefCell<Option<File>>,
+    /// Text not yet written to `out`: events are built here, by hand (one
+    /// writer for every kind of event, not a `format_args!` each), and the
+    /// buffer goes to the file once it holds `BUF` bytes.
+    buf: RefCell<String>,
     /// No event written yet (the next one needs no comma before it).
     first: Cell<bool>,
     /// Slices begun and not yet ended, innermost last: `(tid, name)`.
@@ -111,42 +123,101 @@ pub(crate) struct Tracer {
     /// The innermost open slice lingers (module docs): ended at the next
     /// event that is not a wake.
     lingering: Cell<bool>,
-    /// Flows started towards each task, ended at its next poll: `(id, cat)`.
-    waiting: RefCell<HashMap<u64, Vec<(u64, &'static str)>>>,
+    /// What is kept per task id while the task may still be polled: its
+    /// track's label and the flows waiting for its next poll.
+    tasks: RefCell<Tracks>,
     next_flow: Cell<u64>,
-    /// The name (`None`: unnamed) each task's track was last labelled with.
-    labels: RefCell<HashMap<u64, Option<String>>>,
-    /// Tasks that finished: a wake that reaches one queues nothing, so it
-    /// starts no arrow.
-    done: RefCell<HashSet<u64>>,
+    /// Tasks that finished, one bit per task id (ids are handed out from 1
+    /// in order): a wake that reaches one queues nothing, so it starts no
+    /// arrow.
+    done: RefCell<Vec<u64>>,
+}
+
+/// What the tracer keeps per task id: a `Vec` sorted by id, rather than a
+/// `HashMap` or a `BTreeMap`, which would put hashbrown and `RandomState`'s
+/// seeding (or B-tree code) in every binary (issue #15). Ids are handed out
+/// in increasing order and a task's entry is made at its spawn, so inserts
+/// are pushes at the end; removal empties the entry, and empty entries are
+/// swept out once they are half of the list, so a removal costs amortised
+/// O(1). An empty entry and no entry mean the same.
+#[derive(Default)]
+struct Tracks {
+    list: Vec<(u64, TaskTrack)>,
+    /// Entries emptied by `remove` since the last sweep.
+    emptied: usize,
+}
+
+impl Tracks {
+    fn get(&self, id: u64) -> Option<&TaskTrack> {
+        let at = self.list.binary_search_by_key(&id, |&(id, _)| id).ok()?;
+        Some(&self.list[at].1)
+    }
+
+    fn get_mut(&mut self, id: u64) -> Option<&mut TaskTrack> {
+        let at = self.list.binary_search_by_key(&id, |&(id, _)| id).ok()?;
+        Some(&mut self.list[at].1)
+    }
+
+    /// The entry of `id`, made empty if there is none.
+    fn entry(&mut self, id: u64) -> &mut TaskTrack {
+        let at = match self.list.binary_search_by_key(&id, |&(id, _)| id) {
+            Ok(at) => at,
+            Err(at) => {
+                self.list.insert(at, (id, TaskTrack::default()));
+                at
+            }
+        };
+        &mut self.list[at].1
+    }
+
+    fn remove(&mut self, id: u64) {
+        if let Some(track) = self.get_mut(id) {
+            *track = TaskTrack::default();
+            self.emptied += 1;
+            if self.emptied * 2 > self.list.len() {
+                self.list.retain(|(_, t)| t.label.is_some() || !t.waiting.is_empty());
+                self.emptied = 0;
+            }
+        }
+    }
+}
+
+/// What the tracer keeps for one task.
+#[derive(Default)]
+struct TaskTrack {
+    /// The name (`Some(None)`: unnamed) the track was last labelled with;
+    /// `None` until it is labelled.
+    label: Option<Option<String>>,
+    /// Flows started towards the task, ended at its next poll: `(id, cat)`.
+    waiting: Vec<(u64, &'static str)>,
 }
 
 impl Tracer {
     /// Creates (truncates) the file at `path`, replacing `{pid}` and
     /// `{loop}` in it with the process id and the loop's id, and writes the
     /// process and track names.
+    /// Kept out of line and cold: it runs once per traced loop, never on a
+    /// loop that is not traced.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn create(path: &Path, loop_id: u64, clock: Clock) -> io::Result<Tracer> {
-        let path = PathBuf::from(
-            (path.to_string_lossy())
-                .replace("{pid}", &std::process::id().to_string())
-                .replace("{loop}", &loop_id.to_string()),
-        );
+        let path = PathBuf::from(expand_path(&path.to_string_lossy(), std::process::id(), loop_id));
         let file = File::create(&path)
             .map_err(|e| io::Error::new(e.kind(), format!("evloop trace file {}: {e}", path.display())))?;
         let tracer = Tracer {
             path,
             clock,
             pid: loop_id,
-            out: RefCell::new(Some(BufWriter::with_capacity(64 * 1024, file))),
+            out: RefCell::new(Some(file)),
+            buf: RefCell::new(String::with_capacity(BUF + 1024)),
             first: Cell::new(true),
             open: RefCell::new(Vec::new()),
             lingering: Cell::new(false),
-            waiting: RefCell::new(HashMap::new()),
+            tasks: RefCell::new(Tracks::default()),
             next_flow: Cell::new(1),
-            labels: RefCell::new(HashMap::new()),
-            done: RefCell::new(HashSet::new()),
+            done: RefCell::new(Vec::new()),
         };
-        tracer.raw(format_args!("["));
+        tracer.buf.borrow_mut().push('[');
         tracer.meta(LOOP_TID, "process_name", &format!("evloop loop {loop_id}"), "");
         tracer.track(LOOP_TID, "loop", -2);
         tracer.track(REMOTE_TID, "other threads", -1);
@@ -167,9 +238,9 @@ impl Tracer {
                 // Slices a panic left open when it unwound out of the last
                 // tick end here, before the new tick begins.
                 self.close_open();
-                self.begin(LOOP_TID, "tick", &format!(r#""n":{n},"ready":{ready}"#));
+                self.begin(LOOP_TID, "tick", format_args!(r#""n":{n},"ready":{ready}"#));
             }
-            LoopEvent::TickEnd { .. } => self.end(LOOP_TID, "tick", ""),
+            LoopEvent::TickEnd { .. } => self.end(LOOP_TID, "tick", no_args()),
             LoopEvent::Spawn { task } => {
                 // Spawned from outside any slice (before the loop runs): no
                 // arrow, the first poll simply starts the track.
@@ -179,7 +250,7 @@ impl Tracer {
             }
             LoopEvent::PollStart { task } => {
                 let tid = tid(task);
-                let ts = self.begin(tid, "poll", "");
+                let ts = self.begin(tid, "poll", no_args());
                 self.end_flows(task, tid, ts);
             }
             LoopEvent::PollEnd { task, finished } => {
@@ -188,20 +259,20 @@ impl Tracer {
                     // Whoever awaits the task is woken next, by this poll.
                     self.lingering.set(true);
                 } else {
-                    self.end(tid(task), "poll", "");
+                    self.end(tid(task), "poll", no_args());
                 }
             }
             LoopEvent::TimerFired => {
-                self.begin(LOOP_TID, "timer", "");
+                self.begin(LOOP_TID, "timer", no_args());
                 self.lingering.set(true);
             }
             LoopEvent::IoReady { events } => {
-                self.begin(LOOP_TID, "I/O ready", &format!(r#""events":{events}"#));
+                self.begin(LOOP_TID, "I/O ready", format_args!(r#""events":{events}"#));
                 self.lingering.set(true);
             }
             LoopEvent::Cancelled { task } => {
                 let tid = tid(task);
-                let ts = self.begin(tid, "cancelled", "");
+                let ts = self.begin(tid, "cancelled", no_args());
                 self.end_flows(task, tid, ts);
                 self.finished(task);
                 self.lingering.set(true);
@@ -213,7 +284,8 @@ impl Tracer {
     /// Names a task's track (again, if its name changed since): called
     /// before each of its polls.
     pub(crate) fn name_task(&self, task: u64, label: TaskLabel) {
-        if self.labels.borrow().get(&task) == Some(&label.name) {
+        let named = self.tasks.borrow().get(task).and_then(|t| t.label.as_ref()) == Some(&label.name);
+        if named {
             return; // named already, and the name has not changed
         }
         let mut text = match &label.name {
@@ -230,39 +302,43 @@ impl Tracer {
             push_str_arg(&mut args, "spawned_at", &at.to_string());
         }
         self.meta(task, "thread_name", &text, &args);
-        self.line(format_args!(
-            r#"{{"ph":"M","name":"thread_sort_index","pid":{},"tid":{task},"args":{{"sort_index":{task}}}}}"#,
-            self.pid
-        ));
-        self.labels.borrow_mut().insert(task, label.name);
+        self.sort_index(task, task as i64);
+        self.tasks.borrow_mut().entry(task).label = Some(label.name);
     }
 
     /// The reactor is about to be polled with `timeout`.
     pub(crate) fn io_wait_begin(&self, timeout: Option<Duration>) {
         self.settle();
-        let timeout = match timeout {
-            Some(t) => format!(r#""timeout_ms":{}"#, t.as_secs_f64() * 1000.0),
-            None => r#""timeout_ms":"none (wait for ever)""#.to_owned(),
+        match timeout {
+            Some(t) => self.begin(
+                LOOP_TID,
+                "epoll_wait",
+                format_args!(r#""timeout_ms":{}"#, t.as_secs_f64() * 1000.0),
+            ),
+            None => self.begin(
+                LOOP_TID,
+                "epoll_wait",
+                format_args!(r#""timeout_ms":"none (wait for ever)""#),
+            ),
         };
-        self.begin(LOOP_TID, "epoll_wait", &timeout);
     }
 
     /// The reactor's poll returned `events` readiness events.
     pub(crate) fn io_wait_end(&self, events: usize) {
         self.settle();
-        self.end(LOOP_TID, "epoll_wait", &format!(r#""events":{events}"#));
+        self.end(LOOP_TID, "epoll_wait", format_args!(r#""events":{events}"#));
     }
 
     /// A callback is about to run.
     pub(crate) fn callback_begin(&self) {
         self.settle();
-        self.begin(LOOP_TID, "callback", "");
+        self.begin(LOOP_TID, "callback", no_args());
     }
 
     /// The callback returned (or panicked, caught).
     pub(crate) fn callback_end(&self) {
         self.settle();
-        self.end(LOOP_TID, "callback", "");
+        self.end(LOOP_TID, "callback", no_args());
     }
 
     /// Ends every open slice, closes the JSON array and flushes: the file is
@@ -273,12 +349,9 @@ impl Tracer {
             return;
         }
         self.close_open();
-        self.raw(format_args!("\n]\n"));
-        if let Some(mut out) = self.out.borrow_mut().take() {
-            if let Err(e) = out.flush() {
-                self.failed(&e);
-            }
-        }
+        self.buf.borrow_mut().push_str("\n]\n");
+        self.flush();
+        self.out.borrow_mut().take();
     }
 
     // ----- wakes and flows -------------------------------------------------
@@ -287,14 +360,14 @@ impl Tracer {
     /// another thread, from a mark on the "other threads" track) to the
     /// task's next poll.
     fn wake(&self, task: u64, remote: bool) {
-        if task != 0 && self.done.borrow().contains(&task) {
+        if task != 0 && self.is_done(task) {
             return; // moot: it queues nothing
         }
         if remote {
             self.settle();
-            self.begin(REMOTE_TID, "wake from another thread", "");
+            self.begin(REMOTE_TID, "wake from another thread", no_args());
             self.flow_from(REMOTE_TID, task, "wake");
-            self.end(REMOTE_TID, "wake from another thread", "");
+            self.end(REMOTE_TID, "wake from another thread", no_args());
             return;
         }
         let from = self.open.borrow().last().map(|&(tid, _)| tid);
@@ -303,9 +376,9 @@ impl Tracer {
             None => {
                 // Outside any tick: `run_until_complete` queueing its future,
                 // say. A mark on the loop's track to start the arrow from.
-                self.begin(LOOP_TID, "wake outside a tick", "");
+                self.begin(LOOP_TID, "wake outside a tick", no_args());
                 self.flow_from(LOOP_TID, task, "wake");
-                self.end(LOOP_TID, "wake outside a tick", "");
+                self.end(LOOP_TID, "wake outside a tick", no_args());
             }
         }
     }
@@ -314,34 +387,40 @@ impl Tracer {
     fn flow_from(&self, from: u64, task: u64, cat: &'static str) {
         let id = self.next_flow.get();
         self.next_flow.set(id + 1);
-        self.line(format_args!(
-            r#"{{"ph":"s","cat":"{cat}","name":"{cat}","id":{id},"pid":{},"tid":{from},"ts":{}}}"#,
-            self.pid,
-            self.ts()
-        ));
-        self.waiting.borrow_mut().entry(task).or_default().push((id, cat));
+        self.emit("s", cat, Some(id), from, Some(self.ts()), no_args());
+        self.tasks.borrow_mut().entry(task).waiting.push((id, cat));
     }
 
     /// Ends the arrows waiting for `task` in the slice just begun on `tid`,
     /// at its start `ts`.
     fn end_flows(&self, task: u64, tid: u64, ts: Ts) {
-        let Some(flows) = self.waiting.borrow_mut().remove(&task) else {
-            return;
+        let flows = match self.tasks.borrow_mut().get_mut(task) {
+            Some(track) => mem::take(&mut track.waiting),
+            None => return,
         };
         for (id, cat) in flows {
-            self.line(format_args!(
-                r#"{{"ph":"f","bp":"e","cat":"{cat}","name":"{cat}","id":{id},"pid":{},"tid":{tid},"ts":{ts}}}"#,
-                self.pid
-            ));
+            self.emit(r#"f","bp":"e"#, cat, Some(id), tid, Some(ts), no_args());
         }
     }
 
     /// `task` will not be polled again: forget what was kept for it.
     fn finished(&self, task: u64) {
         if task != 0 {
-            self.done.borrow_mut().insert(task);
-            self.labels.borrow_mut().remove(&task);
+            let (word, bit) = done_bit(task);
+            let mut done = self.done.borrow_mut();
+            if done.len() <= word {
+                done.resize(word + 1, 0);
+            }
+            done[word] |= bit;
+            drop(done);
+            self.tasks.borrow_mut().remove(task);
         }
+    }
+
+    /// Whether `task` (not 0) finished.
+    fn is_done(&self, task: u64) -> bool {
+        let (word, bit) = done_bit(task);
+        self.done.borrow().get(word).is_some_and(|w| w & bit != 0)
     }
 
     // ----- slices --------------------------------------------------------
@@ -353,7 +432,7 @@ impl Tracer {
             let Some((tid, name)) = self.open.borrow_mut().pop() else {
                 break;
             };
-            self.write_end(tid, name, "");
+            self.write_end(tid, name, no_args());
         }
     }
 
@@ -361,19 +440,16 @@ impl Tracer {
     fn settle(&self) {
         if self.lingering.replace(false) {
             if let Some((tid, name)) = self.open.borrow_mut().pop() {
-                self.write_end(tid, name, "");
+                self.write_end(tid, name, no_args());
             }
         }
     }
 
     /// Begins a slice; returns its timestamp.
-    fn begin(&self, tid: u64, name: &'static str, args: &str) -> Ts {
+    #[inline(never)]
+    fn begin(&self, tid: u64, name: &'static str, args: fmt::Arguments<'_>) -> Ts {
         let ts = self.ts();
-        self.line(format_args!(
-            r#"{{"ph":"B","name":"{name}","pid":{},"tid":{tid},"ts":{ts}{}}}"#,
-            self.pid,
-            Args(args)
-        ));
+        self.emit("B", name, None, tid, Some(ts), args);
         self.open.borrow_mut().push((tid, name));
         ts
     }
@@ -383,7 +459,7 @@ impl Tracer {
     /// out of `run_until_complete`) left them open, and the loop may be run
     /// again. Not open at all (the same unwinding, seen from the other
     /// side), nothing is written.
-    fn end(&self, tid: u64, name: &'static str, args: &str) {
+    fn end(&self, tid: u64, name: &'static str, args: fmt::Arguments<'_>) {
         let Some(at) = self.open.borrow().iter().rposition(|&open| open == (tid, name)) else {
             return;
         };
@@ -391,7 +467,7 @@ impl Tracer {
             let inner = self.open.borrow_mut().pop();
             match inner {
                 Some(inner) if inner == (tid, name) => break,
-                Some((t, n)) => self.write_end(t, n, ""),
+                Some((t, n)) => self.write_end(t, n, no_args()),
                 None => break,
             }
         }
@@ -399,22 +475,28 @@ impl Tracer {
         self.write_end(tid, name, args);
     }
 
-    fn write_end(&self, tid: u64, name: &'static str, args: &str) {
-        self.line(format_args!(
-            r#"{{"ph":"E","name":"{name}","pid":{},"tid":{tid},"ts":{}{}}}"#,
-            self.pid,
-            self.ts(),
-            Args(args)
-        ));
+    #[inline(never)]
+    fn write_end(&self, tid: u64, name: &'static str, args: fmt::Arguments<'_>) {
+        self.emit("E", name, None, tid, Some(self.ts()), args);
     }
 
     /// Names track `tid` and sets its place in the list.
+    #[inline(never)]
     fn track(&self, tid: u64, name: &str, sort_index: i64) {
         self.meta(tid, "thread_name", name, "");
-        self.line(format_args!(
-            r#"{{"ph":"M","name":"thread_sort_index","pid":{},"tid":{tid},"args":{{"sort_index":{sort_index}}}}}"#,
-            self.pid
-        ));
+        self.sort_index(tid, sort_index);
+    }
+
+    /// Sets track `tid`'s place in the list.
+    fn sort_index(&self, tid: u64, index: i64) {
+        self.emit(
+            "M",
+            "thread_sort_index",
+            None,
+            tid,
+            None,
+            format_args!(r#""sort_index":{index}"#),
+        );
     }
 
     /// A metadata event (`process_name`, `thread_name`) naming `tid`, with
@@ -426,10 +508,7 @@ impl Tracer {
             args.push(',');
             args.push_str(more);
         }
-        self.line(format_args!(
-            r#"{{"ph":"M","name":"{what}","pid":{},"tid":{tid},"args":{{{args}}}}}"#,
-            self.pid
-        ));
+        self.emit("M", what, None, tid, None, format_args!("{args}"));
     }
 
     /// The loop's time, in microseconds since the loop was made, to the
@@ -440,19 +519,58 @@ impl Tracer {
 
     // ----- the file ------------------------------------------------------
 
-    /// Writes one event, after a comma unless it is the first.
-    /// Formats straight into the file's buffer: no `String` per event.
-    fn line(&self, event: fmt::Arguments<'_>) {
-        let sep = if self.first.replace(false) { "\n" } else { ",\n" };
-        self.raw(format_args!("{sep}{event}"));
+    /// Writes one event, after a comma unless it is the first:
+    /// `{"ph":"<ph>","name":"<name>","pid":..,"tid":<tid>,"ts":<ts>,"args":{<args>}}`.
+    /// A flow event (`flow`, its id) names its category after `name` too;
+    /// `ts` and `args` are left out when `None` and empty. `ph` is written
+    /// as given, so a flow's end passes `f","bp":"e`.
+    #[inline(never)]
+    fn emit(&self, ph: &str, name: &str, flow: Option<u64>, tid: u64, ts: Option<Ts>, args: fmt::Arguments<'_>) {
+        if self.out.borrow().is_none() {
+            return;
+        }
+        let mut buf = self.buf.borrow_mut();
+        buf.push_str(if self.first.replace(false) { "\n" } else { ",\n" });
+        buf.push_str(r#"{"ph":""#);
+        buf.push_str(ph);
+        if flow.is_some() {
+            buf.push_str(r#"","cat":""#);
+            buf.push_str(name);
+        }
+        buf.push_str(r#"","name":""#);
+        buf.push_str(name);
+        buf.push('"');
+        // Writing to a `String` cannot fail.
+        if let Some(id) = flow {
+            let _ = write!(buf, r#","id":{id}"#);
+        }
+        let _ = write!(buf, r#","pid":{},"tid":{tid}"#, self.pid);
+        if let Some(ts) = ts {
+            let _ = write!(buf, r#","ts":{ts}"#);
+        }
+        if args.as_str() != Some("") {
+            buf.push_str(r#","args":{"#);
+            let _ = buf.write_fmt(args);
+            buf.push('}');
+        }
+        buf.push('}');
+        let full = buf.len() >= BUF;
+        drop(buf);
+        if full {
+            self.flush();
+        }
     }
 
-    fn raw(&self, text: fmt::Arguments<'_>) {
+    /// Writes the buffer to the file.
+    fn flush(&self) {
+        let mut buf = self.buf.borrow_mut();
         let mut out = self.out.borrow_mut();
-        let Some(w) = out.as_mut() else {
+        let Some(file) = out.as_mut() else {
             return;
         };
-        if let Err(e) = w.write_fmt(text) {
+        let written = file.write_all(buf.as_bytes());
+        buf.clear();
+        if let Err(e) = written {
             *out = None;
             drop(out);
             self.failed(&e);
@@ -474,28 +592,45 @@ impl Drop for Tracer {
     }
 }
 
-/// A slice's arguments (JSON members, comma-separated), as `,"args":{..}`,
-/// or nothing when there are none.
-struct Args<'a>(&'a str);
-
-impl fmt::Display for Args<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            write!(f, r#","args":{{{}}}"#, self.0)
-        }
-    }
-}
-
 /// A timestamp: microseconds since the loop was made, to the nanosecond.
 #[derive(Clone, Copy)]
 struct Ts(Duration);
 
 impl fmt::Display for Ts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:03}", self.0.as_micros(), self.0.subsec_nanos() % 1000)
+        // Whole microseconds as a `u64` (good for 584,000 years), not
+        // `as_micros`' `u128`, whose formatting is a kilobyte of code.
+        let micros = self.0.as_secs() * 1_000_000 + u64::from(self.0.subsec_micros());
+        write!(f, "{micros}.{:03}", self.0.subsec_nanos() % 1000)
     }
+}
+
+/// Where task `task`'s bit sits in the `done` set: word and mask.
+fn done_bit(task: u64) -> (usize, u64) {
+    ((task / 64) as usize, 1 << (task % 64))
+}
+
+/// `path` with `{pid}` and `{loop}` replaced by the process id and the
+/// loop's id (by hand: `str::replace` is two kilobytes of code).
+fn expand_path(path: &str, pid: u32, loop_id: u64) -> String {
+    let mut out = String::with_capacity(path.len() + 16);
+    let mut rest = path;
+    while let Some(at) = rest.find('{') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        if let Some(after) = rest.strip_prefix("{pid}") {
+            let _ = write!(out, "{pid}");
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix("{loop}") {
+            let _ = write!(out, "{loop_id}");
+            rest = after;
+        } else {
+            out.push('{');
+            rest = &rest[1..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The track of task `task` (0, the main future, has its own).
@@ -544,6 +679,36 @@ mod tests {
         let mut out = String::new();
         push_json_str(&mut out, "a \"b\" \\ c\n\t\u{1}é");
         assert_eq!(out, r#""a \"b\" \\ c\n\t\u0001é""#);
+    }
+
+    #[test]
+    fn paths_expand_pid_and_loop_and_keep_other_braces() {
+        assert_eq!(expand_path("t-{pid}-{loop}.json", 42, 7), "t-42-7.json");
+        assert_eq!(expand_path("{loop}{loop}/{x}{pid", 1, 2), "22/{x}{pid");
+        assert_eq!(expand_path("plain", 1, 2), "plain");
+    }
+
+    #[test]
+    fn timestamps_print_microseconds_to_the_nanosecond() {
+        assert_eq!(Ts(Duration::new(3, 4_005_006)).to_string(), "3004005.006");
+        assert_eq!(Ts(Duration::ZERO).to_string(), "0.000");
+    }
+
+    #[test]
+    fn tracks_stay_sorted_and_sweep_emptied_entries() {
+        let mut tracks = Tracks::default();
+        for id in [3, 1, 2, 5] {
+            tracks.entry(id).waiting.push((id, "wake"));
+        }
+        let ids = |t: &Tracks| t.list.iter().map(|&(id, _)| id).collect::<Vec<_>>();
+        assert_eq!(ids(&tracks), [1, 2, 3, 5]);
+        tracks.remove(2);
+        assert!(tracks.get(2).is_some_and(|t| t.waiting.is_empty()));
+        tracks.remove(3);
+        tracks.remove(4); // absent: nothing happens
+        tracks.remove(1);
+        assert_eq!(ids(&tracks), [5], "swept once most entries were emptied");
+        assert_eq!(tracks.get(5).unwrap().waiting, [(5, "wake")]);
     }
 
     #[test]
