@@ -108,7 +108,8 @@
 //!
 //! ## Reading order
 //!
-//! 1. `src/event_loop/core.rs`: the tick, the run queue, task bookkeeping;
+//! 1. `src/event_loop/core.rs`: the tick and the run queue; `tasks.rs`: the
+//!    loop's side of a task's life cycle (spawn, wake, poll, finish);
 //!    `src/event_loop/mod.rs` and `handle.rs`: the public face of the loop;
 //!    `wakers.rs`: which waker a poll lends; `shutdown.rs`: close.
 //! 2. `src/task/header.rs`: a task's life cycle; `src/task/table.rs`: the

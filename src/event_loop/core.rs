@@ -13,12 +13,18 @@
 //! 4. **Timers.** Fire every timer due by now (a manual clock first jumps to
 //!    the next deadline when nothing is ready).
 //! 5. **Run.** Run the runnables that were queued when this step began, and
-//!    no more: what they wake runs next tick, after the next I/O poll.
+//!    no more: what they wake runs next tick, after the next I/O poll. (When
+//!    that next tick's steps 1-4 could find nothing to do, its step 5 runs
+//!    right away, in the same call: `next_tick_only_runs`.)
+//!
+//! A task job is polled by `run_task`, in `tasks.rs`, with the rest of the
+//! loop's side of a task's life cycle (spawn, wake, finish).
 //!
 //! # Fields and who may touch them
 //!
-//! `Core` lives in an `Rc` on the loop's thread. Every `RefCell` here is
-//! borrowed only inside `Core`'s own methods and released before any user
+//! `Core` lives in an `Rc` on the loop's thread. Its fields are touched by
+//! this file, `tasks.rs` and `shutdown.rs` (`impl Core` blocks of their
+//! own). Every `RefCell` here is borrowed only inside `Core`'s own methods and released before any user
 //! code runs (a poll, a callback, a waker, a destructor): futures and
 //! payloads are moved out of the borrow first and dropped or called after.
 //! That is what makes the borrows unable to fail.
@@ -26,27 +32,22 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::future::Future;
 use std::mem;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::Waker;
 use std::time::{Duration, Instant};
-
-use futures_task::waker_ref;
 
 use super::instrument::{bump, Instruments, LoopEvent, Stats};
 use super::remote::Remote;
-use super::trace;
 use super::wakers::WakerCache;
 use super::{ExceptionContext, ExceptionHandler};
 use crate::reactor::Reactor;
 use crate::task::coop;
-use crate::task::header::{Header, State};
 use crate::task::table::TaskTable;
-use crate::task::{new_task, Stage, Task, TaskKey, TaskRef};
+use crate::task::{TaskKey, TaskRef};
 use crate::time::clock::Clock;
 use crate::time::wheel::{TimerKey, Wheel};
 
@@ -66,54 +67,6 @@ static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 /// many jobs late. Tokio's current-thread runtime uses the same number
 /// (`event_interval`).
 pub(crate) const IO_INTERVAL: usize = 61;
-
-/// The id events and reports use for `key` (0 for the main future).
-fn task_id(key: TaskKey) -> u64 {
-    if key == MAIN {
-        0
-    } else {
-        key.gen
-    }
-}
-
-/// How reports name a task: its name, else `Task-<id>` as in asyncio.
-#[inline(never)]
-fn task_label(key: TaskKey, name: Option<&str>) -> String {
-    match name {
-        Some(name) => format!("Task-{} ({name})", key.gen),
-        None => format!("Task-{}", key.gen),
-    }
-}
-
-/// Where a task comes from, as reports add it after the task's name:
-/// ` created at src/main.rs:9:29 (future `main::{{closure}}`)`. The place is
-/// known in debug mode or while tracing (spawns record it then); the
-/// future's type always.
-#[inline(never)]
-fn origin(header: &Header, future: &str) -> String {
-    match header.spawned_at() {
-        Some(at) => format!(" created at {at} (future `{future}`)"),
-        None => format!(" (future `{future}`)"),
-    }
-}
-
-/// A task's id and name, as `current_task` and `all_tasks` report them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskInfo {
-    /// The task's id ([`Task::id`]).
-    pub id: u64,
-    /// The task's name ([`Task::name`]).
-    pub name: String,
-}
-
-impl TaskInfo {
-    fn of(header: &Header) -> TaskInfo {
-        TaskInfo {
-            id: header.id(),
-            name: header.display_name(),
-        }
-    }
-}
 
 /// One entry of the run queue.
 pub(crate) enum Job {
@@ -149,24 +102,24 @@ pub(crate) struct Core {
     pub(super) tasks: TaskTable,
     pub(super) run_queue: RefCell<VecDeque<Job>>,
     /// The task being polled right now, for the self-wake fast path.
-    polling: Cell<Option<TaskKey>>,
+    pub(super) polling: Cell<Option<TaskKey>>,
     /// The wakers polls lend their tasks (`wakers.rs`).
     pub(super) wakers: WakerCache,
-    self_woken: Cell<bool>,
+    pub(super) self_woken: Cell<bool>,
     /// Scratch buffer for fired timers, kept to avoid an allocation per tick.
     fired: RefCell<Vec<TimerEntry>>,
     /// Scratch buffer for the wakers of ready I/O, likewise.
     io_woken: RefCell<Vec<Waker>>,
-    main_queued: Cell<bool>,
+    pub(super) main_queued: Cell<bool>,
     /// Jobs run since the reactor was last polled (see [`IO_INTERVAL`]).
     jobs_since_io: Cell<usize>,
     running: Cell<bool>,
     pub(super) closed: Cell<bool>,
     handler: ExceptionHandler,
-    stop_on_task_panic: bool,
+    pub(super) stop_on_task_panic: bool,
     pub(crate) instruments: Instruments,
     /// A task panic to re-raise from `run_*` (with `stop_on_task_panic`).
-    fatal: Cell<Option<Box<dyn Any + Send>>>,
+    pub(super) fatal: Cell<Option<Box<dyn Any + Send>>>,
 }
 
 impl Core {
@@ -221,241 +174,6 @@ impl Core {
 
     // ----- tasks ---------------------------------------------------------
 
-    #[track_caller]
-    pub(crate) fn spawn<F>(self: &Rc<Self>, future: F) -> Task<F::Output>
-    where
-        F: Future + 'static,
-        F::Output: 'static,
-    {
-        let id = self.tasks.next_id();
-        if self.closed.get() {
-            // Nothing runs on a closed loop: the handle reports `Cancelled`,
-            // and the future is dropped here.
-            drop(future);
-            let key = TaskKey {
-                index: usize::MAX - 1,
-                gen: id,
-            };
-            let cell = new_task::<F>(Header::new(key, State::Cancelled), Stage::Gone);
-            return Task::new(self.clone(), cell);
-        }
-        let cell = self.tasks.insert(id, |key| {
-            let cell = new_task(Header::new(key, State::Pending), Stage::Running(future));
-            (TaskRef::clone(&cell), cell)
-        });
-        let task = TaskRef::clone(&cell);
-        if self.instruments.spawn_sites() {
-            // asyncio's debug mode shows where a slow task was created; the
-            // trace names the task's track with it.
-            task.header.set_spawned_at(std::panic::Location::caller());
-        }
-        // Behind what other threads sent before, as asyncio's one FIFO
-        // (its `create_task` is a `call_soon`).
-        self.take_remote();
-        self.run_queue.borrow_mut().push_back(Job::Task(task));
-        bump(&self.instruments.counters.tasks_spawned);
-        self.instruments.event(|| LoopEvent::Spawn { task: id });
-        Task::new(self.clone(), cell)
-    }
-
-    /// The task `key` names, if it is still pending.
-    #[inline]
-    fn task(&self, key: TaskKey) -> Option<TaskRef> {
-        self.tasks.pending(key)
-    }
-
-    /// Puts a woken task (or the main future) on the run queue, once.
-    pub(crate) fn schedule(&self, key: TaskKey) {
-        self.schedule_from(key, false);
-    }
-
-    fn schedule_from(&self, key: TaskKey, remote: bool) {
-        let counters = &self.instruments.counters;
-        bump(if remote {
-            &counters.remote_wakes
-        } else {
-            &counters.local_wakes
-        });
-        self.instruments.event(|| LoopEvent::Wake {
-            task: task_id(key),
-            remote,
-        });
-        if key == MAIN {
-            if !self.main_queued.replace(true) {
-                self.run_queue.borrow_mut().push_back(Job::Main);
-            }
-            return;
-        }
-        if self.polling.get() == Some(key) {
-            // The task woke itself while being polled (`yield_now`): no slab
-            // work now, `run_task` queues it once the poll returns.
-            self.self_woken.set(true);
-            return;
-        }
-        // The slab is never mutably borrowed while foreign code (a waker)
-        // runs, so the lookup cannot miss for that reason; a miss means the
-        // task has finished, and the wake is moot.
-        if let Some(task) = self.task(key) {
-            if !task.header.queued.replace(true) {
-                self.run_queue.borrow_mut().push_back(Job::Task(task));
-            }
-        }
-    }
-
-    pub(crate) fn cancel_task(&self, key: TaskKey) -> bool {
-        let Some(task) = self.task(key) else {
-            return false;
-        };
-        task.header.cancel_requested.set(true);
-        if !task.header.queued.replace(true) {
-            self.run_queue.borrow_mut().push_back(Job::Task(task));
-        }
-        true
-    }
-
-    /// Polls one task. See `task/header.rs` for the states this moves between.
-    /// `HOOKED` (observer set or debug mode) is a type parameter so that the
-    /// plain build of this function carries no hook code at all: the tick
-    /// picks the version once per step.
-    fn run_task<const HOOKED: bool>(&self, task: TaskRef) {
-        let header = &task.header;
-        if header.is_finished() {
-            return;
-        }
-        header.queued.set(false);
-        let key = header.key;
-        if header.cancel_requested.get() {
-            self.end_cancelled(&task);
-            return;
-        }
-        let waker = self.wakers.lend(header);
-        self.polling.set(Some(key));
-        bump(&self.instruments.counters.polls);
-        if HOOKED {
-            self.before_poll(key);
-        }
-        let result = {
-            let waker = waker_ref(&waker);
-            self.wakers.mark_lent(&waker);
-            let mut cx = Context::from_waker(&waker);
-            coop::refill();
-            panic::catch_unwind(AssertUnwindSafe(|| task.poll(&mut cx)))
-        };
-        self.polling.set(None);
-        let self_woken = self.self_woken.replace(false);
-        if self_woken {
-            // Polled again next tick: keep the waker at hand.
-            header.waker.set(Some(waker));
-        } else {
-            self.wakers.take_back(header, waker);
-        }
-        if HOOKED {
-            self.after_poll(key, !matches!(result, Ok(Poll::Pending)));
-        }
-        match result {
-            Ok(Poll::Pending) => {
-                // `queued` may already be set if the task was cancelled
-                // during its own poll.
-                if self_woken && !header.queued.replace(true) {
-                    self.run_queue.borrow_mut().push_back(Job::Task(task));
-                }
-            }
-            // Cancelled during its own last poll (by itself, say) and then
-            // returned without awaiting again: asyncio ends such a task
-            // cancelled, and so do we. Its output is dropped.
-            Ok(Poll::Ready(())) if header.cancel_requested.get() => self.end_cancelled(&task),
-            Ok(Poll::Ready(())) => self.finish(&task, State::Done),
-            Err(payload) => self.task_panicked(&task, payload),
-        }
-    }
-
-    /// A task's poll panicked: it ends `Panicked`. Out of line and cold:
-    /// `run_task` is built twice into the tick (issue #15).
-    #[cold]
-    #[inline(never)]
-    fn task_panicked(&self, task: &TaskRef, payload: Box<dyn Any + Send>) {
-        let payload = if self.stop_on_task_panic {
-            self.fatal.set(Some(payload));
-            Box::new("re-raised out of the loop (stop_on_task_panic)") as Box<dyn Any + Send>
-        } else {
-            payload
-        };
-        task.header.set_panic(payload);
-        // A future that panicked is not polled again; dropping it may
-        // panic too, which must not take the loop down.
-        self.drop_guarded(
-            "exception while dropping a panicked task",
-            || task.discard(),
-            Some(task.header.key),
-        );
-        self.finish(task, State::Panicked);
-    }
-
-    /// Carries out a cancellation: drops the task's future (or the output a
-    /// cancelled last poll produced) and ends it `Cancelled`.
-    fn end_cancelled(&self, task: &TaskRef) {
-        let key = task.header.key;
-        self.instruments.event(|| LoopEvent::Cancelled { task: key.gen });
-        self.drop_guarded(
-            "exception while dropping a cancelled task",
-            || task.discard(),
-            Some(key),
-        );
-        self.finish(task, State::Cancelled);
-    }
-
-    /// The observer's `PollStart` and debug mode's timer, then its slow-poll
-    /// report and `PollEnd`: kept out of line, with the start time in a cell
-    /// rather than on `run_task`'s stack, so the hot path carries one bool.
-    #[cold]
-    #[inline(never)]
-    fn before_poll(&self, key: TaskKey) {
-        self.instruments.trace(|tracer| {
-            if let Some(task) = self.task(key) {
-                tracer.name_task(key.gen, trace::TaskLabel::of(&task.header, task.type_name()));
-            }
-        });
-        self.instruments.event(|| LoopEvent::PollStart { task: key.gen });
-        self.instruments.poll_started.set(self.instruments.start_timing());
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn after_poll(&self, key: TaskKey, finished: bool) {
-        if let Some(took) = self.instruments.slow_since(self.instruments.poll_started.take()) {
-            let task = self.task(key);
-            let name = task.as_ref().and_then(|task| task.header.name());
-            let mut label = task_label(key, name.as_deref());
-            if let Some(task) = &task {
-                label.push_str(&origin(&task.header, task.type_name()));
-            }
-            self.report_slow(&label, took, Some(key));
-        }
-        self.instruments.event(|| LoopEvent::PollEnd {
-            task: key.gen,
-            finished,
-        });
-    }
-
-    /// Records how a task ended and wakes whoever awaits it. A detached
-    /// task's result is discarded and its slot freed at once; otherwise the
-    /// slot stays until the handle takes the result or is dropped.
-    fn finish(&self, task: &TaskRef, state: State) {
-        let header = &task.header;
-        header.state.set(state);
-        bump(&self.instruments.counters.tasks_finished);
-        if let Some(waker) = header.waker.take() {
-            self.wakers.recycle(waker);
-        }
-        if header.detached.get() {
-            self.discard_result(task);
-            self.release(header);
-        }
-        if let Some(w) = header.join_waker.take() {
-            self.wake_guarded(w);
-        }
-    }
-
     /// Wakes a waker that may be foreign code (any executor's, a combinator's),
     /// reporting a panic instead of letting it unwind through the loop and
     /// lose the wakes that were to follow it.
@@ -463,31 +181,6 @@ impl Core {
         if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| waker.wake())) {
             self.report("exception in a waker", Some(p), None);
         }
-    }
-
-    /// Frees a finished task's slot: its result is taken or discarded.
-    pub(crate) fn release(&self, header: &Header) {
-        self.tasks.release(header.key);
-    }
-
-    /// Drops a finished task's result that nobody will take; a panic nobody
-    /// retrieved is reported, as asyncio's "Task exception was never
-    /// retrieved".
-    pub(crate) fn discard_result(&self, task: &TaskRef) {
-        let header = &task.header;
-        if let Some(payload) = header.take_panic() {
-            let msg = format!(
-                "Task exception was never retrieved ({}){}",
-                header.display_name(),
-                origin(header, task.type_name())
-            );
-            self.report(&msg, Some(payload), Some(header.key));
-        }
-        self.drop_guarded(
-            "exception while dropping a task's output",
-            || task.discard(),
-            Some(header.key),
-        );
     }
 
     /// Runs `drop_it` (which drops user values: a future, an output, a
@@ -499,13 +192,6 @@ impl Core {
         if let Err(p) = panic::catch_unwind(AssertUnwindSafe(drop_it)) {
             self.report(what, Some(p), task);
         }
-    }
-
-    /// The `Task` handle of a pending task is gone: the task runs on,
-    /// detached, and nobody is waiting for it any more.
-    pub(crate) fn detach_task(&self, header: &Header) {
-        header.detached.set(true);
-        drop(header.join_waker.take());
     }
 
     // ----- callbacks -----------------------------------------------------
@@ -521,7 +207,7 @@ impl Core {
 
     /// Moves what other threads sent (wakes and callbacks) onto the run
     /// queue: step 3 of the tick, and the catch-up before a local push.
-    fn take_remote(&self) {
+    pub(super) fn take_remote(&self) {
         if self.remote.pending() {
             self.remote.drain(
                 |task| self.schedule_from(task, true),
@@ -556,36 +242,9 @@ impl Core {
 
     /// Debug mode's report of a poll or callback that held the loop too long
     /// (asyncio's "Executing <Task ...> took 0.150 seconds").
-    fn report_slow(&self, what: &str, took: Duration, task: Option<TaskKey>) {
+    pub(super) fn report_slow(&self, what: &str, took: Duration, task: Option<TaskKey>) {
         let message = format!("Executing {what} took {:.3} seconds", took.as_secs_f64());
         self.report(&message, None, task);
-    }
-
-    /// The task `waker` belongs to, if it is the waker of the task being
-    /// polled right now. Lets a timer store a task key instead of a waker
-    /// clone (an atomic increment, and a decrement when it fires).
-    pub(crate) fn waker_task(&self, waker: &Waker) -> Option<TaskKey> {
-        let key = self.polling.get()?;
-        self.wakers.is_lent(waker).then_some(key)
-    }
-
-    /// Wakes the task being polled if `waker` is its own: the self-wake
-    /// path of `schedule`, reached without going through the waker. Out of
-    /// line, so that `yield_now`'s poll inlines the thread-local look-up
-    /// around it instead (callgrind: 5 Ir less per yield than when this is
-    /// inlined there, which it was once the event hook shrank).
-    #[inline(never)]
-    pub(crate) fn wake_polled_task(&self, waker: &Waker) -> bool {
-        let Some(key) = self.waker_task(waker) else {
-            return false;
-        };
-        bump(&self.instruments.counters.local_wakes);
-        self.instruments.event(|| LoopEvent::Wake {
-            task: key.gen,
-            remote: false,
-        });
-        self.self_woken.set(true);
-        true
     }
 
     /// What a timer should hold to wake the task behind `waker`.
@@ -611,19 +270,6 @@ impl Core {
         let c = &self.instruments.counters;
         let alive = c.tasks_spawned.get() - c.tasks_finished.get();
         self.instruments.snapshot(alive, self.timers.borrow().len() as u64)
-    }
-
-    /// Id and name of the task being polled right now.
-    pub(crate) fn current_task(&self) -> Option<TaskInfo> {
-        let key = self.polling.get()?;
-        self.task(key).map(|task| TaskInfo::of(&task.header))
-    }
-
-    /// Id and name of every task that has not finished, in slab order.
-    pub(crate) fn all_tasks(&self) -> Vec<TaskInfo> {
-        (self.tasks.all_pending().iter())
-            .map(|task| TaskInfo::of(&task.header))
-            .collect()
     }
 
     /// Hands an error to the loop's exception handler.

@@ -8,10 +8,11 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::core::{CallbackCell, Core, TaskInfo, TimerEntry};
+use super::core::{CallbackCell, Core, TimerEntry};
 use super::instrument::Stats;
 use super::remote::Remote;
 use super::submit::RemoteTask;
+use super::tasks::TaskInfo;
 use super::RunError;
 use crate::task::Task;
 use crate::time::wheel::TimerKey;

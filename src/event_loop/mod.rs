@@ -11,7 +11,8 @@
 //! - The loop never spins: when nothing is ready it blocks in the reactor
 //!   until I/O, a remote wake, or the next timer.
 //!
-//! The tick itself is in `core.rs`; the thread-local "running loop" in
+//! The tick itself is in `core.rs`; what it does with tasks (spawn, wake,
+//! poll, finish) in `tasks.rs`; the thread-local "running loop" in
 //! `context.rs`; the cross-thread queue in `remote.rs`.
 
 pub(crate) mod context;
@@ -21,6 +22,7 @@ pub(crate) mod instrument;
 pub(crate) mod remote;
 mod shutdown;
 mod submit;
+mod tasks;
 pub(crate) mod trace;
 mod wakers;
 
@@ -39,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use futures_task::waker_ref;
 
-pub use self::core::TaskInfo;
+pub use self::tasks::TaskInfo;
 pub use handle::{CallbackHandle, Handle, ThreadsafeHandle};
 pub use instrument::{LoopEvent, Stats};
 pub use submit::RemoteTask;

@@ -12,10 +12,10 @@
 //!                 +--cancel(), next tick (6)------> [Cancelled] ----+
 //! ```
 //!
-//! 1. `Core::spawn`: one `Rc` allocation holds this header and the future;
-//!    the loop's slab and the run queue each keep a clone, the [`Task`]
-//!    handle a third. `queued` starts set.
-//! 2. `Core::run_task`: the future stores its output in place (`raw/mod.rs`).
+//! 1. `Core::spawn` (`event_loop/tasks.rs`): one block holds this header and
+//!    the future (`raw/mod.rs`); the loop's slab and the run queue each keep
+//!    a counted `TaskRef`, the [`Task`] handle a third. `queued` starts set.
+//! 2. `Core::run_task`: the future stores its output in place.
 //! 3. A wake looks the task up in the slab by [`TaskKey`] and pushes a clone
 //!    on the run queue unless `queued` is already set.
 //! 4. The panic is caught; the future is dropped in place; the payload waits

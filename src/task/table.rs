@@ -18,7 +18,7 @@
 //!
 //! # Fields and who may touch them
 //!
-//! Only the loop (`event_loop/core.rs`, `shutdown.rs`), through these
+//! Only the loop (`event_loop/tasks.rs`, `shutdown.rs`), through these
 //! methods, on its own thread.
 
 use std::cell::{Cell, RefCell};

@@ -1,0 +1,395 @@
+//! The loop's side of a task's life cycle: spawn, wake, poll, finish,
+//! release. The states and transitions are drawn in `task/header.rs`; the
+//! task's memory and its own life cycle in `task/raw/mod.rs`; the table of
+//! tasks by key in `task/table.rs`. The tick that calls into this file is
+//! `core.rs`; shutting every task down is `shutdown.rs`.
+//!
+//! # Ground rules
+//!
+//! - A task is on the run queue at most once: a wake pushes it only if its
+//!   `queued` flag was clear, and a poll clears the flag first.
+//! - A task that wakes itself while being polled (`yield_now`) is not looked
+//!   up at all: `self_woken` is set, and `run_task` queues it after the poll.
+//! - A finished task's slot is released once nobody can ask for its result:
+//!   the handle took it, or the handle was dropped (detached).
+//! - User code (a poll, a destructor, a waker) never runs while a container
+//!   of the loop is borrowed; every user value is dropped under its own
+//!   `catch_unwind` guard (`Core::drop_guarded`).
+//!
+//! # Fields and who may touch them
+//!
+//! The `Core` fields these methods use (`tasks`, `run_queue`, `polling`,
+//! `self_woken`, `main_queued`, `wakers`, `fatal`) are the loop's; only
+//! `core.rs`, this file and `shutdown.rs` touch them, on the loop's thread.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use futures_task::waker_ref;
+
+use super::core::{Core, Job, MAIN};
+use super::instrument::{bump, LoopEvent};
+use super::trace;
+use crate::task::coop;
+use crate::task::header::{Header, State};
+use crate::task::{new_task, Stage, Task, TaskKey, TaskRef};
+
+/// The id events and reports use for `key` (0 for the main future).
+pub(super) fn task_id(key: TaskKey) -> u64 {
+    if key == MAIN {
+        0
+    } else {
+        key.gen
+    }
+}
+
+/// How reports name a task: its name, else `Task-<id>` as in asyncio.
+#[inline(never)]
+fn task_label(key: TaskKey, name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("Task-{} ({name})", key.gen),
+        None => format!("Task-{}", key.gen),
+    }
+}
+
+/// Where a task comes from, as reports add it after the task's name:
+/// ` created at src/main.rs:9:29 (future `main::{{closure}}`)`. The place is
+/// known in debug mode or while tracing (spawns record it then); the
+/// future's type always.
+#[inline(never)]
+fn origin(header: &Header, future: &str) -> String {
+    match header.spawned_at() {
+        Some(at) => format!(" created at {at} (future `{future}`)"),
+        None => format!(" (future `{future}`)"),
+    }
+}
+
+/// A task's id and name, as `current_task` and `all_tasks` report them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// The task's id ([`Task::id`]).
+    pub id: u64,
+    /// The task's name ([`Task::name`]).
+    pub name: String,
+}
+
+impl TaskInfo {
+    fn of(header: &Header) -> TaskInfo {
+        TaskInfo {
+            id: header.id(),
+            name: header.display_name(),
+        }
+    }
+}
+
+impl Core {
+    #[track_caller]
+    pub(crate) fn spawn<F>(self: &Rc<Self>, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let id = self.tasks.next_id();
+        if self.closed.get() {
+            // Nothing runs on a closed loop: the handle reports `Cancelled`,
+            // and the future is dropped here.
+            drop(future);
+            let key = TaskKey {
+                index: usize::MAX - 1,
+                gen: id,
+            };
+            let cell = new_task::<F>(Header::new(key, State::Cancelled), Stage::Gone);
+            return Task::new(self.clone(), cell);
+        }
+        let cell = self.tasks.insert(id, |key| {
+            let cell = new_task(Header::new(key, State::Pending), Stage::Running(future));
+            (TaskRef::clone(&cell), cell)
+        });
+        let task = TaskRef::clone(&cell);
+        if self.instruments.spawn_sites() {
+            // asyncio's debug mode shows where a slow task was created; the
+            // trace names the task's track with it.
+            task.header.set_spawned_at(std::panic::Location::caller());
+        }
+        // Behind what other threads sent before, as asyncio's one FIFO
+        // (its `create_task` is a `call_soon`).
+        self.take_remote();
+        self.run_queue.borrow_mut().push_back(Job::Task(task));
+        bump(&self.instruments.counters.tasks_spawned);
+        self.instruments.event(|| LoopEvent::Spawn { task: id });
+        Task::new(self.clone(), cell)
+    }
+
+    /// The task `key` names, if it is still pending.
+    #[inline]
+    pub(super) fn task(&self, key: TaskKey) -> Option<TaskRef> {
+        self.tasks.pending(key)
+    }
+
+    /// Puts a woken task (or the main future) on the run queue, once.
+    pub(crate) fn schedule(&self, key: TaskKey) {
+        self.schedule_from(key, false);
+    }
+
+    pub(super) fn schedule_from(&self, key: TaskKey, remote: bool) {
+        let counters = &self.instruments.counters;
+        bump(if remote {
+            &counters.remote_wakes
+        } else {
+            &counters.local_wakes
+        });
+        self.instruments.event(|| LoopEvent::Wake {
+            task: task_id(key),
+            remote,
+        });
+        if key == MAIN {
+            if !self.main_queued.replace(true) {
+                self.run_queue.borrow_mut().push_back(Job::Main);
+            }
+            return;
+        }
+        if self.polling.get() == Some(key) {
+            // The task woke itself while being polled (`yield_now`): no slab
+            // work now, `run_task` queues it once the poll returns.
+            self.self_woken.set(true);
+            return;
+        }
+        // The slab is never mutably borrowed while foreign code (a waker)
+        // runs, so the lookup cannot miss for that reason; a miss means the
+        // task has finished, and the wake is moot.
+        if let Some(task) = self.task(key) {
+            if !task.header.queued.replace(true) {
+                self.run_queue.borrow_mut().push_back(Job::Task(task));
+            }
+        }
+    }
+
+    pub(crate) fn cancel_task(&self, key: TaskKey) -> bool {
+        let Some(task) = self.task(key) else {
+            return false;
+        };
+        task.header.cancel_requested.set(true);
+        if !task.header.queued.replace(true) {
+            self.run_queue.borrow_mut().push_back(Job::Task(task));
+        }
+        true
+    }
+
+    /// Polls one task. See `task/header.rs` for the states this moves between.
+    /// `HOOKED` (observer set or debug mode) is a type parameter so that the
+    /// plain build of this function carries no hook code at all: the tick
+    /// picks the version once per step.
+    pub(super) fn run_task<const HOOKED: bool>(&self, task: TaskRef) {
+        let header = &task.header;
+        if header.is_finished() {
+            return;
+        }
+        header.queued.set(false);
+        let key = header.key;
+        if header.cancel_requested.get() {
+            self.end_cancelled(&task);
+            return;
+        }
+        let waker = self.wakers.lend(header);
+        self.polling.set(Some(key));
+        bump(&self.instruments.counters.polls);
+        if HOOKED {
+            self.before_poll(key);
+        }
+        let result = {
+            let waker = waker_ref(&waker);
+            self.wakers.mark_lent(&waker);
+            let mut cx = Context::from_waker(&waker);
+            coop::refill();
+            panic::catch_unwind(AssertUnwindSafe(|| task.poll(&mut cx)))
+        };
+        self.polling.set(None);
+        let self_woken = self.self_woken.replace(false);
+        if self_woken {
+            // Polled again next tick: keep the waker at hand.
+            header.waker.set(Some(waker));
+        } else {
+            self.wakers.take_back(header, waker);
+        }
+        if HOOKED {
+            self.after_poll(key, !matches!(result, Ok(Poll::Pending)));
+        }
+        match result {
+            Ok(Poll::Pending) => {
+                // `queued` may already be set if the task was cancelled
+                // during its own poll.
+                if self_woken && !header.queued.replace(true) {
+                    self.run_queue.borrow_mut().push_back(Job::Task(task));
+                }
+            }
+            // Cancelled during its own last poll (by itself, say) and then
+            // returned without awaiting again: asyncio ends such a task
+            // cancelled, and so do we. Its output is dropped.
+            Ok(Poll::Ready(())) if header.cancel_requested.get() => self.end_cancelled(&task),
+            Ok(Poll::Ready(())) => self.finish(&task, State::Done),
+            Err(payload) => self.task_panicked(&task, payload),
+        }
+    }
+
+    /// A task's poll panicked: it ends `Panicked`. Out of line and cold:
+    /// `run_task` is built twice into the tick (issue #15).
+    #[cold]
+    #[inline(never)]
+    fn task_panicked(&self, task: &TaskRef, payload: Box<dyn Any + Send>) {
+        let payload = if self.stop_on_task_panic {
+            self.fatal.set(Some(payload));
+            Box::new("re-raised out of the loop (stop_on_task_panic)") as Box<dyn Any + Send>
+        } else {
+            payload
+        };
+        task.header.set_panic(payload);
+        // A future that panicked is not polled again; dropping it may
+        // panic too, which must not take the loop down.
+        self.drop_guarded(
+            "exception while dropping a panicked task",
+            || task.discard(),
+            Some(task.header.key),
+        );
+        self.finish(task, State::Panicked);
+    }
+
+    /// Carries out a cancellation: drops the task's future (or the output a
+    /// cancelled last poll produced) and ends it `Cancelled`.
+    fn end_cancelled(&self, task: &TaskRef) {
+        let key = task.header.key;
+        self.instruments.event(|| LoopEvent::Cancelled { task: key.gen });
+        self.drop_guarded(
+            "exception while dropping a cancelled task",
+            || task.discard(),
+            Some(key),
+        );
+        self.finish(task, State::Cancelled);
+    }
+
+    /// The observer's `PollStart` and debug mode's timer, then its slow-poll
+    /// report and `PollEnd`: kept out of line, with the start time in a cell
+    /// rather than on `run_task`'s stack, so the hot path carries one bool.
+    #[cold]
+    #[inline(never)]
+    fn before_poll(&self, key: TaskKey) {
+        self.instruments.trace(|tracer| {
+            if let Some(task) = self.task(key) {
+                tracer.name_task(key.gen, trace::TaskLabel::of(&task.header, task.type_name()));
+            }
+        });
+        self.instruments.event(|| LoopEvent::PollStart { task: key.gen });
+        self.instruments.poll_started.set(self.instruments.start_timing());
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn after_poll(&self, key: TaskKey, finished: bool) {
+        if let Some(took) = self.instruments.slow_since(self.instruments.poll_started.take()) {
+            let task = self.task(key);
+            let name = task.as_ref().and_then(|task| task.header.name());
+            let mut label = task_label(key, name.as_deref());
+            if let Some(task) = &task {
+                label.push_str(&origin(&task.header, task.type_name()));
+            }
+            self.report_slow(&label, took, Some(key));
+        }
+        self.instruments.event(|| LoopEvent::PollEnd {
+            task: key.gen,
+            finished,
+        });
+    }
+
+    /// Records how a task ended and wakes whoever awaits it. A detached
+    /// task's result is discarded and its slot freed at once; otherwise the
+    /// slot stays until the handle takes the result or is dropped.
+    fn finish(&self, task: &TaskRef, state: State) {
+        let header = &task.header;
+        header.state.set(state);
+        bump(&self.instruments.counters.tasks_finished);
+        if let Some(waker) = header.waker.take() {
+            self.wakers.recycle(waker);
+        }
+        if header.detached.get() {
+            self.discard_result(task);
+            self.release(header);
+        }
+        if let Some(w) = header.join_waker.take() {
+            self.wake_guarded(w);
+        }
+    }
+
+    /// Frees a finished task's slot: its result is taken or discarded.
+    pub(crate) fn release(&self, header: &Header) {
+        self.tasks.release(header.key);
+    }
+
+    /// Drops a finished task's result that nobody will take; a panic nobody
+    /// retrieved is reported, as asyncio's "Task exception was never
+    /// retrieved".
+    pub(crate) fn discard_result(&self, task: &TaskRef) {
+        let header = &task.header;
+        if let Some(payload) = header.take_panic() {
+            let msg = format!(
+                "Task exception was never retrieved ({}){}",
+                header.display_name(),
+                origin(header, task.type_name())
+            );
+            self.report(&msg, Some(payload), Some(header.key));
+        }
+        self.drop_guarded(
+            "exception while dropping a task's output",
+            || task.discard(),
+            Some(header.key),
+        );
+    }
+
+    /// The `Task` handle of a pending task is gone: the task runs on,
+    /// detached, and nobody is waiting for it any more.
+    pub(crate) fn detach_task(&self, header: &Header) {
+        header.detached.set(true);
+        drop(header.join_waker.take());
+    }
+
+    /// The task `waker` belongs to, if it is the waker of the task being
+    /// polled right now. Lets a timer store a task key instead of a waker
+    /// clone (an atomic increment, and a decrement when it fires).
+    pub(crate) fn waker_task(&self, waker: &Waker) -> Option<TaskKey> {
+        let key = self.polling.get()?;
+        self.wakers.is_lent(waker).then_some(key)
+    }
+
+    /// Wakes the task being polled if `waker` is its own: the self-wake
+    /// path of `schedule`, reached without going through the waker. Out of
+    /// line, so that `yield_now`'s poll inlines the thread-local look-up
+    /// around it instead (callgrind: 5 Ir less per yield than when this is
+    /// inlined there, which it was once the event hook shrank).
+    #[inline(never)]
+    pub(crate) fn wake_polled_task(&self, waker: &Waker) -> bool {
+        let Some(key) = self.waker_task(waker) else {
+            return false;
+        };
+        bump(&self.instruments.counters.local_wakes);
+        self.instruments.event(|| LoopEvent::Wake {
+            task: key.gen,
+            remote: false,
+        });
+        self.self_woken.set(true);
+        true
+    }
+
+    /// Id and name of the task being polled right now.
+    pub(crate) fn current_task(&self) -> Option<TaskInfo> {
+        let key = self.polling.get()?;
+        self.task(key).map(|task| TaskInfo::of(&task.header))
+    }
+
+    /// Id and name of every task that has not finished, in slab order.
+    pub(crate) fn all_tasks(&self) -> Vec<TaskInfo> {
+        (self.tasks.all_pending().iter())
+            .map(|task| TaskInfo::of(&task.header))
+            .collect()
+    }
+}
