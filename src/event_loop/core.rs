@@ -50,6 +50,7 @@ use crate::task::table::TaskTable;
 use crate::task::{TaskKey, TaskRef};
 use crate::time::clock::Clock;
 use crate::time::wheel::{TimerKey, Wheel};
+use crate::time::TimerEntry;
 
 /// Index reserved for the future passed to `run_until_complete`, which is
 /// polled in place rather than stored in the slab.
@@ -80,15 +81,6 @@ pub(crate) enum Job {
 pub(crate) struct CallbackCell {
     pub(crate) f: Cell<Option<Box<dyn FnOnce()>>>,
     pub(crate) cancelled: Cell<bool>,
-}
-
-/// What a timer does when it fires.
-pub(crate) enum TimerEntry {
-    /// Queue this task of ours: what a `Sleep` awaited directly by a task
-    /// stores, so arming and firing a timer needs no waker refcounting.
-    Task(TaskKey),
-    Wake(Waker),
-    Call(Rc<CallbackCell>),
 }
 
 pub(crate) struct Core {

@@ -8,7 +8,7 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::core::{CallbackCell, Core, TimerEntry};
+use super::core::{CallbackCell, Core};
 use super::instrument::Stats;
 use super::remote::Remote;
 use super::submit::RemoteTask;
@@ -16,6 +16,7 @@ use super::tasks::TaskInfo;
 use super::RunError;
 use crate::task::Task;
 use crate::time::wheel::TimerKey;
+use crate::time::TimerEntry;
 
 /// A cheap, cloneable reference to a loop, for use on the loop's thread:
 /// schedule tasks and callbacks, stop the loop, read its clock.

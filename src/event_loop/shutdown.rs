@@ -18,9 +18,10 @@
 
 use std::mem;
 
-use super::core::{Core, Job, TimerEntry};
+use super::core::{Core, Job};
 use super::instrument::bump;
 use crate::task::header::State;
+use crate::time::TimerEntry;
 
 impl Core {
     /// Cancels every live task (their futures drop at the next tick).

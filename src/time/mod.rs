@@ -35,11 +35,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::OnceLock;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::event_loop::context;
-use crate::event_loop::core::{Core, TimerEntry};
+use crate::event_loop::core::{CallbackCell, Core};
+use crate::task::TaskKey;
 use clock::Clock;
 use wheel::TimerKey;
 
@@ -342,6 +343,19 @@ impl Future for Sleep {
         this.timer = Timer::armed(arm(core, Clock::since_tick(since), entry));
         Poll::Pending
     }
+}
+
+/// What a timer on the loop's wheel holds, and so does when it fires (the
+/// tick's step 4 in `event_loop/core.rs`).
+pub(crate) enum TimerEntry {
+    /// Queue this task of ours: what a `Sleep` awaited directly by a task
+    /// stores, so arming and firing a timer needs no waker refcounting.
+    Task(TaskKey),
+    /// Wake this waker: a `Sleep` polled by anyone else (a combinator, a
+    /// foreign executor's task).
+    Wake(Waker),
+    /// Queue this callback: `call_later` and `call_at`.
+    Call(Rc<CallbackCell>),
 }
 
 /// Files `entry` on `core`'s wheel for tick `tick`. A wheel that was empty
