@@ -157,3 +157,33 @@ fn another_threads_wake_is_heard_while_tasks_keep_the_queue_busy() {
         assert!(heard.load(Ordering::SeqCst));
     });
 }
+
+#[test]
+fn run_once_runs_one_tick_even_while_tasks_keep_the_queue_busy() {
+    // A host driving the loop (a game frame, a GUI idle handler) gets control
+    // back after each `run_once`, also with `None` (no cap on blocking): a
+    // task that yields for ever must not keep it inside one call.
+    common::within(Duration::from_secs(10), "run_once beside a spinning task", || {
+        let mut lp = EventLoop::new().unwrap();
+        let h = lp.handle();
+        let spins = Rc::new(RefCell::new(0u32));
+        let spinner = h.create_task({
+            let spins = spins.clone();
+            async move {
+                loop {
+                    *spins.borrow_mut() += 1;
+                    yield_now().await;
+                }
+            }
+        });
+        for timeout in [None, Some(Duration::ZERO), None] {
+            let (ticks, seen) = (h.stats().ticks, *spins.borrow());
+            lp.run_once(timeout).unwrap();
+            assert_eq!(h.stats().ticks, ticks + 1, "one tick per run_once({timeout:?})");
+            assert_eq!(*spins.borrow(), seen + 1, "one poll of the spinner per tick");
+        }
+        spinner.cancel();
+        lp.run_once(Some(Duration::ZERO)).unwrap();
+        assert!(spinner.cancelled());
+    });
+}

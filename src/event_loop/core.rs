@@ -308,8 +308,9 @@ impl Core {
     }
 
     /// One iteration of the loop. `main` polls `run_until_complete`'s future;
-    /// `cap` bounds how long the I/O poll may block.
-    pub(crate) fn tick(&self, main: &mut dyn FnMut() -> bool, cap: Option<Duration>) {
+    /// `cap` bounds how long the I/O poll may block; `once` (`run_once`) asks
+    /// for exactly one tick, so no run-only tick follows in the same call.
+    pub(crate) fn tick(&self, main: &mut dyn FnMut() -> bool, cap: Option<Duration>, once: bool) {
         let counters = &self.instruments.counters;
         bump(&counters.ticks);
         self.instruments.event(|| LoopEvent::TickStart {
@@ -398,7 +399,7 @@ impl Core {
             } else {
                 self.run_ready::<false>(ready, main)
             };
-            if hooked || main_finished || !self.next_tick_only_runs(cap) {
+            if hooked || once || main_finished || !self.next_tick_only_runs() {
                 break;
             }
             // Steps 1-4 of the next tick would find nothing to do: run its
@@ -425,12 +426,11 @@ impl Core {
 
     /// Whether the next tick would only run jobs: some are queued (so it
     /// would not block), the I/O poll is not due, no timer is armed, no other
-    /// thread sent anything or asked to stop, and the caller neither bounds
-    /// this call to one tick (`run_once`) nor stops on a task's panic.
+    /// thread sent anything or asked to stop, and the loop does not stop on
+    /// a task's panic (which the tick re-raises at its end).
     #[inline]
-    fn next_tick_only_runs(&self, cap: Option<Duration>) -> bool {
-        cap.is_none()
-            && !self.stop_on_task_panic
+    fn next_tick_only_runs(&self) -> bool {
+        !self.stop_on_task_panic
             && !self.run_queue.borrow().is_empty()
             && (self.jobs_since_io.get() < IO_INTERVAL || !self.reactor.borrow().has_sources())
             && self.timers.borrow().is_empty()

@@ -401,6 +401,7 @@ impl EventLoop {
                     output.is_some()
                 },
                 None,
+                false,
             );
             if let Some(v) = output {
                 // A stop requested during this run ends with it (asyncio resets
@@ -428,7 +429,7 @@ impl EventLoop {
         self.check_open()?;
         let _guard = context::enter(&self.core)?;
         loop {
-            self.core.tick(&mut || false, None);
+            self.core.tick(&mut || false, None, false);
             if self.core.remote.take_stop() {
                 return Ok(());
             }
@@ -456,7 +457,7 @@ impl EventLoop {
     pub fn run_once(&mut self, timeout: Option<Duration>) -> Result<(), RunError> {
         self.check_open()?;
         let _guard = context::enter(&self.core)?;
-        self.core.tick(&mut || false, timeout);
+        self.core.tick(&mut || false, timeout, true);
         self.core.remote.take_stop();
         Ok(())
     }
