@@ -332,8 +332,7 @@ impl Core {
         // `IO_INTERVAL` jobs or once the run queue has emptied, and never
         // when no source is registered (it could report nothing the remote
         // flag does not).
-        let io_due = self.jobs_since_io.get() >= IO_INTERVAL || self.run_queue.borrow().is_empty();
-        if timeout != Some(Duration::ZERO) || cap.is_some() || (io_due && self.reactor.borrow().has_sources()) {
+        if timeout != Some(Duration::ZERO) || cap.is_some() || self.io_poll_due() {
             self.jobs_since_io.set(0);
             bump(&counters.io_polls);
             let mut woken = mem::take(&mut *self.io_woken.borrow_mut());
@@ -412,7 +411,7 @@ impl Core {
         self.instruments.event(|| LoopEvent::TickEnd {
             n: self.instruments.counters.ticks.get(),
         });
-        if self.instruments.hooked() {
+        if hooked {
             if let Some(payload) = self.instruments.take_observer_panic() {
                 self.report("exception in the on_event observer", Some(payload), None);
             }
@@ -424,6 +423,16 @@ impl Core {
         }
     }
 
+    /// Whether step 2 must poll the reactor although jobs are ready (a zero
+    /// timeout): every `IO_INTERVAL` jobs, or once the run queue has
+    /// emptied, and only with a source registered (with none, the poll could
+    /// report nothing the remote flag does not).
+    #[inline]
+    fn io_poll_due(&self) -> bool {
+        (self.jobs_since_io.get() >= IO_INTERVAL || self.run_queue.borrow().is_empty())
+            && self.reactor.borrow().has_sources()
+    }
+
     /// Whether the next tick would only run jobs: some are queued (so it
     /// would not block), the I/O poll is not due, no timer is armed, no other
     /// thread sent anything or asked to stop, and the loop does not stop on
@@ -432,7 +441,7 @@ impl Core {
     fn next_tick_only_runs(&self) -> bool {
         !self.stop_on_task_panic
             && !self.run_queue.borrow().is_empty()
-            && (self.jobs_since_io.get() < IO_INTERVAL || !self.reactor.borrow().has_sources())
+            && !self.io_poll_due()
             && self.timers.borrow().is_empty()
             && !self.remote.pending()
             && !self.remote.stop_requested()
