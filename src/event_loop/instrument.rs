@@ -179,8 +179,6 @@ pub(crate) struct Instruments {
     pub(crate) counters: Counters,
     /// Observer set, debug mode or tracing on: the one flag the hot path tests.
     hooked: bool,
-    /// Debug mode or tracing on: spawns record where they were called.
-    spawn_sites: bool,
     observer: Option<Observer>,
     /// The trace file's writer, when tracing. Boxed: the loop's drop glue
     /// then calls one out-of-line drop instead of carrying the tracer's.
@@ -198,7 +196,6 @@ impl Instruments {
         Instruments {
             counters: Counters::default(),
             hooked: observer.is_some() || slow.is_some(),
-            spawn_sites: slow.is_some(),
             observer,
             tracer: None,
             slow,
@@ -211,7 +208,6 @@ impl Instruments {
     pub(crate) fn set_tracer(&mut self, tracer: Tracer) {
         self.tracer = Some(Box::new(tracer));
         self.hooked = true;
-        self.spawn_sites = true;
     }
 
     /// Whether an observer, debug mode or tracing is on. Hot paths test this once
@@ -257,7 +253,7 @@ impl Instruments {
     /// or tracing: the reports and the trace name it).
     #[inline(always)]
     pub(crate) fn spawn_sites(&self) -> bool {
-        self.spawn_sites
+        self.slow.is_some() || self.tracer.is_some()
     }
 
     /// Calls the observer, catching its panic: events are sent from the
