@@ -38,7 +38,7 @@ use crate::task::header::{Header, State};
 use crate::task::{new_task, Stage, Task, TaskKey, TaskRef};
 
 /// The id events and reports use for `key` (0 for the main future).
-pub(super) fn task_id(key: TaskKey) -> u64 {
+fn task_id(key: TaskKey) -> u64 {
     if key == MAIN {
         0
     } else {
@@ -125,7 +125,7 @@ impl Core {
 
     /// The task `key` names, if it is still pending.
     #[inline]
-    pub(super) fn task(&self, key: TaskKey) -> Option<TaskRef> {
+    fn task(&self, key: TaskKey) -> Option<TaskRef> {
         self.tasks.pending(key)
     }
 
