@@ -11,10 +11,9 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::task::Waker;
 
 use super::core::Core;
-use crate::task::TaskKey;
+use crate::task::Woken;
 use crate::RunError;
 
 thread_local! {
@@ -64,22 +63,22 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
         .flatten()
 }
 
-/// Schedules `task` on the running loop if that loop is `loop_id`.
-/// Returns `false` when the wake must take the remote path instead.
-pub(crate) fn schedule_local(loop_id: u64, task: TaskKey) -> bool {
-    with_current(|core| {
-        if core.id() == loop_id {
-            core.schedule(task);
-            true
-        } else {
-            false
-        }
-    })
-    .unwrap_or(false)
+/// A task woken on this thread: schedules it on the running loop if it is
+/// the task's loop. Returns `false` when the wake must take the remote path
+/// instead (no loop runs here, or another one does).
+#[inline]
+pub(crate) fn wake_local(task: &Woken<'_>) -> bool {
+    with_current(|core| core.wake_local(task)).unwrap_or(false)
 }
 
-/// Wakes the task being polled, if `waker` is its own waker on the running
-/// loop: the short cut `yield_now` takes. `false` if it is any other waker.
-pub(crate) fn wake_polled_task(waker: &Waker) -> bool {
-    with_current(|core| core.wake_polled_task(waker)).unwrap_or(false)
+/// The main future woken on this thread: as [`wake_local`].
+pub(crate) fn wake_main_local(loop_id: u64) -> bool {
+    with_current(|core| {
+        let ours = core.id() == loop_id;
+        if ours {
+            core.wake_main(false);
+        }
+        ours
+    })
+    .unwrap_or(false)
 }

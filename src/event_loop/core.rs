@@ -35,31 +35,19 @@ use std::collections::VecDeque;
 use std::mem;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use super::instrument::{bump, Instruments, LoopEvent, Stats};
 use super::remote::Remote;
-use super::wakers::WakerCache;
 use super::{ExceptionContext, ExceptionHandler};
 use crate::reactor::Reactor;
 use crate::task::coop;
-use crate::task::table::TaskTable;
-use crate::task::{TaskKey, TaskRef};
+use crate::task::{Owner, Polling, TaskList, TaskRef};
 use crate::time::clock::Clock;
 use crate::time::wheel::{TimerKey, Wheel};
 use crate::time::TimerEntry;
-
-/// Index reserved for the future passed to `run_until_complete`, which is
-/// polled in place rather than stored in the slab.
-pub(crate) const MAIN: TaskKey = TaskKey {
-    index: usize::MAX,
-    gen: u64::MAX,
-};
-
-static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 
 /// While jobs are ready, the reactor is polled (without blocking) once every
 /// this many jobs run, and whenever the run queue is empty at a tick's start.
@@ -84,19 +72,22 @@ pub(crate) struct CallbackCell {
 }
 
 pub(crate) struct Core {
-    id: u64,
+    /// The loop as its tasks know it: its id and remote queue.
+    pub(super) owner: Rc<Owner>,
     pub(crate) remote: Arc<Remote>,
     pub(crate) clock: Clock,
     pub(crate) timers: RefCell<Wheel<TimerEntry>>,
     pub(crate) reactor: RefCell<Reactor>,
     /// Every task not yet released (pending, or finished with its result
-    /// unclaimed), by key; see `task/table.rs`.
-    pub(super) tasks: TaskTable,
+    /// unclaimed); see `task/raw/list.rs`.
+    pub(super) tasks: TaskList,
+    /// Ids for new tasks (1, 2, ...; 0 is the main future's).
+    next_task_id: Cell<u64>,
     pub(super) run_queue: RefCell<VecDeque<Job>>,
-    /// The task being polled right now, for the self-wake fast path.
-    pub(super) polling: Cell<Option<TaskKey>>,
-    /// The wakers polls lend their tasks (`wakers.rs`).
-    pub(super) wakers: WakerCache,
+    /// The task being polled right now.
+    pub(super) polling: Polling,
+    /// The task being polled woke itself (`yield_now`): `run_task` queues
+    /// it once the poll returns.
     pub(super) self_woken: Cell<bool>,
     /// Scratch buffer for fired timers, kept to avoid an allocation per tick.
     fired: RefCell<Vec<TimerEntry>>,
@@ -123,17 +114,16 @@ impl Core {
     ) -> std::io::Result<Core> {
         let (reactor, waker) = Reactor::new()?;
         let remote = Arc::new(Remote::new(waker));
-        let id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
         Ok(Core {
-            id,
-            wakers: WakerCache::new(id, remote.clone()),
+            owner: Owner::new(remote.clone()),
             remote,
             clock: Clock::new(manual_clock),
             timers: RefCell::new(Wheel::new()),
             reactor: RefCell::new(reactor),
-            tasks: TaskTable::new(),
+            tasks: TaskList::new(),
+            next_task_id: Cell::new(1),
             run_queue: RefCell::new(VecDeque::new()),
-            polling: Cell::new(None),
+            polling: Polling::new(),
             self_woken: Cell::new(false),
             fired: RefCell::new(Vec::new()),
             io_woken: RefCell::new(Vec::new()),
@@ -149,7 +139,14 @@ impl Core {
     }
 
     pub(crate) fn id(&self) -> u64 {
-        self.id
+        self.owner.id()
+    }
+
+    /// A fresh task id (ids start at 1; 0 is the main future's).
+    pub(super) fn next_task_id(&self) -> u64 {
+        let id = self.next_task_id.get();
+        self.next_task_id.set(id + 1);
+        id
     }
 
     pub(crate) fn is_running(&self) -> bool {
@@ -180,7 +177,7 @@ impl Core {
     /// unwind through the loop. One value per call: two panicking
     /// destructors under one guard would panic during unwinding and abort
     /// the process.
-    pub(super) fn drop_guarded(&self, what: &str, drop_it: impl FnOnce(), task: Option<TaskKey>) {
+    pub(super) fn drop_guarded(&self, what: &str, drop_it: impl FnOnce(), task: Option<u64>) {
         if let Err(p) = panic::catch_unwind(AssertUnwindSafe(drop_it)) {
             self.report(what, Some(p), task);
         }
@@ -202,7 +199,12 @@ impl Core {
     pub(super) fn take_remote(&self) {
         if self.remote.pending() {
             self.remote.drain(
-                |task| self.schedule_from(task, true),
+                |task| {
+                    if let Some(task) = task.into_task(&self.owner) {
+                        self.schedule_task(task, true);
+                    }
+                },
+                || self.wake_main(true),
                 |f| {
                     self.push_callback(Rc::new(CallbackCell {
                         f: Cell::new(Some(f)),
@@ -234,17 +236,9 @@ impl Core {
 
     /// Debug mode's report of a poll or callback that held the loop too long
     /// (asyncio's "Executing <Task ...> took 0.150 seconds").
-    pub(super) fn report_slow(&self, what: &str, took: Duration, task: Option<TaskKey>) {
+    pub(super) fn report_slow(&self, what: &str, took: Duration, task: Option<u64>) {
         let message = format!("Executing {what} took {:.3} seconds", took.as_secs_f64());
         self.report(&message, None, task);
-    }
-
-    /// What a timer should hold to wake the task behind `waker`.
-    pub(crate) fn timer_entry(&self, waker: &Waker) -> TimerEntry {
-        match self.waker_task(waker) {
-            Some(key) => TimerEntry::Task(key),
-            None => TimerEntry::Wake(waker.clone()),
-        }
     }
 
     /// Disarms a timer; `None` if it already fired or was disarmed.
@@ -265,11 +259,11 @@ impl Core {
     }
 
     /// Hands an error to the loop's exception handler.
-    pub(crate) fn report(&self, message: &str, payload: Option<Box<dyn Any + Send>>, task: Option<TaskKey>) {
+    pub(crate) fn report(&self, message: &str, payload: Option<Box<dyn Any + Send>>, task: Option<u64>) {
         let ctx = ExceptionContext {
             message: message.to_owned(),
             payload,
-            task_id: task.map(|k| k.gen),
+            task_id: task,
         };
         (self.handler)(ctx);
     }
@@ -279,7 +273,7 @@ impl Core {
     /// Marks the main future ready for its first poll.
     pub(crate) fn schedule_main(&self) {
         self.main_queued.set(false);
-        self.schedule(MAIN);
+        self.wake_main(false);
     }
 
     /// The instant of the wheel's next expiration (timer or cascade).
@@ -376,7 +370,6 @@ impl Core {
                 bump(&counters.timers_fired);
                 self.instruments.event(|| LoopEvent::TimerFired);
                 match entry {
-                    TimerEntry::Task(key) => self.schedule(key),
                     TimerEntry::Wake(waker) => self.wake_guarded(waker),
                     TimerEntry::Call(cell) => self.push_callback(cell),
                 }

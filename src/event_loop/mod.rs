@@ -24,7 +24,6 @@ mod shutdown;
 mod submit;
 mod tasks;
 pub(crate) mod trace;
-mod wakers;
 
 use std::any::Any;
 use std::fmt;
@@ -46,11 +45,10 @@ pub use handle::{CallbackHandle, Handle, ThreadsafeHandle};
 pub use instrument::{LoopEvent, Stats};
 pub use submit::RemoteTask;
 
-use self::core::{Core, MAIN};
+use self::core::Core;
 use self::instrument::{Instruments, Observer};
 use self::trace::Tracer;
 use crate::task::panic_message;
-use crate::task::waker::TaskWaker;
 
 /// Why a loop could not run (or finish running) a future.
 ///
@@ -386,7 +384,10 @@ impl EventLoop {
         self.check_open()?;
         let _guard = context::enter(&self.core)?;
         let mut future = pin!(future);
-        let main_waker = Arc::new(TaskWaker::new(self.core.id(), MAIN, self.core.remote.clone()));
+        let main_waker = Arc::new(remote::MainWaker {
+            loop_id: self.core.id(),
+            remote: self.core.remote.clone(),
+        });
         let waker = waker_ref(&main_waker);
         let mut output = None;
         self.core.schedule_main();

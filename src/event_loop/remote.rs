@@ -31,9 +31,10 @@ use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_queue::SegQueue;
+use futures_task::ArcWake;
 
-use crate::task::waker::TaskWaker;
-use crate::task::TaskKey;
+use super::context;
+use crate::task::{RemoteWake, WakeRef};
 
 /// The most callbacks from other threads one tick takes on. Senders that
 /// outpace the loop would otherwise make each tick longer than the last
@@ -46,7 +47,9 @@ pub(crate) const CALLBACK_BATCH: usize = 1024;
 pub(crate) type RemoteCallback = Box<dyn FnOnce() + Send>;
 
 pub(crate) struct Remote {
-    tasks: SegQueue<Arc<TaskWaker>>,
+    tasks: SegQueue<WakeRef>,
+    /// The main future (`run_until_complete`'s) was woken.
+    main_woken: AtomicBool,
     callbacks: SegQueue<RemoteCallback>,
     notified: AtomicBool,
     stop: AtomicBool,
@@ -59,6 +62,7 @@ impl Remote {
     pub(crate) fn new(waker: mio::Waker) -> Remote {
         Remote {
             tasks: SegQueue::new(),
+            main_woken: AtomicBool::new(false),
             callbacks: SegQueue::new(),
             notified: AtomicBool::new(false),
             stop: AtomicBool::new(false),
@@ -68,22 +72,18 @@ impl Remote {
         }
     }
 
-    /// Queues a task wake from any thread, unless that waker is queued
-    /// already (the loop will poll the task once for both wakes).
-    pub(crate) fn wake(&self, waker: &Arc<TaskWaker>) {
-        if self.closed.load(Ordering::SeqCst) || waker.remote_queued.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        self.tasks.push(waker.clone());
-        if self.closed_after_push() {
+    /// Wakes the main future from any thread (see [`MainWaker`]).
+    fn wake_main(&self) {
+        if self.closed.load(Ordering::SeqCst) || self.main_woken.swap(true, Ordering::AcqRel) {
             return;
         }
         self.notify();
     }
 
     /// After a push: if the loop closed meanwhile, empty the queues here.
-    /// A queued waker holds an `Arc` to this `Remote`, so one left behind in
-    /// a closed loop's queue would be a reference cycle (a leak Miri finds).
+    /// A queued task may hold an `Arc` to this `Remote` (its anchor,
+    /// `task/raw/waker.rs`), so one left behind in a closed loop's queue
+    /// would be a reference cycle (a leak Miri finds).
     /// The fences pair with `close`'s: either `close` drains after our push,
     /// or we see `closed` here and drain ourselves.
     fn closed_after_push(&self) -> bool {
@@ -141,7 +141,12 @@ impl Remote {
 
     /// Drains the wakes and callbacks queued when it begins, if any were
     /// signalled; what arrives meanwhile waits for the next tick.
-    pub(crate) fn drain(&self, mut on_task: impl FnMut(TaskKey), mut on_callback: impl FnMut(RemoteCallback)) {
+    pub(crate) fn drain(
+        &self,
+        mut on_task: impl FnMut(WakeRef),
+        on_main: impl FnOnce(),
+        mut on_callback: impl FnMut(RemoteCallback),
+    ) {
         // A plain load first: the common case (nothing sent) stays a read.
         if !self.notified.load(Ordering::Relaxed) || !self.notified.swap(false, Ordering::SeqCst) {
             return;
@@ -157,15 +162,15 @@ impl Remote {
             // (no syscall: the loop is awake) so the next tick comes back.
             self.notified.store(true, Ordering::SeqCst);
         }
+        if self.main_woken.load(Ordering::Relaxed) && self.main_woken.swap(false, Ordering::AcqRel) {
+            on_main();
+        }
         for _ in 0..tasks {
-            let Some(waker) = self.tasks.pop() else { break };
-            // Lowered before the task is scheduled: a wake racing with this
-            // queues the waker again, at worst one extra, harmless poll. A
-            // swap, not a store: a waking thread that found the bit already
-            // up skipped the push, and this read of its write is what makes
-            // the state it published before waking visible to the poll.
-            waker.remote_queued.swap(false, Ordering::AcqRel);
-            on_task(waker.task());
+            let Some(task) = self.tasks.pop() else { break };
+            // `WakeRef::into_task` lowers the task's `remote_queued` bit
+            // before the task is scheduled: a wake racing with this queues
+            // it again, at worst one extra, harmless poll.
+            on_task(task);
         }
         for _ in 0..callbacks {
             let Some(f) = self.callbacks.pop() else { break };
@@ -197,6 +202,36 @@ impl Remote {
 }
 
 /// One piece of work in flight on another thread (see [`Remote::begin_work`]).
+impl RemoteWake for Remote {
+    /// Queues a task woken on another thread (its waker raised the task's
+    /// `remote_queued` bit, so each task is queued at most once).
+    fn wake_task(&self, task: WakeRef) {
+        if self.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        self.tasks.push(task);
+        if !self.closed_after_push() {
+            self.notify();
+        }
+    }
+}
+
+/// The waker of `run_until_complete`'s future, which is no task: on the
+/// loop's thread, while the loop runs, it queues the main future directly;
+/// anywhere else through the remote queue.
+pub(crate) struct MainWaker {
+    pub(crate) loop_id: u64,
+    pub(crate) remote: Arc<Remote>,
+}
+
+impl ArcWake for MainWaker {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        if !context::wake_main_local(arc_self.loop_id) {
+            arc_self.remote.wake_main();
+        }
+    }
+}
+
 pub(crate) struct InFlight(Arc<Remote>);
 
 impl Drop for InFlight {
@@ -211,8 +246,12 @@ impl Drop for InFlight {
 mod tests {
     use std::cell::Cell;
 
+    use std::rc::Rc;
+    use std::task::{Poll, Waker};
+
     use super::*;
-    use crate::task::TaskKey;
+    use crate::task::header::{Header, State};
+    use crate::task::{new_task, Owner, Stage};
 
     fn remote() -> (mio::Poll, Arc<Remote>) {
         let poll = mio::Poll::new().unwrap();
@@ -220,22 +259,40 @@ mod tests {
         (poll, Arc::new(Remote::new(waker)))
     }
 
+    /// A task of a loop that is not running, polled once; returns the waker
+    /// it kept (a wake from here goes through `remote`).
+    fn parked_task(owner: &Rc<Owner>) -> (crate::task::TaskRef, Waker) {
+        let kept = Rc::new(std::cell::RefCell::new(None));
+        let slot = kept.clone();
+        let future = std::future::poll_fn(move |cx| {
+            *slot.borrow_mut() = Some(cx.waker().clone());
+            Poll::<()>::Pending
+        });
+        let task: crate::task::TaskRef =
+            new_task(owner, Header::new(1, State::Pending), Stage::Running(future)).clone();
+        assert!(task.poll().is_pending());
+        let waker = kept.borrow_mut().take().unwrap();
+        (task, waker)
+    }
+
     #[test]
     fn drain_takes_only_what_was_queued_when_it_began() {
         let (_poll, remote) = remote();
-        let key = TaskKey { index: 0, gen: 1 };
-        let waker = Arc::new(TaskWaker::new(1, key, remote.clone()));
-        remote.wake(&waker);
+        let owner = Owner::new(remote.clone());
+        let (task, waker) = parked_task(&owner);
+        waker.wake_by_ref();
         remote.call_soon(Box::new(|| {})).ok().unwrap();
         // Every task and callback handed over sends another at once, as a
         // thread that never stops sending would: a drain "until empty"
         // would never return.
         let (tasks, callbacks) = (Cell::new(0), Cell::new(0));
         remote.drain(
-            |_| {
+            |woken| {
+                assert!(woken.into_task(&owner).is_some_and(|t| t.same(&task)));
                 tasks.set(tasks.get() + 1);
-                remote.wake(&waker);
+                waker.wake_by_ref();
             },
+            || {},
             |_| {
                 callbacks.set(callbacks.get() + 1);
                 remote.call_soon(Box::new(|| {})).ok().unwrap();
@@ -244,7 +301,11 @@ mod tests {
         assert_eq!((tasks.get(), callbacks.get()), (1, 1));
         // What arrived meanwhile raised the flag again, for the next tick.
         assert!(remote.pending());
-        remote.drain(|_| tasks.set(tasks.get() + 1), |_| callbacks.set(callbacks.get() + 1));
+        remote.drain(
+            |_| tasks.set(tasks.get() + 1),
+            || {},
+            |_| callbacks.set(callbacks.get() + 1),
+        );
         assert_eq!((tasks.get(), callbacks.get()), (2, 2));
         assert!(!remote.pending());
         drop(remote.close());
@@ -257,10 +318,10 @@ mod tests {
             remote.call_soon(Box::new(|| {})).ok().unwrap();
         }
         let taken = Cell::new(0);
-        remote.drain(|_| {}, |_| taken.set(taken.get() + 1));
+        remote.drain(|_| {}, || {}, |_| taken.set(taken.get() + 1));
         assert_eq!(taken.get(), CALLBACK_BATCH);
         assert!(remote.pending(), "the rest is flagged for the next tick");
-        remote.drain(|_| {}, |_| taken.set(taken.get() + 1));
+        remote.drain(|_| {}, || {}, |_| taken.set(taken.get() + 1));
         assert_eq!(taken.get(), CALLBACK_BATCH + 10);
         assert!(!remote.pending());
     }

@@ -26,8 +26,8 @@ use crate::time::TimerEntry;
 impl Core {
     /// Cancels every live task (their futures drop at the next tick).
     pub(crate) fn cancel_all(&self) {
-        for task in self.tasks.all_pending() {
-            self.cancel_task(task.header.key);
+        for task in self.tasks.to_vec() {
+            self.cancel_task(&task);
         }
     }
 
@@ -45,21 +45,19 @@ impl Core {
         let tasks = self.tasks.take_all();
         let queue = mem::take(&mut *self.run_queue.borrow_mut());
         let timers = self.timers.borrow_mut().drain();
-        for (_, task) in tasks {
+        for task in tasks {
             let header = &task.header;
             if !header.is_finished() {
                 header.state.set(State::Cancelled);
                 bump(&self.instruments.counters.tasks_finished);
             }
-            let key = Some(header.key);
-            self.drop_guarded("exception while dropping a task at close", || task.discard(), key);
+            let id = Some(header.id());
+            self.drop_guarded("exception while dropping a task at close", || task.discard(), id);
             // Whoever awaits the task (from outside this loop's run, say) learns
             // it was cancelled instead of waiting forever.
             if let Some(join) = header.join_waker.take() {
                 self.wake_guarded(join);
             }
-            let waker = header.waker.take();
-            self.drop_guarded("exception while dropping a task at close", || drop(waker), key);
         }
         // A callback's closure lives in a cell shared with its `CallbackHandle`:
         // take it out, or it would outlive the loop for as long as the handle.
@@ -70,7 +68,7 @@ impl Core {
             })
             .chain(timers.iter().filter_map(|entry| match entry {
                 TimerEntry::Call(cell) => cell.f.take(),
-                TimerEntry::Task(_) | TimerEntry::Wake(_) => None,
+                TimerEntry::Wake(_) => None,
             }));
         for closure in closures {
             self.drop_guarded("exception while dropping a callback at close", || drop(closure), None);
@@ -83,7 +81,6 @@ impl Core {
             || drop((queue, timers)),
             None,
         );
-        self.wakers.clear();
         // Last: what closing woke or dropped is in the trace too.
         self.instruments.trace(|t| t.finish());
     }

@@ -1,17 +1,17 @@
 //! The loop's side of a task's life cycle: spawn, wake, poll, finish,
 //! release. The states and transitions are drawn in `task/header.rs`; the
-//! task's memory and its own life cycle in `task/raw/mod.rs`; the table of
-//! tasks by key in `task/table.rs`. The tick that calls into this file is
+//! task's memory and its own life cycle in `task/raw/mod.rs`, its waker in
+//! `task/raw/waker.rs`; the loop's list of its tasks in `task/raw/list.rs`. The tick that calls into this file is
 //! `core.rs`; shutting every task down is `shutdown.rs`.
 //!
 //! # Ground rules
 //!
 //! - A task is on the run queue at most once: a wake pushes it only if its
 //!   `queued` flag was clear, and a poll clears the flag first.
-//! - A task that wakes itself while being polled (`yield_now`) is not looked
-//!   up at all: `self_woken` is set, and `run_task` queues it after the poll.
-//! - A finished task's slot is released once nobody can ask for its result:
-//!   the handle took it, or the handle was dropped (detached).
+//! - A task that wakes itself while being polled (`yield_now`) is not queued
+//!   then: `self_woken` is set, and `run_task` queues it after the poll.
+//! - A finished task leaves the task list once nobody can ask for its
+//!   result: the handle took it, or the handle was dropped (detached).
 //! - User code (a poll, a destructor, a waker) never runs while a container
 //!   of the loop is borrowed; every user value is dropped under its own
 //!   `catch_unwind` guard (`Core::drop_guarded`).
@@ -19,39 +19,28 @@
 //! # Fields and who may touch them
 //!
 //! The `Core` fields these methods use (`tasks`, `run_queue`, `polling`,
-//! `self_woken`, `main_queued`, `wakers`, `fatal`) are the loop's; only
+//! `self_woken`, `main_queued`, `fatal`) are the loop's; only
 //! `core.rs`, this file and `shutdown.rs` touch them, on the loop's thread.
 
 use std::any::Any;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::Poll;
 
-use futures_task::waker_ref;
-
-use super::core::{Core, Job, MAIN};
+use super::core::{Core, Job};
 use super::instrument::{bump, LoopEvent};
 use super::trace;
 use crate::task::coop;
 use crate::task::header::{Header, State};
-use crate::task::{new_task, Stage, Task, TaskKey, TaskRef};
-
-/// The id events and reports use for `key` (0 for the main future).
-fn task_id(key: TaskKey) -> u64 {
-    if key == MAIN {
-        0
-    } else {
-        key.gen
-    }
-}
+use crate::task::{new_task, Stage, Task, TaskRef, Woken};
 
 /// How reports name a task: its name, else `Task-<id>` as in asyncio.
 #[inline(never)]
-fn task_label(key: TaskKey, name: Option<&str>) -> String {
+fn task_label(id: u64, name: Option<&str>) -> String {
     match name {
-        Some(name) => format!("Task-{} ({name})", key.gen),
-        None => format!("Task-{}", key.gen),
+        Some(name) => format!("Task-{id} ({name})"),
+        None => format!("Task-{id}"),
     }
 }
 
@@ -92,22 +81,16 @@ impl Core {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let id = self.tasks.next_id();
+        let id = self.next_task_id();
         if self.closed.get() {
             // Nothing runs on a closed loop: the handle reports `Cancelled`,
             // and the future is dropped here.
             drop(future);
-            let key = TaskKey {
-                index: usize::MAX - 1,
-                gen: id,
-            };
-            let cell = new_task::<F>(Header::new(key, State::Cancelled), Stage::Gone);
+            let cell = new_task::<F>(&self.owner, Header::new(id, State::Cancelled), Stage::Gone);
             return Task::new(self.clone(), cell);
         }
-        let cell = self.tasks.insert(id, |key| {
-            let cell = new_task(Header::new(key, State::Pending), Stage::Running(future));
-            (TaskRef::clone(&cell), cell)
-        });
+        let cell = new_task(&self.owner, Header::new(id, State::Pending), Stage::Running(future));
+        self.tasks.push(TaskRef::clone(&cell));
         let task = TaskRef::clone(&cell);
         if self.instruments.spawn_sites() {
             // asyncio's debug mode shows where a slow task was created; the
@@ -123,57 +106,62 @@ impl Core {
         Task::new(self.clone(), cell)
     }
 
-    /// The task `key` names, if it is still pending.
+    /// A task's waker was woken on this thread: queues the task if it is
+    /// one of ours. `false` if it belongs to another loop (the wake then
+    /// takes the remote path).
     #[inline]
-    fn task(&self, key: TaskKey) -> Option<TaskRef> {
-        self.tasks.pending(key)
+    pub(crate) fn wake_local(&self, woken: &Woken<'_>) -> bool {
+        if woken.loop_id() != self.id() {
+            return false;
+        }
+        // `None`: the task is over and released; the wake is moot.
+        if let Some(task) = woken.upgrade(&self.owner) {
+            self.schedule_task(task, false);
+        }
+        true
     }
 
-    /// Puts a woken task (or the main future) on the run queue, once.
-    pub(crate) fn schedule(&self, key: TaskKey) {
-        self.schedule_from(key, false);
+    /// The main future was woken: queues it, once.
+    pub(crate) fn wake_main(&self, remote: bool) {
+        self.count_wake(0, remote);
+        if !self.main_queued.replace(true) {
+            self.run_queue.borrow_mut().push_back(Job::Main);
+        }
     }
 
-    pub(super) fn schedule_from(&self, key: TaskKey, remote: bool) {
+    /// Puts a woken task on the run queue, once.
+    pub(super) fn schedule_task(&self, task: TaskRef, remote: bool) {
+        self.count_wake(task.header.id(), remote);
+        if self.polling.is(&task) {
+            // The task woke itself while being polled (`yield_now`):
+            // `run_task` queues it once the poll returns.
+            self.self_woken.set(true);
+            return;
+        }
+        // A finished task's wake is moot.
+        if !task.header.is_finished() && !task.header.queued.replace(true) {
+            self.run_queue.borrow_mut().push_back(Job::Task(task));
+        }
+    }
+
+    #[inline]
+    fn count_wake(&self, task: u64, remote: bool) {
         let counters = &self.instruments.counters;
         bump(if remote {
             &counters.remote_wakes
         } else {
             &counters.local_wakes
         });
-        self.instruments.event(|| LoopEvent::Wake {
-            task: task_id(key),
-            remote,
-        });
-        if key == MAIN {
-            if !self.main_queued.replace(true) {
-                self.run_queue.borrow_mut().push_back(Job::Main);
-            }
-            return;
-        }
-        if self.polling.get() == Some(key) {
-            // The task woke itself while being polled (`yield_now`): no slab
-            // work now, `run_task` queues it once the poll returns.
-            self.self_woken.set(true);
-            return;
-        }
-        // The slab is never mutably borrowed while foreign code (a waker)
-        // runs, so the lookup cannot miss for that reason; a miss means the
-        // task has finished, and the wake is moot.
-        if let Some(task) = self.task(key) {
-            if !task.header.queued.replace(true) {
-                self.run_queue.borrow_mut().push_back(Job::Task(task));
-            }
-        }
+        self.instruments.event(|| LoopEvent::Wake { task, remote });
     }
 
-    pub(crate) fn cancel_task(&self, key: TaskKey) -> bool {
-        let Some(task) = self.task(key) else {
+    pub(crate) fn cancel_task(&self, task: &TaskRef) -> bool {
+        if task.header.is_finished() {
             return false;
-        };
+        }
         task.header.cancel_requested.set(true);
         if !task.header.queued.replace(true) {
-            self.run_queue.borrow_mut().push_back(Job::Task(task));
+            self.run_queue.borrow_mut().push_back(Job::Task(task.clone()));
         }
         true
     }
@@ -188,34 +176,21 @@ impl Core {
             return;
         }
         header.queued.set(false);
-        let key = header.key;
         if header.cancel_requested.get() {
             self.end_cancelled(&task);
             return;
         }
-        let waker = self.wakers.lend(header);
-        self.polling.set(Some(key));
         bump(&self.instruments.counters.polls);
         if HOOKED {
-            self.before_poll(key);
+            self.before_poll(&task);
         }
-        let result = {
-            let waker = waker_ref(&waker);
-            self.wakers.mark_lent(&waker);
-            let mut cx = Context::from_waker(&waker);
+        let result = self.polling.run(&task, || {
             coop::refill();
-            panic::catch_unwind(AssertUnwindSafe(|| task.poll(&mut cx)))
-        };
-        self.polling.set(None);
+            panic::catch_unwind(AssertUnwindSafe(|| task.poll()))
+        });
         let self_woken = self.self_woken.replace(false);
-        if self_woken {
-            // Polled again next tick: keep the waker at hand.
-            header.waker.set(Some(waker));
-        } else {
-            self.wakers.take_back(header, waker);
-        }
         if HOOKED {
-            self.after_poll(key, !matches!(result, Ok(Poll::Pending)));
+            self.after_poll(&task, !matches!(result, Ok(Poll::Pending)));
         }
         match result {
             Ok(Poll::Pending) => {
@@ -251,7 +226,7 @@ impl Core {
         self.drop_guarded(
             "exception while dropping a panicked task",
             || task.discard(),
-            Some(task.header.key),
+            Some(task.header.id()),
         );
         self.finish(task, State::Panicked);
     }
@@ -259,13 +234,9 @@ impl Core {
     /// Carries out a cancellation: drops the task's future (or the output a
     /// cancelled last poll produced) and ends it `Cancelled`.
     fn end_cancelled(&self, task: &TaskRef) {
-        let key = task.header.key;
-        self.instruments.event(|| LoopEvent::Cancelled { task: key.gen });
-        self.drop_guarded(
-            "exception while dropping a cancelled task",
-            || task.discard(),
-            Some(key),
-        );
+        let id = task.header.id();
+        self.instruments.event(|| LoopEvent::Cancelled { task: id });
+        self.drop_guarded("exception while dropping a cancelled task", || task.discard(), Some(id));
         self.finish(task, State::Cancelled);
     }
 
@@ -274,32 +245,25 @@ impl Core {
     /// rather than on `run_task`'s stack, so the hot path carries one bool.
     #[cold]
     #[inline(never)]
-    fn before_poll(&self, key: TaskKey) {
+    fn before_poll(&self, task: &TaskRef) {
+        let id = task.header.id();
         self.instruments.trace(|tracer| {
-            if let Some(task) = self.task(key) {
-                tracer.name_task(key.gen, trace::TaskLabel::of(&task.header, task.type_name()));
-            }
+            tracer.name_task(id, trace::TaskLabel::of(&task.header, task.type_name()));
         });
-        self.instruments.event(|| LoopEvent::PollStart { task: key.gen });
+        self.instruments.event(|| LoopEvent::PollStart { task: id });
         self.instruments.poll_started.set(self.instruments.start_timing());
     }
 
     #[cold]
     #[inline(never)]
-    fn after_poll(&self, key: TaskKey, finished: bool) {
+    fn after_poll(&self, task: &TaskRef, finished: bool) {
+        let id = task.header.id();
         if let Some(took) = self.instruments.slow_since(self.instruments.poll_started.take()) {
-            let task = self.task(key);
-            let name = task.as_ref().and_then(|task| task.header.name());
-            let mut label = task_label(key, name.as_deref());
-            if let Some(task) = &task {
-                label.push_str(&origin(&task.header, task.type_name()));
-            }
-            self.report_slow(&label, took, Some(key));
+            let mut label = task_label(id, task.header.name().as_deref());
+            label.push_str(&origin(&task.header, task.type_name()));
+            self.report_slow(&label, took, Some(id));
         }
-        self.instruments.event(|| LoopEvent::PollEnd {
-            task: key.gen,
-            finished,
-        });
+        self.instruments.event(|| LoopEvent::PollEnd { task: id, finished });
     }
 
     /// Records how a task ended and wakes whoever awaits it. A detached
@@ -309,21 +273,19 @@ impl Core {
         let header = &task.header;
         header.state.set(state);
         bump(&self.instruments.counters.tasks_finished);
-        if let Some(waker) = header.waker.take() {
-            self.wakers.recycle(waker);
-        }
         if header.detached.get() {
             self.discard_result(task);
-            self.release(header);
+            self.release(task);
         }
         if let Some(w) = header.join_waker.take() {
             self.wake_guarded(w);
         }
     }
 
-    /// Frees a finished task's slot: its result is taken or discarded.
-    pub(crate) fn release(&self, header: &Header) {
-        self.tasks.release(header.key);
+    /// Takes a finished task off the list: its result is taken or
+    /// discarded.
+    pub(crate) fn release(&self, task: &TaskRef) {
+        drop(self.tasks.remove(task));
     }
 
     /// Drops a finished task's result that nobody will take; a panic nobody
@@ -337,12 +299,12 @@ impl Core {
                 header.display_name(),
                 origin(header, task.type_name())
             );
-            self.report(&msg, Some(payload), Some(header.key));
+            self.report(&msg, Some(payload), Some(header.id()));
         }
         self.drop_guarded(
             "exception while dropping a task's output",
             || task.discard(),
-            Some(header.key),
+            Some(header.id()),
         );
     }
 
@@ -353,42 +315,15 @@ impl Core {
         drop(header.join_waker.take());
     }
 
-    /// The task `waker` belongs to, if it is the waker of the task being
-    /// polled right now. Lets a timer store a task key instead of a waker
-    /// clone (an atomic increment, and a decrement when it fires).
-    pub(crate) fn waker_task(&self, waker: &Waker) -> Option<TaskKey> {
-        let key = self.polling.get()?;
-        self.wakers.is_lent(waker).then_some(key)
-    }
-
-    /// Wakes the task being polled if `waker` is its own: the self-wake
-    /// path of `schedule`, reached without going through the waker. Out of
-    /// line, so that `yield_now`'s poll inlines the thread-local look-up
-    /// around it instead (callgrind: 5 Ir less per yield than when this is
-    /// inlined there, which it was once the event hook shrank).
-    #[inline(never)]
-    pub(crate) fn wake_polled_task(&self, waker: &Waker) -> bool {
-        let Some(key) = self.waker_task(waker) else {
-            return false;
-        };
-        bump(&self.instruments.counters.local_wakes);
-        self.instruments.event(|| LoopEvent::Wake {
-            task: key.gen,
-            remote: false,
-        });
-        self.self_woken.set(true);
-        true
-    }
-
     /// Id and name of the task being polled right now.
     pub(crate) fn current_task(&self) -> Option<TaskInfo> {
-        let key = self.polling.get()?;
-        self.task(key).map(|task| TaskInfo::of(&task.header))
+        self.polling.current().map(|task| TaskInfo::of(&task.header))
     }
 
-    /// Id and name of every task that has not finished, in slab order.
+    /// Id and name of every task that has not finished, in spawn order.
     pub(crate) fn all_tasks(&self) -> Vec<TaskInfo> {
-        (self.tasks.all_pending().iter())
+        (self.tasks.to_vec().iter())
+            .filter(|task| !task.header.is_finished())
             .map(|task| TaskInfo::of(&task.header))
             .collect()
     }

@@ -13,25 +13,26 @@
 //! ```
 //!
 //! 1. `Core::spawn` (`event_loop/tasks.rs`): one block holds this header and
-//!    the future (`raw/mod.rs`); the loop's slab and the run queue each keep
-//!    a counted `TaskRef`, the [`Task`] handle a third. `queued` starts set.
+//!    the future (`raw/mod.rs`); the loop's task list and the run queue each
+//!    keep a counted `TaskRef`, the [`Task`] handle a third. `queued` starts
+//!    set.
 //! 2. `Core::run_task`: the future stores its output in place.
-//! 3. A wake looks the task up in the slab by [`TaskKey`] and pushes a clone
-//!    on the run queue unless `queued` is already set.
+//! 3. A wake reaches the block through the waker itself (`raw/waker.rs`) and
+//!    pushes a `TaskRef` on the run queue unless `queued` is already set.
 //! 4. The panic is caught; the future is dropped in place; the payload waits
 //!    in `panic`.
-//! 5. `Task::poll` moves the result out and frees the slab slot. A detached
-//!    task's result is dropped and its slot freed the moment it finishes; an
-//!    unclaimed panic is reported then.
+//! 5. `Task::poll` moves the result out and takes the task off the list. A
+//!    detached task's result is dropped and the task taken off the list the
+//!    moment it finishes; an unclaimed panic is reported then.
 //! 6. `Task::cancel` sets `cancel_requested` and queues the task; when the run
 //!    queue reaches it, the future is dropped instead of polled.
 //!
 //! # Invariants
 //!
-//! - The slab holds every task whose result may still be wanted: the
+//! - The task list holds every task whose result may still be wanted: the
 //!   pending ones, and finished ones whose handle has neither taken the
 //!   result nor been dropped (`close` drops those results too). A wake
-//!   reaches only a `Pending` one: the lookup checks the state.
+//!   queues only a `Pending` one: `Core::schedule_task` checks the state.
 //! - Every field is a `Cell` read and written only on the loop's thread, by
 //!   the loop and the task's handle, never while user code runs inside the
 //!   same call: no borrow can be outstanding when another begins.
@@ -41,11 +42,7 @@
 use std::any::Any;
 use std::cell::Cell;
 use std::panic::Location;
-use std::sync::Arc;
 use std::task::Waker;
-
-use super::waker::TaskWaker;
-use super::TaskKey;
 
 /// Where a task is in its life cycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,17 +54,14 @@ pub(crate) enum State {
 }
 
 pub(crate) struct Header {
-    /// Slab index and id (the id doubles as the slot's generation).
-    pub(crate) key: TaskKey,
+    /// The task's id: unique within its loop, never reused.
+    id: u64,
     pub(crate) state: Cell<State>,
     /// The task is on the run queue; a second wake must not push it again.
     pub(crate) queued: Cell<bool>,
     pub(crate) cancel_requested: Cell<bool>,
     /// The `Task` handle was dropped: discard the result as soon as it exists.
     pub(crate) detached: Cell<bool>,
-    /// The waker a future kept a clone of, lent to every later poll
-    /// (`waker.rs`); `None` if no future did, and while being polled.
-    pub(crate) waker: Cell<Option<Arc<TaskWaker>>>,
     /// Who is awaiting the `Task` handle.
     pub(crate) join_waker: Cell<Option<Waker>>,
     /// What most tasks never have, boxed so that the common task's
@@ -87,21 +81,20 @@ struct Rare {
 }
 
 impl Header {
-    pub(crate) fn new(key: TaskKey, state: State) -> Header {
+    pub(crate) fn new(id: u64, state: State) -> Header {
         Header {
-            key,
+            id,
             state: Cell::new(state),
             queued: Cell::new(state == State::Pending),
             cancel_requested: Cell::new(false),
             detached: Cell::new(false),
-            waker: Cell::new(None),
             join_waker: Cell::new(None),
             rare: Cell::new(None),
         }
     }
 
     pub(crate) fn id(&self) -> u64 {
-        self.key.gen
+        self.id
     }
 
     pub(crate) fn is_finished(&self) -> bool {

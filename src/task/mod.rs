@@ -6,10 +6,9 @@
 //! - A task is one block (`raw/`): a header, then its future, later
 //!   its output. It lives on the loop's thread, so the future need not be
 //!   `Send`; its destructor runs on the loop's thread.
-//! - The loop finds a pending task by [`TaskKey`] (slab index plus a
-//!   generation that is never reused within a loop), so a stale waker can
-//!   never reach the task that now occupies its slot. The [`Task`] handle
-//!   points at the allocation itself.
+//! - A task's waker, its [`Task`] handle and the loop all point at the
+//!   task's block itself (`raw/`). A waker that outlives its task keeps the
+//!   memory, not the future, and its wake does nothing.
 //! - Dropping a [`Task`] handle *detaches* the task: it keeps running, as in
 //!   asyncio and tokio. [`Task::cancel`] or [`Task::abort_on_drop`] stop it.
 //! - A panic inside a task is caught; the loop lives on and the handle
@@ -31,8 +30,6 @@ pub(crate) mod coop;
 mod error;
 pub(crate) mod header;
 mod raw;
-pub(crate) mod table;
-pub(crate) mod waker;
 mod yield_now;
 
 use std::fmt;
@@ -44,21 +41,13 @@ use std::task::{Context, Poll, Waker};
 
 pub(crate) use error::{panic_message, poll_catching};
 pub use error::{PanicPayload, TaskError};
-pub(crate) use raw::{new_task, JoinRef, Stage, TaskRef};
-pub(crate) use yield_now::yield_to_loop;
+pub(crate) use raw::{new_task, JoinRef, Owner, Polling, RemoteWake, Stage, TaskList, TaskRef, WakeRef, Woken};
 pub use yield_now::{yield_now, YieldNow};
 
 use crate::event_loop::context;
 use crate::event_loop::core::Core;
 use crate::event_loop::get_running_loop;
 use header::{Header, State};
-
-/// Names a task inside its loop: slab index plus generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct TaskKey {
-    pub(crate) index: usize,
-    pub(crate) gen: u64,
-}
 
 /// Schedules `future` on the running loop: asyncio's `create_task`.
 ///
@@ -169,7 +158,7 @@ impl<T> Task<T> {
     /// something it calls does) ends cancelled even if that poll returns a
     /// value, as in asyncio: the value is dropped.
     pub fn cancel(&self) -> bool {
-        self.core.cancel_task(self.header().key)
+        self.core.cancel_task(&self.cell)
     }
 
     /// The result, if the task has finished and it was not taken yet:
@@ -187,7 +176,7 @@ impl<T> Task<T> {
     fn take_result(&mut self) -> Result<T, TaskError> {
         self.joined = true;
         let header = &self.cell.header;
-        self.core.release(header);
+        self.core.release(&self.cell);
         match header.state.get() {
             State::Done => self.cell.take().ok_or(TaskError::Cancelled),
             State::Panicked => match header.take_panic() {
@@ -302,7 +291,7 @@ impl<T> Drop for Task<T> {
         if self.done() {
             if !self.joined {
                 self.core.discard_result(&self.cell);
-                self.core.release(&self.cell.header);
+                self.core.release(&self.cell);
             }
         } else {
             self.core.detach_task(&self.cell.header);
@@ -372,19 +361,19 @@ impl<T> Drop for AbortOnDrop<T> {
 /// Cancels a task without owning its handle (dropping it does nothing).
 pub(crate) struct CancelHandle {
     core: Rc<Core>,
-    key: TaskKey,
+    task: TaskRef,
 }
 
 impl CancelHandle {
     pub(crate) fn new<T>(task: &Task<T>) -> CancelHandle {
         CancelHandle {
             core: task.core.clone(),
-            key: task.header().key,
+            task: TaskRef::clone(&task.cell),
         }
     }
 
     pub(crate) fn cancel(&self) -> bool {
-        self.core.cancel_task(self.key)
+        self.core.cancel_task(&self.task)
     }
 }
 

@@ -4,8 +4,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::event_loop::context;
-
 /// Gives the loop a chance to run everything else that is ready, then
 /// resumes: asyncio's `await asyncio.sleep(0)`.
 ///
@@ -45,17 +43,9 @@ impl Future for YieldNow {
             return Poll::Ready(());
         }
         self.yielded = true;
-        yield_to_loop(cx);
-        Poll::Pending
-    }
-}
-
-/// Wakes the polled task so that, once its poll returns `Pending`, it goes
-/// to the back of the run queue: the whole of a yield.
-pub(crate) fn yield_to_loop(cx: &Context<'_>) {
-    // Polled by one of our tasks with its own waker: raise the loop's
-    // self-wake flag directly, which is all the waker would end up doing.
-    if !context::wake_polled_task(cx.waker()) {
+        // The task's own waker queues it behind everything ready, once this
+        // poll returns.
         cx.waker().wake_by_ref();
+        Poll::Pending
     }
 }

@@ -40,7 +40,6 @@ use std::time::{Duration, Instant};
 
 use crate::event_loop::context;
 use crate::event_loop::core::{CallbackCell, Core};
-use crate::task::TaskKey;
 use clock::Clock;
 use wheel::TimerKey;
 
@@ -282,7 +281,7 @@ impl Future for Sleep {
             State::Elapsed => return Poll::Ready(()),
             State::Yield => {
                 this.timer = Timer::ELAPSED;
-                crate::task::yield_to_loop(cx);
+                cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
             _ => {}
@@ -298,11 +297,10 @@ impl Future for Sleep {
             };
             // Still armed: make sure the latest waker is the one woken.
             let current = match entry {
-                TimerEntry::Task(task) => core.waker_task(cx.waker()) == Some(*task),
                 TimerEntry::Wake(waker) => waker.will_wake(cx.waker()),
                 TimerEntry::Call(_) => unreachable!("a Sleep's timer never holds a callback"),
             };
-            let old = (!current).then(|| std::mem::replace(entry, core.timer_entry(cx.waker())));
+            let old = (!current).then(|| std::mem::replace(entry, TimerEntry::Wake(cx.waker().clone())));
             drop(timers);
             drop(old);
             return Poll::Pending;
@@ -330,7 +328,7 @@ impl Future for Sleep {
                 this.deadline = nanos(core.clock.elapsed()).saturating_add(after);
                 if after == 0 {
                     this.timer = Timer::ELAPSED;
-                    crate::task::yield_to_loop(cx);
+                    cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
             }
@@ -339,7 +337,7 @@ impl Future for Sleep {
         // Positive: `Since` was made from a non-zero duration, `At` and
         // `After` were just checked against the clock.
         let since = Duration::from_nanos(this.deadline.unsigned_abs());
-        let entry = core.timer_entry(cx.waker());
+        let entry = TimerEntry::Wake(cx.waker().clone());
         this.timer = Timer::armed(arm(core, Clock::since_tick(since), entry));
         Poll::Pending
     }
@@ -348,11 +346,7 @@ impl Future for Sleep {
 /// What a timer on the loop's wheel holds, and so does when it fires (the
 /// tick's step 4 in `event_loop/core.rs`).
 pub(crate) enum TimerEntry {
-    /// Queue this task of ours: what a `Sleep` awaited directly by a task
-    /// stores, so arming and firing a timer needs no waker refcounting.
-    Task(TaskKey),
-    /// Wake this waker: a `Sleep` polled by anyone else (a combinator, a
-    /// foreign executor's task).
+    /// Wake this waker: a `Sleep`'s.
     Wake(Waker),
     /// Queue this callback: `call_later` and `call_at`.
     Call(Rc<CallbackCell>),

@@ -1,41 +1,51 @@
-//! A task's one allocation, and the one place in evloop that needs `unsafe`.
+//! A task's one allocation, its waker, and the one place in evloop that
+//! needs `unsafe`.
 //!
 //! # Layout
 //!
 //! A spawned task is one block, laid out as `Typed<F>`:
 //!
 //! ```text
-//!  +---------------------------- TaskCell ----------------------------+-------------------+
-//!  | header: Header | refs: Cell<usize> | vtable: &'static Vtable       | stage: RefCell<   |
-//!  | (what the loop reads: key, state, flags, wakers)                  |  Stage<F>>        |
-//!  +-------------------------------------------------------------------+-------------------+
+//!  +------------------------------- TaskCell ---------------------------------+------------------+
+//!  | shared: wakers (atomic), remote_queued, loop id, remote  (any thread)     | stage: RefCell<  |
+//!  | header | owner | refs: Cell<usize> | links | vtable      (loop's thread)  |   Stage<F>>      |
+//!  +---------------------------------------------------------------------------+------------------+
 //! ```
 //!
 //! The loop holds it as a [`TaskRef`] (a pointer to the `TaskCell` prefix,
 //! whatever `F` is), the `Task<T>` handle as a [`JoinRef<T>`] (the same
-//! pointer, typed by the output it may take out). The header
-//! is a plain field access; polling, dropping and taking the output go
-//! through the vtable the block was made with. `refs` counts the
-//! `TaskRef`s (a `JoinRef` holds one), as `Rc` would; unlike `Rc`, the block
-//! comes from [`recycle`], so a burst of short tasks reuses the blocks of
-//! the last burst instead of going to `malloc` for each.
+//! pointer, typed by the output it may take out), and a `Waker` is a
+//! `RawWaker` over the same pointer (`waker.rs`). The header is a plain
+//! field access; polling, dropping and taking the output go through the
+//! vtable the block was made with. Memory comes from [`recycle`], so a
+//! burst of short tasks reuses the blocks of the last burst instead of
+//! going to `malloc` for each. The loop's list of its tasks is linked
+//! through the blocks (`list.rs`).
 //!
 //! # Life cycle of the block
 //!
 //! ```text
-//!  new_task ──(1)──> refs = 1 (the JoinRef) ──(2) clone/drop──> refs = n ≥ 1
-//!                                                                      │
-//!        (3) last TaskRef dropped: refs = 0                            │
-//!        ──> vtable.destroy: drop header and stage in place ──> recycle::free
+//!  new_task ──(1)──> refs = 1, wakers = 1 ──(2) TaskRef clone/drop──> refs = n ≥ 1
+//!                                          ──(3) Waker clone/drop───> wakers = 1 + m
+//!                                                                         │
+//!     (4) last TaskRef dropped, on the loop's thread: refs = 0            │
+//!     ──> header, stage and owner dropped in place; wakers -= 1 ──────────┤
+//!                                                                         │
+//!     (5) wakers = 0, on any thread (the last Waker, or (4) itself)       │
+//!     ──> recycle::free                                              <────┘
 //! ```
 //!
 //! 1. [`new_task`] allocates the block, writes the cell and the stage, and
-//!    returns the handle's [`JoinRef`]; the loop clones its `TaskRef` out.
-//! 2. Clones and drops move `refs`; nothing else does.
-//! 3. The drop that brings `refs` to 0 destroys the block: the stage (the
-//!    future or output, if still there) and the header are dropped in
-//!    place, and the memory goes back to the cache, even if a destructor
-//!    panics.
+//!    returns the handle's [`JoinRef`]; the loop clones its `TaskRef`s out.
+//!    `wakers` starts at 1: the local side's count.
+//! 2. `TaskRef` clones and drops move `refs`, on the loop's thread.
+//! 3. `Waker` clones and drops move `wakers`, on any thread. The waker a
+//!    poll lends its task holds no count (the poll's `TaskRef` does).
+//! 4. The drop that brings `refs` to 0 drops the task's contents in place,
+//!    on the loop's thread, even if a destructor panics; a wake that comes
+//!    later finds `refs == 0` and does nothing.
+//! 5. The last count of `wakers` frees the memory (nothing is left to drop
+//!    but the anchor, `waker.rs`). With no waker out, (4) does this at once.
 //!
 //! # Safety
 //!
@@ -43,44 +53,59 @@
 //!
 //! - **Valid pointer.** A `TaskRef`'s pointer is the start of a live
 //!   `Typed<F>` block for the `F` its vtable was made for: `new_task` sets
-//!   both from one `F` and nothing changes either later. The block stays
-//!   allocated while `refs > 0`, and every access goes through a `TaskRef`
-//!   (which holds one count) or happens in `destroy` (which runs once, at
-//!   0). `Typed<F>` is `#[repr(C)]` with the `TaskCell` first, so the block's
+//!   both from one `F` and nothing changes either later. The contents stay
+//!   while `refs > 0`, the memory while `wakers > 0`, and every `TaskRef`
+//!   holds one of `refs`, while the local side holds one of `wakers`.
+//!   `Typed<F>` is `#[repr(C)]` with the `TaskCell` first, so the block's
 //!   start is also the cell's, and casting between the two pointer types
 //!   keeps the provenance of the whole block.
 //! - **No `&mut` ever.** Only shared references to the cell and the stage
-//!   are made; all mutation goes through `Cell` and `RefCell`. A `TaskRef` is
-//!   `!Send` (it holds a raw pointer), so `refs`, a plain `Cell`, is only
-//!   touched on the loop's thread.
+//!   are made; all mutation goes through `Cell`, `RefCell` and atomics. A
+//!   `TaskRef` is `!Send` (it holds a raw pointer), so `refs` and the local
+//!   side are only touched on the loop's thread; other threads touch only
+//!   `shared` (`waker.rs`).
 //! - **Pinning.** The future never moves once written: the block is never
 //!   moved or reallocated; the stage leaves `Running` only by assignment in
 //!   place (`*stage = ...`), which drops `F` where it lies; the one move out
 //!   of the stage, in `take`, happens only after checking that the stage is
 //!   `Done`, which holds no `F`.
 //!
-//! Miri runs the task, waker and stress tests over this module (`.ci/run`).
+//! Miri runs the task, waker and stress tests over this module (`.ci/run`),
+//! wakers woken and dropped on other threads after their task and their
+//! loop are gone included.
 #![allow(unsafe_code)]
 
+mod list;
 mod recycle;
+mod waker;
 
 use std::alloc::Layout;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::marker::PhantomData;
-use std::mem;
+use std::mem::{self, ManuallyDrop};
 use std::ops::Deref;
 use std::pin::Pin;
 use std::ptr::{self, NonNull};
-use std::task::{Context, Poll};
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+pub(crate) use list::TaskList;
+pub(crate) use waker::{Owner, RemoteWake, WakeRef, Woken};
 
 use super::header::Header;
 
 /// What every task block starts with, whatever its future.
 pub(crate) struct TaskCell {
+    /// What any thread may touch (`waker.rs`).
+    shared: waker::Shared,
     pub(crate) header: Header,
+    /// The task's loop, held by the local side.
+    owner: Rc<Owner>,
     /// The `TaskRef`s alive (a `JoinRef` holds one).
     refs: Cell<usize>,
+    /// The block's place in its loop's `TaskList`.
+    links: list::Links,
     vtable: &'static Vtable,
 }
 
@@ -113,8 +138,10 @@ struct Vtable {
     /// Drops the future or the output in place. Callers guard it: a
     /// destructor may panic.
     discard: unsafe fn(NonNull<TaskCell>),
-    /// Drops the block's contents in place and frees it (refs reached 0).
-    destroy: unsafe fn(NonNull<TaskCell>),
+    /// Drops the header and the stage in place (`refs` reached 0).
+    drop_local: unsafe fn(NonNull<TaskCell>),
+    /// The block's layout, to free it without knowing `F`.
+    layout: Layout,
     /// The future's type (`std::any::type_name`), for reports and traces:
     /// read through the vtable, so no task stores it.
     type_name: fn() -> &'static str,
@@ -133,7 +160,8 @@ impl<F: Future> Typed<F> {
     const VTABLE: Vtable = Vtable {
         poll: Self::poll,
         discard: Self::discard,
-        destroy: Self::destroy,
+        drop_local: Self::drop_local,
+        layout: Layout::new::<Typed<F>>(),
         type_name: std::any::type_name::<F>,
         take: Self::take,
         peek: Self::peek,
@@ -143,14 +171,14 @@ impl<F: Future> Typed<F> {
     ///
     /// # Safety
     ///
-    /// `cell` is a live `Typed<F>` block for this `F` (module docs: it is
-    /// one if it came from a `TaskRef` with `Self::VTABLE`).
+    /// `cell` is a `Typed<F>` block for this `F` whose contents are live
+    /// (module docs: it is one if it came from a `TaskRef` with
+    /// `Self::VTABLE`).
     unsafe fn stage<'a>(cell: NonNull<TaskCell>) -> &'a RefCell<Stage<F>> {
         // SAFETY: by the caller's promise the block is a live `Typed<F>`;
         // only shared references to it are ever made.
         unsafe { &cell.cast::<Typed<F>>().as_ref().stage }
     }
-
     /// # Safety
     ///
     /// As for [`Typed::stage`].
@@ -218,34 +246,36 @@ impl<F: Future> Typed<F> {
 
     /// # Safety
     ///
-    /// As for [`Typed::stage`], and no reference into the block is used
-    /// after this call (refs reached 0: nobody holds one).
-    unsafe fn destroy(cell: NonNull<TaskCell>) {
-        /// Frees the block even if a destructor in it panics.
-        struct Free(NonNull<TaskCell>, Layout);
-        impl Drop for Free {
+    /// As for [`Typed::stage`], and `refs` has just reached 0: no reference
+    /// into the contents is used after this call.
+    unsafe fn drop_local(cell: NonNull<TaskCell>) {
+        /// Drops the stage even if the header's destructor panics.
+        struct DropStage<F: Future>(NonNull<Typed<F>>);
+        impl<F: Future> Drop for DropStage<F> {
             fn drop(&mut self) {
-                // SAFETY: the block came from `recycle::alloc` with this
-                // layout in `new_task`, and its contents are dropped (or
-                // being unwound past) and never used again.
-                unsafe { recycle::free(self.0.cast(), self.1) };
+                // SAFETY: the caller's promise: the stage is live, dropped
+                // once, here, and never used again.
+                unsafe { ptr::drop_in_place(ptr::addr_of_mut!((*self.0.as_ptr()).stage)) }
             }
         }
-        let _free = Free(cell, Layout::new::<Typed<F>>());
-        // SAFETY: the block is a live, initialised `Typed<F>` (caller's
-        // promise) that nobody references any more; it is dropped once, here.
-        unsafe { ptr::drop_in_place(cell.cast::<Typed<F>>().as_ptr()) };
+        let typed = cell.cast::<Typed<F>>();
+        let _stage = DropStage(typed);
+        // SAFETY: as for the stage; the header is dropped once, here.
+        unsafe { ptr::drop_in_place(ptr::addr_of_mut!((*typed.as_ptr()).cell.header)) };
     }
 }
 
-/// Makes a task block holding `header` and `stage`; returns the handle's
-/// view of it (clone the loop's [`TaskRef`] out of it).
-pub(crate) fn new_task<F: Future>(header: Header, stage: Stage<F>) -> JoinRef<F::Output> {
+/// Makes a task block of `owner`'s loop holding `header` and `stage`;
+/// returns the handle's view of it (clone the loop's [`TaskRef`] out of it).
+pub(crate) fn new_task<F: Future>(owner: &Rc<Owner>, header: Header, stage: Stage<F>) -> JoinRef<F::Output> {
     let block = recycle::alloc(Layout::new::<Typed<F>>()).cast::<Typed<F>>();
     let typed = Typed {
         cell: TaskCell {
+            shared: waker::Shared::new(owner),
             header,
+            owner: owner.clone(),
             refs: Cell::new(1),
+            links: list::Links::new(),
             vtable: &Typed::<F>::VTABLE,
         },
         stage: RefCell::new(stage),
@@ -265,12 +295,39 @@ pub(crate) struct TaskRef {
 }
 
 impl TaskRef {
-    /// Polls the future; `Ready` once it has finished and stored its output.
+    /// A new reference to the block at `cell`.
+    ///
+    /// # Safety
+    ///
+    /// `cell` is a block whose contents are live (`refs > 0`), on the
+    /// loop's thread.
+    unsafe fn counted(cell: NonNull<TaskCell>) -> TaskRef {
+        // SAFETY: the caller's promise.
+        let task = ManuallyDrop::new(TaskRef { cell });
+        TaskRef::clone(&task)
+    }
+
+    /// Takes over a count of `refs` somebody gave up (a list's).
+    ///
+    /// # Safety
+    ///
+    /// As for [`TaskRef::counted`], and that count is handed over once.
+    unsafe fn adopt(cell: NonNull<TaskCell>) -> TaskRef {
+        TaskRef { cell }
+    }
+
+    /// Polls the future with the task's own waker; `Ready` once it has
+    /// finished and stored its output.
     #[inline]
-    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll(&self) -> Poll<()> {
+        // SAFETY: a waker over the block, lent for the poll and never
+        // dropped, so it takes no count: `self` holds the contents, and
+        // with them the local side's count of `wakers`, for the whole poll.
+        let waker = ManuallyDrop::new(unsafe { Waker::from_raw(waker::raw(self.cell)) });
+        let mut cx = Context::from_waker(&waker);
         // SAFETY: `self` keeps the block alive, and the vtable is the one it
         // was made with (module docs).
-        unsafe { (self.vtable.poll)(self.cell, cx) }
+        unsafe { (self.vtable.poll)(self.cell, &mut cx) }
     }
 
     /// Drops the future or the output in place. A destructor may panic:
@@ -283,6 +340,12 @@ impl TaskRef {
     /// The future's type, as `std::any::type_name` spells it.
     pub(crate) fn type_name(&self) -> &'static str {
         (self.vtable.type_name)()
+    }
+
+    /// Whether two references name the same task.
+    #[cfg(test)]
+    pub(crate) fn same(&self, other: &TaskRef) -> bool {
+        self.cell == other.cell
     }
 }
 
@@ -316,10 +379,66 @@ impl Drop for TaskRef {
         let refs = self.refs.get() - 1;
         self.refs.set(refs);
         if refs == 0 {
-            // SAFETY: this was the last `TaskRef`, so nobody else can reach
-            // the block; the vtable is the block's own.
-            unsafe { (self.vtable.destroy)(self.cell) }
+            release_local(self.cell);
         }
+    }
+}
+
+/// (4) in the life cycle: drops the contents, then gives up the local
+/// side's count of `wakers`, even if a destructor panics.
+#[cold]
+fn release_local(cell: NonNull<TaskCell>) {
+    struct Release(NonNull<TaskCell>);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            // SAFETY: once per block, on the loop's thread, after the last
+            // `TaskRef` (the one being dropped); the block is not used after.
+            unsafe { waker::release_local(self.0) }
+        }
+    }
+    let _release = Release(cell);
+    // SAFETY: `refs` just reached 0, so nobody else reaches the contents;
+    // the vtable is the block's own.
+    unsafe { ((*ptr::addr_of!((*cell.as_ptr()).vtable)).drop_local)(cell) }
+}
+
+/// The task being polled, for the loop to recognise a self-wake and answer
+/// `current_task`: set only for the length of a poll.
+pub(crate) struct Polling {
+    task: Cell<Option<NonNull<TaskCell>>>,
+}
+
+impl Polling {
+    pub(crate) fn new() -> Polling {
+        Polling { task: Cell::new(None) }
+    }
+
+    /// Runs `poll` with `task` as the task being polled (restoring the one
+    /// before, if polls nest, even on a panic).
+    #[inline]
+    pub(crate) fn run<R>(&self, task: &TaskRef, poll: impl FnOnce() -> R) -> R {
+        struct Restore<'a>(&'a Polling, Option<NonNull<TaskCell>>);
+        impl Drop for Restore<'_> {
+            #[inline]
+            fn drop(&mut self) {
+                self.0.task.set(self.1);
+            }
+        }
+        let _restore = Restore(self, self.task.replace(Some(task.cell)));
+        poll()
+    }
+
+    /// Whether `task` is the task being polled.
+    #[inline]
+    pub(crate) fn is(&self, task: &TaskRef) -> bool {
+        self.task.get() == Some(task.cell)
+    }
+
+    /// The task being polled, if any.
+    pub(crate) fn current(&self) -> Option<TaskRef> {
+        // SAFETY: the slot is set only inside `run`, whose `&TaskRef`
+        // keeps the block's contents live until it is restored.
+        self.task.get().map(|cell| unsafe { TaskRef::counted(cell) })
     }
 }
 
@@ -366,28 +485,68 @@ impl<T> Deref for JoinRef<T> {
 mod tests {
     use super::*;
     use crate::task::header::State;
-    use crate::task::TaskKey;
-    use futures_task::noop_waker_ref;
-    use std::rc::Rc;
+    use std::sync::{Arc, Mutex};
 
-    fn cell<F: Future + 'static>(future: F) -> JoinRef<F::Output> {
-        let key = TaskKey { index: 0, gen: 1 };
-        new_task(Header::new(key, State::Pending), Stage::Running(future))
+    /// A loop's remote queue, for tests: keeps what other threads (or a
+    /// thread where no loop runs) woke.
+    #[derive(Default)]
+    struct Inbox(Mutex<Vec<WakeRef>>);
+
+    impl RemoteWake for Inbox {
+        fn wake_task(&self, task: WakeRef) {
+            self.0.lock().unwrap().push(task);
+        }
+    }
+
+    impl Inbox {
+        fn take(&self) -> Vec<WakeRef> {
+            std::mem::take(&mut *self.0.lock().unwrap())
+        }
+    }
+
+    fn owner() -> (Rc<Owner>, Arc<Inbox>) {
+        let inbox = Arc::new(Inbox::default());
+        (Owner::new(inbox.clone()), inbox)
+    }
+
+    fn cell<F: Future + 'static>(owner: &Rc<Owner>, future: F) -> JoinRef<F::Output> {
+        new_task(owner, Header::new(1, State::Pending), Stage::Running(future))
+    }
+
+    /// A future that keeps a clone of its waker in `slot`, and never ends.
+    fn keeps_waker(slot: &Rc<RefCell<Option<Waker>>>) -> impl Future<Output = ()> {
+        let slot = slot.clone();
+        std::future::poll_fn(move |cx| {
+            *slot.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
     }
 
     #[test]
     fn polls_a_self_referential_future_in_place_and_keeps_output() {
-        let join = cell(async {
+        let (owner, inbox) = owner();
+        let join = cell(&owner, async {
             let local = [1u8, 2, 3];
             let borrowed = &local;
             crate::yield_now().await;
             borrowed.iter().map(|&b| b as u32).sum::<u32>()
         });
         let body: TaskRef = join.clone();
-        let mut cx = Context::from_waker(noop_waker_ref());
         assert_eq!(join.take(), None, "no output while running");
-        assert!(body.poll(&mut cx).is_pending());
-        assert!(body.poll(&mut cx).is_ready());
+        assert!(body.poll().is_pending());
+        let woken = inbox.take();
+        assert_eq!(
+            woken.len(),
+            1,
+            "the yield woke the task (through the remote: no loop runs)"
+        );
+        assert!(woken
+            .into_iter()
+            .next()
+            .unwrap()
+            .into_task(&owner)
+            .is_some_and(|t| t.same(&body)));
+        assert!(body.poll().is_ready());
         assert_eq!(join.peek(&mut |&v| v == 6), Some(true));
         assert_eq!(join.take(), Some(6));
         assert_eq!(join.take(), None, "output is moved out once");
@@ -395,44 +554,46 @@ mod tests {
 
     #[test]
     fn finishing_and_discarding_drop_in_place() {
+        let (owner, _inbox) = owner();
         let guard = Rc::new(());
         let held = guard.clone();
-        let done = cell(async move {
+        let done = cell(&owner, async move {
             let _held = held;
             7u8
         });
-        let mut cx = Context::from_waker(noop_waker_ref());
-        assert!(done.poll(&mut cx).is_ready());
+        assert!(done.poll().is_ready());
         assert_eq!(Rc::strong_count(&guard), 1, "future's captures dropped on finish");
 
         let held = guard.clone();
-        let running = cell(async move {
+        let running = cell(&owner, async move {
             let _held = held;
             std::future::pending::<()>().await;
         });
-        assert!(running.poll(&mut cx).is_pending());
+        assert!(running.poll().is_pending());
         running.discard();
         assert_eq!(Rc::strong_count(&guard), 1, "discard drops a running future");
-        assert!(running.poll(&mut cx).is_ready(), "a discarded body is never polled");
+        assert!(running.poll().is_ready(), "a discarded body is never polled");
     }
 
     #[test]
     fn the_last_reference_drops_future_output_and_header() {
+        let (owner, _inbox) = owner();
         let guard = Rc::new(());
         let (in_future, in_output) = (guard.clone(), guard.clone());
-        let pending = cell(async move {
+        let pending = cell(&owner, async move {
             let _held = in_future;
             std::future::pending::<()>().await;
         });
         let second: TaskRef = pending.clone();
-        let finished = cell(async move { in_output });
-        assert!(finished.poll(&mut Context::from_waker(noop_waker_ref())).is_ready());
+        let finished = cell(&owner, async move { in_output });
+        assert!(finished.poll().is_ready());
         assert_eq!(Rc::strong_count(&guard), 3);
         drop(pending);
         assert_eq!(Rc::strong_count(&guard), 3, "a TaskRef still holds the block");
         drop(second);
         drop(finished);
         assert_eq!(Rc::strong_count(&guard), 1, "future and output dropped with the block");
+        assert_eq!(Rc::strong_count(&owner), 1, "and the blocks' hold on the owner");
     }
 
     #[test]
@@ -443,25 +604,157 @@ mod tests {
                 panic!("boom");
             }
         }
-        let task = cell(async {
+        let (owner, _inbox) = owner();
+        let task = cell(&owner, async {
             let _bomb = Bomb;
             std::future::pending::<()>().await;
         });
-        assert!(task.poll(&mut Context::from_waker(noop_waker_ref())).is_pending());
+        assert!(task.poll().is_pending());
         let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(task)));
         assert!(unwound.is_err());
+        assert_eq!(Rc::strong_count(&owner), 1, "the owner is let go all the same");
         // Miri reports a leak if the block was not freed.
     }
 
     #[test]
     fn blocks_are_reused_by_the_next_task() {
-        let first = cell(async { 1u32 });
+        let (owner, _inbox) = owner();
+        let first = cell(&owner, async { 1u32 });
         let addr = first.cell;
         drop(first);
-        let second = cell(async { 2u32 });
+        let second = cell(&owner, async { 2u32 });
         assert_eq!(
             second.cell, addr,
             "same size class: the cached block is handed out again"
+        );
+    }
+
+    #[test]
+    fn a_waker_outliving_its_task_keeps_the_memory_not_the_future() {
+        let (owner, inbox) = owner();
+        let guard = Rc::new(());
+        let held = guard.clone();
+        let slot = Rc::new(RefCell::new(None));
+        let parked = keeps_waker(&slot);
+        let task = cell(&owner, async move {
+            let _held = held;
+            parked.await;
+        });
+        assert!(task.poll().is_pending());
+        let waker = slot.borrow_mut().take().expect("the future kept its waker");
+        drop(task);
+        assert_eq!(
+            Rc::strong_count(&guard),
+            1,
+            "the future is dropped with the last TaskRef"
+        );
+        assert_eq!(Rc::strong_count(&owner), 1, "the owner too");
+        waker.wake_by_ref();
+        let woken = inbox.take();
+        assert_eq!(woken.len(), 1);
+        assert!(
+            woken.into_iter().next().unwrap().into_task(&owner).is_none(),
+            "a wake of a finished task finds nothing"
+        );
+        drop(waker); // frees the block; Miri reports a leak otherwise
+    }
+
+    #[test]
+    fn wakes_from_another_thread_queue_the_task_once() {
+        let (owner, inbox) = owner();
+        let slot = Rc::new(RefCell::new(None));
+        let task: TaskRef = cell(&owner, keeps_waker(&slot)).clone();
+        assert!(task.poll().is_pending());
+        let waker = slot.borrow_mut().take().unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                let waker = waker.clone();
+                s.spawn(move || waker.wake());
+            }
+        });
+        let woken = inbox.take();
+        assert_eq!(woken.len(), 1, "queued once until the loop takes it");
+        let back = woken.into_iter().next().unwrap().into_task(&owner);
+        assert!(back.is_some_and(|t| t.same(&task)));
+        std::thread::scope(|s| {
+            s.spawn(|| waker.wake_by_ref());
+        });
+        assert_eq!(inbox.take().len(), 1, "taken off: the next wake queues it again");
+    }
+
+    #[test]
+    fn the_last_waker_may_be_dropped_on_another_thread_after_the_loop_is_gone() {
+        let (owner, inbox) = owner();
+        let slot = Rc::new(RefCell::new(None));
+        let task = cell(&owner, keeps_waker(&slot));
+        assert!(task.poll().is_pending());
+        let waker = slot.borrow_mut().take().unwrap();
+        drop(task);
+        drop(owner);
+        assert_eq!(Arc::strong_count(&inbox), 2, "the block anchors the remote");
+        let inbox_there = inbox.clone();
+        std::thread::spawn(move || {
+            waker.wake_by_ref();
+            drop(inbox_there.take());
+            drop(waker);
+        })
+        .join()
+        .unwrap();
+        assert_eq!(Arc::strong_count(&inbox), 1, "freeing the block let the anchor go");
+    }
+
+    #[test]
+    fn a_wake_from_a_loop_that_does_not_own_the_task_is_refused() {
+        let (other, _other_inbox) = owner();
+        let (owner, inbox) = owner();
+        let slot = Rc::new(RefCell::new(None));
+        let task: TaskRef = cell(&owner, keeps_waker(&slot)).clone();
+        assert!(task.poll().is_pending());
+        slot.borrow_mut().take().unwrap().wake();
+        let woken = inbox.take().pop().unwrap();
+        assert!(woken.into_task(&other).is_none(), "another loop cannot take our task");
+    }
+
+    #[test]
+    fn the_list_keeps_order_and_removes_only_its_own() {
+        let (owner, _inbox) = owner();
+        let tasks: Vec<TaskRef> = (0..3).map(|_| cell(&owner, async {}).clone()).collect();
+        let list = TaskList::new();
+        let other = TaskList::new();
+        for task in &tasks {
+            list.push(task.clone());
+        }
+        assert!(other.remove(&tasks[1]).is_none(), "not in that list");
+        assert!(list.remove(&tasks[1]).is_some());
+        assert!(list.remove(&tasks[1]).is_none(), "removed once");
+        let left = list.to_vec();
+        assert_eq!(left.len(), 2);
+        assert!(left[0].same(&tasks[0]) && left[1].same(&tasks[2]));
+        drop(left);
+        list.push(tasks[1].clone());
+        let all = list.take_all();
+        assert_eq!(all.len(), 3);
+        assert!(all[2].same(&tasks[1]), "pushed again, at the end");
+        assert!(list.to_vec().is_empty());
+        drop(all);
+        assert_eq!(tasks[0].refs.get(), 1, "the list gave its references back");
+    }
+
+    #[test]
+    fn polling_names_the_task_only_during_its_poll() {
+        let (owner, _inbox) = owner();
+        let task: TaskRef = cell(&owner, async {}).clone();
+        let polling = Polling::new();
+        assert!(polling.current().is_none());
+        let inside = polling.run(&task, || polling.current().is_some_and(|t| t.same(&task)));
+        assert!(inside);
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            polling.run(&task, || panic!("poll panicked"))
+        }));
+        assert!(unwound.is_err());
+        assert!(
+            polling.current().is_none() && !polling.is(&task),
+            "restored after a panic"
         );
     }
 }
