@@ -579,10 +579,12 @@ pub fn run<F: Future>(future: F) -> F::Output {
 /// ```
 #[track_caller]
 pub fn get_running_loop() -> Handle {
-    try_get_running_loop().expect(
-        "no evloop event loop is running on this thread (call this from inside evloop::run or run_until_complete)",
-    )
+    try_get_running_loop().expect(NO_LOOP)
 }
+
+/// The panic message of everything that needs a running loop and finds none.
+pub(crate) const NO_LOOP: &str =
+    "no evloop event loop is running on this thread (call this from inside evloop::run or run_until_complete)";
 
 /// The task being polled right now on this thread's loop: asyncio's
 /// `current_task()`. `None` outside a task (in a callback, or no loop).

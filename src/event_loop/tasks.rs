@@ -24,7 +24,7 @@
 
 use std::any::Any;
 use std::future::Future;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::rc::Rc;
 use std::task::Poll;
 
@@ -81,13 +81,23 @@ impl Core {
         F: Future + 'static,
         F::Output: 'static,
     {
+        self.clone().spawn_at(future, Location::caller())
+    }
+
+    /// `spawn`, called from `at` (what debug mode and traces show), for a
+    /// caller that has a reference to the loop to give the handle.
+    pub(crate) fn spawn_at<F>(self: Rc<Self>, future: F, at: &'static Location<'static>) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
         let id = self.next_task_id();
         if self.closed.get() {
             // Nothing runs on a closed loop: the handle reports `Cancelled`,
             // and the future is dropped here.
             drop(future);
             let cell = new_task::<F>(&self.owner, Header::new(id, State::Cancelled), Stage::Gone);
-            return Task::new(self.clone(), cell);
+            return Task::new(self, cell);
         }
         let cell = new_task(&self.owner, Header::new(id, State::Pending), Stage::Running(future));
         self.tasks.push(TaskRef::clone(&cell));
@@ -95,7 +105,7 @@ impl Core {
         if self.instruments.spawn_sites() {
             // asyncio's debug mode shows where a slow task was created; the
             // trace names the task's track with it.
-            task.header.set_spawned_at(std::panic::Location::caller());
+            task.header.set_spawned_at(at);
         }
         // Behind what other threads sent before, as asyncio's one FIFO
         // (its `create_task` is a `call_soon`).
@@ -103,7 +113,7 @@ impl Core {
         self.run_queue.borrow_mut().push_back(Job::Task(task));
         bump(&self.instruments.counters.tasks_spawned);
         self.instruments.event(|| LoopEvent::Spawn { task: id });
-        Task::new(self.clone(), cell)
+        Task::new(self, cell)
     }
 
     /// A task's waker was woken on this thread: queues the task if it is

@@ -46,7 +46,7 @@ pub use yield_now::{yield_now, YieldNow};
 
 use crate::event_loop::context;
 use crate::event_loop::core::Core;
-use crate::event_loop::get_running_loop;
+use crate::event_loop::NO_LOOP;
 use header::{Header, State};
 
 /// Schedules `future` on the running loop: asyncio's `create_task`.
@@ -72,7 +72,10 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    get_running_loop().create_task(future)
+    // The loop's `Rc` goes into the handle (issue #15: spawn_join).
+    context::current()
+        .expect(NO_LOOP)
+        .spawn_at(future, std::panic::Location::caller())
 }
 
 /// A handle to a spawned task: asyncio's `Task`, tokio's `JoinHandle`.

@@ -268,7 +268,7 @@ impl<F: Future> Typed<F> {
 /// Makes a task block of `owner`'s loop holding `header` and `stage`;
 /// returns the handle's view of it (clone the loop's [`TaskRef`] out of it).
 pub(crate) fn new_task<F: Future>(owner: &Rc<Owner>, header: Header, stage: Stage<F>) -> JoinRef<F::Output> {
-    let block = recycle::alloc(Layout::new::<Typed<F>>()).cast::<Typed<F>>();
+    let block = owner.cache.alloc(Layout::new::<Typed<F>>()).cast::<Typed<F>>();
     let typed = Typed {
         cell: TaskCell {
             shared: waker::Shared::new(owner),

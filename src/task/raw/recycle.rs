@@ -1,4 +1,4 @@
-//! Task memory, kept for the next task: a per-thread cache of freed task
+//! Task memory, kept for the next task: each loop's cache of freed task
 //! blocks, by size class.
 //!
 //! A program that spawns short tasks in bursts frees a block for each task
@@ -16,12 +16,14 @@
 //!   [`STEP`] when they are first allocated, so every block of a class has
 //!   one layout, and a cached block is handed out and finally freed with the
 //!   layout it was allocated with.
-//! - The cache never holds more than [`MAX_CACHED`] bytes per thread: past
-//!   that, a block goes back to the allocator at once. Memory is therefore
-//!   bounded by the largest burst of live tasks plus that much.
-//! - The cache is thread-local (tasks live and die on their loop's thread),
-//!   and is emptied when the thread exits. A block freed after that (by
-//!   another thread-local's destructor) goes straight to the allocator.
+//! - A cache never holds more than [`MAX_CACHED`] bytes: past that, a block
+//!   goes back to the allocator at once. Memory is therefore bounded by the
+//!   largest burst of live tasks plus that much per loop.
+//! - The cache belongs to the loop (its `Owner`), which is at hand wherever
+//!   a block is made or its task ends, so neither needs a thread-local
+//!   look-up; it is emptied when the loop goes. A block whose memory
+//!   outlives its task (a waker still held, maybe on another thread) goes
+//!   straight to the allocator with [`free_uncached`].
 //!
 //! # Safety
 //!
@@ -43,14 +45,15 @@ const STEP: usize = 16;
 const LARGEST: usize = 512;
 /// The strictest alignment cached (every class block is allocated with it).
 const ALIGN: usize = 16;
-/// At most this many bytes sit in one thread's cache.
+/// At most this many bytes sit in one loop's cache.
 pub(super) const MAX_CACHED: usize = 4 << 20;
 
 const CLASSES: usize = LARGEST / STEP;
 
 /// One free list per class, threaded through the free blocks themselves:
 /// the first word of a cached block points to the next one of its class.
-struct Cache {
+/// `!Send` (raw pointers): a loop's, on the loop's thread.
+pub(super) struct Cache {
     /// `heads[c]`: the last cached block of `(c + 1) * STEP` bytes, or null.
     heads: [Cell<*mut u8>; CLASSES],
     bytes: Cell<usize>,
@@ -98,12 +101,6 @@ impl Drop for Cache {
     }
 }
 
-thread_local! {
-    static CACHE: Cache = const {
-        Cache { heads: [const { Cell::new(ptr::null_mut()) }; CLASSES], bytes: Cell::new(0) }
-    };
-}
-
 /// The class of a block of `layout`, if such blocks are cached.
 #[inline]
 fn class_of(layout: Layout) -> Option<usize> {
@@ -115,54 +112,70 @@ fn class_layout(class: usize) -> Layout {
     Layout::from_size_align((class + 1) * STEP, ALIGN).expect("class layout")
 }
 
-/// A block that fits `layout` (size > 0): a cached one if there is one.
-/// Free it with [`free`] and the same `layout`.
-#[inline]
-pub(super) fn alloc(layout: Layout) -> NonNull<u8> {
-    debug_assert!(layout.size() > 0);
-    let layout = match class_of(layout) {
-        Some(class) => {
-            let cached = CACHE.try_with(|cache| cache.pop(class));
-            if let Ok(Some(block)) = cached {
-                return block;
-            }
-            class_layout(class)
+impl Cache {
+    pub(super) fn new() -> Cache {
+        Cache {
+            heads: [const { Cell::new(ptr::null_mut()) }; CLASSES],
+            bytes: Cell::new(0),
         }
-        None => layout,
-    };
-    // SAFETY: `layout` has a non-zero size (a task block always holds a
-    // header; asserted above).
-    let block = unsafe { alloc::alloc(layout) };
-    NonNull::new(block).unwrap_or_else(|| alloc::handle_alloc_error(layout))
-}
+    }
 
-/// Takes back a block [`alloc`] returned for `layout`, its contents
-/// dropped: cached if there is room, else freed.
-///
-/// # Safety
-///
-/// `block` came from `alloc(layout)` with this `layout`, and nobody uses it
-/// any more.
-#[inline]
-pub(super) unsafe fn free(block: NonNull<u8>, layout: Layout) {
-    let Some(class) = class_of(layout) else {
-        // SAFETY: by the caller's promise, `block` was allocated with
-        // `layout` (not a class: `alloc` used it as it is) and is unused.
-        unsafe { alloc::dealloc(block.as_ptr(), layout) };
-        return;
-    };
-    let kept = CACHE.try_with(|cache| cache.push(class, block));
-    if kept != Ok(true) {
-        // SAFETY: by the caller's promise, `block` came from `alloc`, which
-        // allocated it with `class_layout(class)`, and is unused.
-        unsafe { alloc::dealloc(block.as_ptr(), class_layout(class)) };
+    /// A block that fits `layout` (size > 0): a cached one if there is one.
+    /// Free it with [`Cache::free`] (of any cache) or [`free_uncached`], and
+    /// the same `layout`.
+    #[inline]
+    pub(super) fn alloc(&self, layout: Layout) -> NonNull<u8> {
+        debug_assert!(layout.size() > 0);
+        let layout = match class_of(layout) {
+            Some(class) => {
+                if let Some(block) = self.pop(class) {
+                    return block;
+                }
+                class_layout(class)
+            }
+            None => layout,
+        };
+        // SAFETY: `layout` has a non-zero size (a task block always holds a
+        // header; asserted above).
+        let block = unsafe { alloc::alloc(layout) };
+        NonNull::new(block).unwrap_or_else(|| alloc::handle_alloc_error(layout))
+    }
+
+    /// Takes back a block [`Cache::alloc`] returned for `layout`, its
+    /// contents dropped: cached if there is room, else freed.
+    ///
+    /// # Safety
+    ///
+    /// `block` came from `alloc(layout)` (of any cache) with this `layout`,
+    /// and nobody uses it any more.
+    #[inline]
+    pub(super) unsafe fn free(&self, block: NonNull<u8>, layout: Layout) {
+        match class_of(layout) {
+            Some(class) if self.push(class, block) => {}
+            // SAFETY: the caller's promise.
+            _ => unsafe { free_uncached(block, layout) },
+        }
+    }
+
+    /// Bytes cached right now.
+    #[cfg(test)]
+    fn cached_bytes(&self) -> usize {
+        self.bytes.get()
     }
 }
 
-/// Bytes cached on this thread right now.
-#[cfg(test)]
-pub(super) fn cached_bytes() -> usize {
-    CACHE.with(|cache| cache.bytes.get())
+/// Gives a block [`Cache::alloc`] returned for `layout` back to the
+/// allocator.
+///
+/// # Safety
+///
+/// As for [`Cache::free`].
+pub(super) unsafe fn free_uncached(block: NonNull<u8>, layout: Layout) {
+    let layout = class_of(layout).map_or(layout, class_layout);
+    // SAFETY: by the caller's promise, `block` came from `alloc`, which
+    // allocated it with this layout (its class's, if it has one), and is
+    // unused.
+    unsafe { alloc::dealloc(block.as_ptr(), layout) };
 }
 
 #[cfg(test)]
@@ -172,47 +185,54 @@ mod tests {
     #[test]
     fn a_freed_block_is_handed_out_again_for_the_same_class() {
         let layout = Layout::from_size_align(100, 8).unwrap();
-        let before = cached_bytes();
-        let a = alloc(layout);
+        let cache = Cache::new();
+        let before = cache.cached_bytes();
+        let a = cache.alloc(layout);
         // SAFETY: `a` came from `alloc(layout)` and is not used after this.
-        unsafe { free(a, layout) };
-        assert_eq!(cached_bytes(), before + 112, "100 bytes round up to the 112-byte class");
+        unsafe { cache.free(a, layout) };
+        assert_eq!(
+            cache.cached_bytes(),
+            before + 112,
+            "100 bytes round up to the 112-byte class"
+        );
         // Another size of the same class gets the same block.
         let other = Layout::from_size_align(97, 16).unwrap();
-        let b = alloc(other);
+        let b = cache.alloc(other);
         assert_eq!(a, b);
-        assert_eq!(cached_bytes(), before);
+        assert_eq!(cache.cached_bytes(), before);
         // SAFETY: `b` came from `alloc(other)` and is not used after this.
-        unsafe { free(b, other) };
+        unsafe { cache.free(b, other) };
     }
 
     #[test]
     fn large_or_overaligned_blocks_bypass_the_cache() {
-        let before = cached_bytes();
+        let cache = Cache::new();
+        let before = cache.cached_bytes();
         for layout in [
             Layout::from_size_align(LARGEST + 1, 8).unwrap(),
             Layout::from_size_align(64, 64).unwrap(),
         ] {
-            let block = alloc(layout);
+            let block = cache.alloc(layout);
             assert_eq!(block.as_ptr() as usize % layout.align(), 0);
             // SAFETY: `block` came from `alloc(layout)` and is not used after.
-            unsafe { free(block, layout) };
-            assert_eq!(cached_bytes(), before);
+            unsafe { cache.free(block, layout) };
+            assert_eq!(cache.cached_bytes(), before);
         }
     }
 
     #[test]
     #[cfg_attr(miri, ignore = "allocates 8,000 blocks")]
     fn the_cache_stops_at_its_byte_limit() {
+        let cache = Cache::new();
         let layout = Layout::from_size_align(LARGEST, 8).unwrap();
         let n = MAX_CACHED / LARGEST + 10;
-        let blocks: Vec<_> = (0..n).map(|_| alloc(layout)).collect();
+        let blocks: Vec<_> = (0..n).map(|_| cache.alloc(layout)).collect();
         for block in blocks {
             // SAFETY: each block came from `alloc(layout)` and is not used
             // after this.
-            unsafe { free(block, layout) };
+            unsafe { cache.free(block, layout) };
         }
-        assert!(cached_bytes() <= MAX_CACHED);
-        assert!(cached_bytes() + LARGEST > MAX_CACHED, "filled up to the limit");
+        assert!(cache.cached_bytes() <= MAX_CACHED);
+        assert!(cache.cached_bytes() + LARGEST > MAX_CACHED, "filled up to the limit");
     }
 }

@@ -30,12 +30,12 @@
 //!
 //! # Reaching the loop from another thread
 //!
-//! The block keeps a plain pointer to its loop's [`RemoteWake`]. The loop's
-//! [`Owner`] holds the `Arc` behind it, and the local side of every block
-//! holds the owner: while `refs > 0` the remote is alive. When `refs`
-//! reaches 0 and wakers are still out, the block first takes an `Arc` of
-//! its own (the *anchor*), then lets the owner go; the anchor is dropped
-//! when the block is freed. So whoever holds a waker can always reach the
+//! The block keeps a plain pointer to its loop's link (its id and
+//! [`RemoteWake`]). The loop's [`Owner`] holds the `Arc` behind it, and the
+//! local side of every block holds the owner: while `refs > 0` the link is
+//! alive. When `refs` reaches 0 and wakers are still out, the block first
+//! takes a count of that `Arc` of its own (the *anchor*), then lets the
+//! owner go; the anchor is given back when the block is freed. So whoever holds a waker can always reach the
 //! remote, for as long as they hold it, even after the loop is gone.
 //!
 //! # Safety
@@ -56,6 +56,7 @@
 //!   block, after an `Acquire` fence.
 #![allow(unsafe_code)]
 
+use std::alloc::Layout;
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
@@ -75,27 +76,36 @@ pub(crate) trait RemoteWake: Send + Sync {
 
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 
-/// A loop, as its tasks know it: its id (unique in the process) and its
-/// remote queue. `!Send` and `!Sync`: a `&Owner` exists only on the loop's
-/// thread, which is what lets a wake there touch the task's local side.
+/// A loop, as its tasks know it. `!Send` and `!Sync`: a `&Owner` exists
+/// only on the loop's thread, which is what lets a wake there touch the
+/// task's local side.
 pub(crate) struct Owner {
+    link: Arc<LoopLink>,
+    /// The loop's freed task blocks, for its next tasks.
+    pub(super) cache: recycle::Cache,
+    _loop_thread: PhantomData<*const ()>,
+}
+
+/// What a waker on any thread needs of its loop: the id, unique in the
+/// process, and the remote queue.
+struct LoopLink {
     id: u64,
     remote: Arc<dyn RemoteWake>,
-    _loop_thread: PhantomData<*const ()>,
 }
 
 impl Owner {
     pub(crate) fn new(remote: Arc<dyn RemoteWake>) -> Rc<Owner> {
+        let id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
         Rc::new(Owner {
-            id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
-            remote,
+            link: Arc::new(LoopLink { id, remote }),
+            cache: recycle::Cache::new(),
             _loop_thread: PhantomData,
         })
     }
 
     /// The loop's id.
     pub(crate) fn id(&self) -> u64 {
-        self.id
+        self.link.id
     }
 }
 
@@ -107,16 +117,17 @@ pub(super) struct Shared {
     remote_queued: AtomicBool,
     /// The loop the task belongs to ([`Owner::id`]).
     loop_id: u64,
-    /// The loop's remote queue: alive while the local side holds the owner,
-    /// and after that while `anchor` holds it.
-    remote: *const dyn RemoteWake,
-    /// The remote, held by the block itself once its local side is gone.
-    anchor: UnsafeCell<Option<Arc<dyn RemoteWake>>>,
+    /// The loop's link, an `Arc` the owner holds: alive while the local side
+    /// holds the owner, and after that while the block holds a count of its
+    /// own (`anchored`).
+    link: *const LoopLink,
+    /// The block holds a count of `link`'s `Arc` (its local side is gone).
+    anchored: UnsafeCell<bool>,
 }
 
-// SAFETY: `wakers` and `remote_queued` are atomics; `loop_id` and `remote`
+// SAFETY: `wakers` and `remote_queued` are atomics; `loop_id` and `link`
 // are written once, before the block is shared, and only read after; the
-// pointee of `remote` is `Sync`; `anchor` is written and read under the
+// pointee of `link` is `Sync`; `anchored` is written and read under the
 // protocol in the module docs ("Anchor").
 unsafe impl Sync for Shared {}
 
@@ -127,9 +138,9 @@ impl Shared {
         Shared {
             wakers: AtomicUsize::new(1),
             remote_queued: AtomicBool::new(false),
-            loop_id: owner.id,
-            remote: Arc::as_ptr(&owner.remote),
-            anchor: UnsafeCell::new(None),
+            loop_id: owner.id(),
+            link: Arc::as_ptr(&owner.link),
+            anchored: UnsafeCell::new(false),
         }
     }
 }
@@ -192,12 +203,12 @@ unsafe fn wake_by_ref(data: *const ()) {
     if shared.remote_queued.swap(true, Ordering::AcqRel) {
         return;
     }
-    // SAFETY: the remote is alive while the block's local side is, and the
+    // SAFETY: the link is alive while the block's local side is, and the
     // anchor keeps it alive after that (module docs); the waker being woken
     // keeps the block, and so the anchor, for the whole call. The queue gets
     // a count of its own, so ours is not given up before `wake_task` returns.
-    let remote = unsafe { &*shared.remote };
-    remote.wake_task(WakeRef::new(cell));
+    let link = unsafe { &*shared.link };
+    link.remote.wake_task(WakeRef::new(cell));
 }
 
 unsafe fn drop_waker(data: *const ()) {
@@ -236,12 +247,27 @@ unsafe fn release(cell: NonNull<TaskCell>) {
 /// The last count of `wakers` was just given up by the caller.
 unsafe fn free(cell: NonNull<TaskCell>) {
     // SAFETY: nobody else holds the block (caller's promise): its fields are
-    // ours to read and drop.
+    // ours to read; an anchor is the block's own count of the link's `Arc`.
+    // No cache at hand (this may be any thread, and the loop may be gone).
     unsafe {
-        let layout = (*ptr::addr_of!((*cell.as_ptr()).vtable)).layout;
-        drop((*shared(cell).anchor.get()).take());
-        recycle::free(cell.cast(), layout);
+        let shared = shared(cell);
+        let link = shared.link;
+        let anchored = *shared.anchored.get();
+        recycle::free_uncached(cell.cast(), layout(cell));
+        if anchored {
+            Arc::decrement_strong_count(link);
+        }
     }
+}
+
+/// The layout the block was allocated with (its vtable's).
+///
+/// # Safety
+///
+/// The caller holds the block's memory.
+unsafe fn layout(cell: NonNull<TaskCell>) -> Layout {
+    // SAFETY: the caller's promise; the vtable is written once by `new_task`.
+    unsafe { (*ptr::addr_of!((*cell.as_ptr()).vtable)).layout }
 }
 
 /// The local side is gone (`refs` reached 0, header and stage dropped):
@@ -261,13 +287,18 @@ pub(super) unsafe fn release_local(cell: NonNull<TaskCell>) {
     // No waker is out (and none can be made: it takes a waker or a
     // `TaskRef`): free at once, with no atomic read-modify-write.
     if shared.wakers.load(Ordering::Acquire) == 1 {
-        drop(owner);
-        // SAFETY: ours was the only count.
-        unsafe { free(cell) };
+        // SAFETY: ours was the only count, and nothing was anchored: the
+        // memory goes back to the loop's cache.
+        unsafe { owner.cache.free(cell.cast(), layout(cell)) };
         return;
     }
-    // SAFETY: written once, here, before the count is released ("Anchor").
-    unsafe { *shared.anchor.get() = Some(owner.remote.clone()) };
+    // SAFETY: the owner holds the link's `Arc`, so there is a count to add
+    // to; `anchored` is written once, here, before the local side's count
+    // is released ("Anchor").
+    unsafe {
+        Arc::increment_strong_count(shared.link);
+        *shared.anchored.get() = true;
+    }
     drop(owner);
     // SAFETY: the local side's count, given up.
     unsafe { release(cell) };
@@ -302,7 +333,7 @@ impl Woken<'_> {
 /// The caller holds a count of `wakers`.
 unsafe fn upgrade(cell: NonNull<TaskCell>, owner: &Owner) -> Option<TaskRef> {
     // SAFETY: the caller holds a count.
-    if unsafe { shared(cell) }.loop_id != owner.id {
+    if unsafe { shared(cell) }.loop_id != owner.id() {
         return None;
     }
     // SAFETY: `&Owner` exists only on its loop's thread (it is `!Sync`), and
