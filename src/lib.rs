@@ -111,10 +111,12 @@
 //! 1. `src/event_loop/core.rs`: the tick and the run queue; `tasks.rs`: the
 //!    loop's side of a task's life cycle (spawn, wake, poll, finish);
 //!    `src/event_loop/mod.rs` and `handle.rs`: the public face of the loop;
-//!    `wakers.rs`: which waker a poll lends; `shutdown.rs`: close.
-//! 2. `src/task/header.rs`: a task's life cycle; `src/task/table.rs`: the
-//!    tasks by key; `src/task/raw/`: a task's one block, its life cycle, and
-//!    the one module with `unsafe` code, and why; `src/task/waker.rs`: wakers;
+//!    `context.rs`: where local wakes enter; `shutdown.rs`: close.
+//! 2. `src/task/header.rs`: a task's life cycle; `src/task/raw/mod.rs`: a
+//!    task's one block, its life cycle, and the one module with `unsafe`
+//!    code, and why; `src/task/raw/waker.rs`: wakers, a `RawWaker` over the
+//!    block; `src/task/raw/list.rs`: the loop's list of its tasks;
+//!    `src/task/raw/recycle.rs`: the loop's cache of task blocks;
 //!    `src/task/coop.rs`: the cooperative budget.
 //! 3. `src/time/wheel.rs`: the timer wheel; `src/time/clock.rs`: the clock;
 //!    `src/time/mod.rs`: `sleep`.
