@@ -103,7 +103,7 @@ pub(crate) struct TaskCell {
     /// The task's loop, held by the local side.
     owner: Rc<Owner>,
     /// The `TaskRef`s alive (a `JoinRef` holds one).
-    refs: Cell<usize>,
+    refs: Cell<u32>,
     /// The block's place in its loop's `TaskList`.
     links: list::Links,
     vtable: &'static Vtable,
@@ -364,7 +364,7 @@ impl Clone for TaskRef {
     #[inline]
     fn clone(&self) -> TaskRef {
         let refs = self.refs.get();
-        if refs == usize::MAX {
+        if refs == u32::MAX {
             // As `Rc`: a count this high means clones were leaked on purpose.
             std::process::abort();
         }

@@ -61,7 +61,7 @@ use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
 use std::rc::Rc;
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{RawWaker, RawWakerVTable};
 
@@ -112,11 +112,9 @@ impl Owner {
 /// The part of a block any thread may touch.
 pub(super) struct Shared {
     /// Wakers alive, plus one for the local side while `refs > 0`.
-    wakers: AtomicUsize,
+    wakers: AtomicU32,
     /// The block sits in the remote queue; a second remote wake adds nothing.
     remote_queued: AtomicBool,
-    /// The loop the task belongs to ([`Owner::id`]).
-    loop_id: u64,
     /// The loop's link, an `Arc` the owner holds: alive while the local side
     /// holds the owner, and after that while the block holds a count of its
     /// own (`anchored`).
@@ -125,8 +123,7 @@ pub(super) struct Shared {
     anchored: UnsafeCell<bool>,
 }
 
-// SAFETY: `wakers` and `remote_queued` are atomics; `loop_id` and `link`
-// are written once, before the block is shared, and only read after; the
+// SAFETY: `wakers` and `remote_queued` are atomics; `link` is written once, before the block is shared, and only read after; the
 // pointee of `link` is `Sync`; `anchored` is written and read under the
 // protocol in the module docs ("Anchor").
 unsafe impl Sync for Shared {}
@@ -136,9 +133,8 @@ impl Shared {
     /// side.
     pub(super) fn new(owner: &Owner) -> Shared {
         Shared {
-            wakers: AtomicUsize::new(1),
+            wakers: AtomicU32::new(1),
             remote_queued: AtomicBool::new(false),
-            loop_id: owner.id(),
             link: Arc::as_ptr(&owner.link),
             anchored: UnsafeCell::new(false),
         }
@@ -158,6 +154,26 @@ unsafe fn shared<'a>(cell: NonNull<TaskCell>) -> &'a Shared {
     unsafe { &*ptr::addr_of!((*cell.as_ptr()).shared) }
 }
 
+/// One more count of `wakers`.
+#[inline]
+fn add_waker(shared: &Shared) {
+    if shared.wakers.fetch_add(1, Ordering::Relaxed) > u32::MAX / 2 {
+        // As `Arc`: a count this high means wakers were leaked on purpose.
+        std::process::abort();
+    }
+}
+
+/// The id of the loop `cell`'s task belongs to.
+///
+/// # Safety
+///
+/// As for [`shared`].
+unsafe fn loop_id(cell: NonNull<TaskCell>) -> u64 {
+    // SAFETY: the caller holds a count; the link is alive while the block
+    // is (module docs).
+    unsafe { (*shared(cell).link).id }
+}
+
 /// The vtable of every task waker. A `static`, so every waker over a block
 /// carries the same address, and `Waker::will_wake` compares them right.
 static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
@@ -171,10 +187,7 @@ unsafe fn clone(data: *const ()) -> RawWaker {
     let cell = cell_of(data);
     // SAFETY: a waker is being cloned, so its count is held.
     let shared = unsafe { shared(cell) };
-    if shared.wakers.fetch_add(1, Ordering::Relaxed) > isize::MAX as usize {
-        // As `Arc`: a count this high means wakers were leaked on purpose.
-        std::process::abort();
-    }
+    add_waker(shared);
     raw(cell)
 }
 
@@ -315,7 +328,7 @@ impl Woken<'_> {
     /// The loop the task belongs to.
     pub(crate) fn loop_id(&self) -> u64 {
         // SAFETY: the waker being woken holds a count for `'a`.
-        unsafe { shared(self.cell) }.loop_id
+        unsafe { loop_id(self.cell) }
     }
 
     /// The task, if it belongs to `owner`'s loop and its local side is
@@ -333,7 +346,7 @@ impl Woken<'_> {
 /// The caller holds a count of `wakers`.
 unsafe fn upgrade(cell: NonNull<TaskCell>, owner: &Owner) -> Option<TaskRef> {
     // SAFETY: the caller holds a count.
-    if unsafe { shared(cell) }.loop_id != owner.id() {
+    if unsafe { loop_id(cell) } != owner.id() {
         return None;
     }
     // SAFETY: `&Owner` exists only on its loop's thread (it is `!Sync`), and
@@ -359,7 +372,7 @@ impl WakeRef {
     fn new(cell: NonNull<TaskCell>) -> WakeRef {
         // SAFETY: made while a waker's count is held (`wake_by_ref`), so
         // there is a count to add to.
-        unsafe { shared(cell) }.wakers.fetch_add(1, Ordering::Relaxed);
+        add_waker(unsafe { shared(cell) });
         WakeRef { cell }
     }
 
