@@ -53,21 +53,24 @@ pub(crate) enum State {
     Cancelled,
 }
 
+/// In `#[repr(C)]` order, so that the flags a poll and a wake read come
+/// last, on the task block's second cache line with the vtable and the
+/// stage (`raw/mod.rs`, "Layout").
+#[repr(C)]
 pub(crate) struct Header {
     /// The task's id: unique within its loop, never reused.
     id: u64,
+    /// What most tasks never have, boxed so that the common task's
+    /// allocation stays small.
+    rare: Cell<Option<Box<Rare>>>,
+    /// Who is awaiting the `Task` handle (read when the task finishes).
+    pub(crate) join_waker: Cell<Option<Waker>>,
     pub(crate) state: Cell<State>,
     /// The task is on the run queue; a second wake must not push it again.
     pub(crate) queued: Cell<bool>,
     pub(crate) cancel_requested: Cell<bool>,
     /// The `Task` handle was dropped: discard the result as soon as it exists.
     pub(crate) detached: Cell<bool>,
-    /// Who is awaiting the `Task` handle.
-    pub(crate) join_waker: Cell<Option<Waker>>,
-    /// What most tasks never have, boxed so that the common task's
-    /// allocation stays small (glibc serves chunks up to 128 bytes from its
-    /// fast bins).
-    rare: Cell<Option<Box<Rare>>>,
 }
 
 #[derive(Default)]

@@ -6,11 +6,18 @@
 //! A spawned task is one block, laid out as `Typed<F>`:
 //!
 //! ```text
-//!  +------------------------------- TaskCell ---------------------------------+------------------+
-//!  | shared: wakers (atomic), remote_queued, loop id, remote  (any thread)     | stage: RefCell<  |
-//!  | header | owner | refs: Cell<usize> | links | vtable      (loop's thread)  |   Stage<F>>      |
-//!  +---------------------------------------------------------------------------+------------------+
+//!  +----------------------------------- TaskCell ------------------------------------+------------+
+//!  | shared: wakers, remote_queued, anchored, link  (any thread)                       | stage:     |
+//!  | links | owner | header (id, rare, join waker, flags) | refs | vtable (loop thread) | RefCell<   |
+//!  |                                                                                   | Stage<F>>  |
+//!  +-----------------------------------------------------------------------------------+------------+
 //! ```
+//!
+//! For a small future the block is 128 bytes on two cache lines (blocks of
+//! a line or more start on one, `recycle.rs`): spawning writes both; a poll
+//! reads only the second, which holds the header's join waker and flags,
+//! the count of `TaskRef`s, the vtable and the stage (callgrind's cache model: one L1
+//! miss per poll instead of two, `spawn_join` in `BENCHMARKS.md`).
 //!
 //! The loop holds it as a [`TaskRef`] (a pointer to the `TaskCell` prefix,
 //! whatever `F` is), the `Task<T>` handle as a [`JoinRef<T>`] (the same
@@ -95,17 +102,21 @@ pub(crate) use waker::{Owner, RemoteWake, WakeRef, Woken};
 
 use super::header::Header;
 
-/// What every task block starts with, whatever its future.
+/// What every task block starts with, whatever its future. In
+/// `#[repr(C)]` order: what only spawning, other threads and the end of the
+/// task touch first; then the header, whose flags come last; then what every
+/// poll and wake touches, right before the stage ("Layout").
+#[repr(C)]
 pub(crate) struct TaskCell {
     /// What any thread may touch (`waker.rs`).
     shared: waker::Shared,
-    pub(crate) header: Header,
-    /// The task's loop, held by the local side.
-    owner: Rc<Owner>,
-    /// The `TaskRef`s alive (a `JoinRef` holds one).
-    refs: Cell<u32>,
     /// The block's place in its loop's `TaskList`.
     links: list::Links,
+    /// The task's loop, held by the local side.
+    owner: Rc<Owner>,
+    pub(crate) header: Header,
+    /// The `TaskRef`s alive (a `JoinRef` holds one).
+    refs: Cell<u32>,
     vtable: &'static Vtable,
 }
 
