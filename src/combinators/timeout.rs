@@ -219,7 +219,7 @@ fn enclosing_expired(now: Instant) -> bool {
 /// the loop's thread-local, without making a `Handle`: this runs on every
 /// poll of a `wait_for`).
 fn loop_now() -> Option<Instant> {
-    crate::event_loop::context::with_current(|core| core.clock.now())
+    crate::time::now()
 }
 
 /// A [`TimeoutScope`] whose deadline is `delay` from now (on the running

@@ -28,6 +28,7 @@ pub(crate) fn enter(core: &Rc<Core>) -> Result<EnterGuard, RunError> {
             return Err(RunError::AlreadyRunning);
         }
         *current = Some(core.clone());
+        crate::time::set_current(Some(core.time.clone()));
         core.set_running(true);
         core.instruments.run_started();
         Ok(EnterGuard { _private: () })
@@ -43,6 +44,7 @@ impl Drop for EnterGuard {
         // Also when a panic unwinds out of a poll: no budget outlives a run.
         crate::task::coop::unconstrain();
         let core = CURRENT.with(|current| current.borrow_mut().take());
+        crate::time::set_current(None);
         if let Some(core) = core {
             core.set_running(false);
             core.instruments.run_ended();

@@ -45,9 +45,7 @@ use super::{ExceptionContext, ExceptionHandler};
 use crate::reactor::Reactor;
 use crate::task::coop;
 use crate::task::{Owner, Polling, TaskList, TaskRef};
-use crate::time::clock::Clock;
-use crate::time::wheel::{TimerKey, Wheel};
-use crate::time::TimerEntry;
+use crate::time::{CallbackCell, TimerEntry, Timers};
 
 /// While jobs are ready, the reactor is polled (without blocking) once every
 /// this many jobs run, and whenever the run queue is empty at a tick's start.
@@ -64,19 +62,12 @@ pub(crate) enum Job {
     Main,
 }
 
-/// A callback scheduled with `call_soon`/`call_later`, shared with its
-/// cancellable handle.
-pub(crate) struct CallbackCell {
-    pub(crate) f: Cell<Option<Box<dyn FnOnce()>>>,
-    pub(crate) cancelled: Cell<bool>,
-}
-
 pub(crate) struct Core {
     /// The loop as its tasks know it: its id and remote queue.
     pub(super) owner: Rc<Owner>,
     pub(crate) remote: Arc<Remote>,
-    pub(crate) clock: Clock,
-    pub(crate) timers: RefCell<Wheel<TimerEntry>>,
+    /// The clock and the timer wheel, shared with every armed `Sleep`.
+    pub(crate) time: Rc<Timers>,
     pub(crate) reactor: RefCell<Reactor>,
     /// Every task not yet released (pending, or finished with its result
     /// unclaimed); see `task/raw/list.rs`.
@@ -117,8 +108,7 @@ impl Core {
         Ok(Core {
             owner: Owner::new(remote.clone()),
             remote,
-            clock: Clock::new(manual_clock),
-            timers: RefCell::new(Wheel::new()),
+            time: Rc::new(Timers::new(manual_clock)),
             reactor: RefCell::new(reactor),
             tasks: TaskList::new(),
             next_task_id: Cell::new(1),
@@ -241,21 +231,13 @@ impl Core {
         self.report(&message, None, task);
     }
 
-    /// Disarms a timer; `None` if it already fired or was disarmed.
-    pub(crate) fn cancel_timer(&self, key: TimerKey) -> Option<TimerEntry> {
-        // `try_` because a destructor may run while the wheel is being drained.
-        let entry = self.timers.try_borrow_mut().ok()?.remove(key);
-        if entry.is_some() {
-            bump(&self.instruments.counters.timers_cancelled);
-        }
-        entry
-    }
-
     /// Counters, plus the live numbers only the containers know.
     pub(crate) fn stats(&self) -> Stats {
         let c = &self.instruments.counters;
         let alive = c.tasks_spawned.get() - c.tasks_finished.get();
-        self.instruments.snapshot(alive, self.timers.borrow().len() as u64)
+        let mut stats = self.instruments.snapshot(alive, self.time.len() as u64);
+        stats.timers_cancelled = self.time.cancelled();
+        stats
     }
 
     /// Hands an error to the loop's exception handler.
@@ -276,12 +258,6 @@ impl Core {
         self.wake_main(false);
     }
 
-    /// The instant of the wheel's next expiration (timer or cascade).
-    fn next_timer(&self) -> Option<Instant> {
-        let tick = self.timers.borrow().next_expiration()?.1;
-        Some(self.clock.tick_instant(tick))
-    }
-
     /// How long the next tick may block: zero if anything is ready, until the
     /// next timer (zero on a manual clock, which jumps instead), or forever.
     #[inline]
@@ -290,14 +266,14 @@ impl Core {
         if ready {
             return Some(Duration::ZERO);
         }
-        let next = self.next_timer()?;
-        if self.clock.is_manual() {
+        let next = self.time.next_expiration()?;
+        if self.time.clock.is_manual() {
             // A manual clock jumps instead of waiting, unless another thread is
             // still working on a result: then wait for it (for ever if need be;
             // its guard wakes us when the work ends).
             (!self.remote.work_in_flight()).then_some(Duration::ZERO)
         } else {
-            Some(next.saturating_duration_since(self.clock.now()))
+            Some(next.saturating_duration_since(self.time.clock.now()))
         }
     }
 
@@ -357,15 +333,16 @@ impl Core {
         self.take_remote();
 
         // 4. Timers.
-        if !self.timers.borrow().is_empty() {
-            if self.clock.is_manual() && self.run_queue.borrow().is_empty() && !self.remote.work_in_flight() {
-                if let Some(t) = self.next_timer() {
-                    self.clock.advance_to(t);
+        if !self.time.is_empty() {
+            let clock = &self.time.clock;
+            if clock.is_manual() && self.run_queue.borrow().is_empty() && !self.remote.work_in_flight() {
+                if let Some(t) = self.time.next_expiration() {
+                    clock.advance_to(t);
                 }
             }
-            let now = self.clock.now_tick(self.clock.now());
+            let now = clock.now_tick(clock.now());
             let mut fired = mem::take(&mut *self.fired.borrow_mut());
-            self.timers.borrow_mut().poll(now, &mut fired);
+            self.time.poll(now, &mut fired);
             for entry in fired.drain(..) {
                 bump(&counters.timers_fired);
                 self.instruments.event(|| LoopEvent::TimerFired);
@@ -435,7 +412,7 @@ impl Core {
         !self.stop_on_task_panic
             && !self.run_queue.borrow().is_empty()
             && !self.io_poll_due()
-            && self.timers.borrow().is_empty()
+            && self.time.is_empty()
             && !self.remote.pending()
             && !self.remote.stop_requested()
     }

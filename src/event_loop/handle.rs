@@ -8,7 +8,7 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::core::{CallbackCell, Core};
+use super::core::Core;
 use super::instrument::Stats;
 use super::remote::Remote;
 use super::submit::RemoteTask;
@@ -16,7 +16,7 @@ use super::tasks::TaskInfo;
 use super::RunError;
 use crate::task::Task;
 use crate::time::wheel::TimerKey;
-use crate::time::TimerEntry;
+use crate::time::{CallbackCell, TimerEntry, Timers};
 
 /// A cheap, cloneable reference to a loop, for use on the loop's thread:
 /// schedule tasks and callbacks, stop the loop, read its clock.
@@ -81,7 +81,7 @@ impl Handle {
 
     /// Schedules `f` to run `delay` from now.
     pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> CallbackHandle {
-        let now = self.core.clock.now();
+        let now = self.core.time.clock.now();
         self.call_at(
             now.checked_add(delay).unwrap_or_else(|| now + crate::time::FAR_FUTURE),
             f,
@@ -96,11 +96,11 @@ impl Handle {
             cell.cancel();
             return CallbackHandle { cell, timer: None };
         }
-        let tick = self.core.clock.deadline_tick(when);
-        let key = crate::time::arm(&self.core, tick, TimerEntry::Call(cell.clone()));
+        let tick = self.core.time.clock.deadline_tick(when);
+        let key = self.core.time.arm(tick, TimerEntry::Call(cell.clone()));
         CallbackHandle {
             cell,
-            timer: Some((Rc::downgrade(&self.core), key)),
+            timer: Some((Rc::downgrade(&self.core.time), key)),
         }
     }
 
@@ -112,7 +112,7 @@ impl Handle {
 
     /// The loop's current time.
     pub fn time(&self) -> Instant {
-        self.core.clock.now()
+        self.core.time.clock.now()
     }
 
     /// Whether the loop is running.
@@ -202,7 +202,7 @@ impl CallbackCell {
 /// ```
 pub struct CallbackHandle {
     cell: Rc<CallbackCell>,
-    timer: Option<(Weak<Core>, TimerKey)>,
+    timer: Option<(Weak<Timers>, TimerKey)>,
 }
 
 impl CallbackHandle {
@@ -210,9 +210,9 @@ impl CallbackHandle {
     /// once, and a timer's wheel entry is freed.
     pub fn cancel(&self) {
         self.cell.cancel();
-        if let Some((core, key)) = &self.timer {
-            if let Some(core) = core.upgrade() {
-                drop(core.cancel_timer(*key));
+        if let Some((timers, key)) = &self.timer {
+            if let Some(timers) = timers.upgrade() {
+                drop(timers.cancel(*key));
             }
         }
     }

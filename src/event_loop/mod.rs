@@ -311,7 +311,7 @@ impl Builder {
             (!path.is_empty()).then(|| PathBuf::from(path))
         });
         if let Some(path) = trace {
-            let tracer = Tracer::create(&path, core.id(), core.clock.clone())?;
+            let tracer = Tracer::create(&path, core.id(), core.time.clock.clone())?;
             core.instruments.set_tracer(tracer);
         }
         Ok(EventLoop {
@@ -492,7 +492,7 @@ impl EventLoop {
 
     /// The loop's current time (the manual clock's, if it has one).
     pub fn time(&self) -> Instant {
-        self.core.clock.now()
+        self.core.time.clock.now()
     }
 
     fn check_open(&self) -> Result<(), RunError> {

@@ -44,7 +44,7 @@ impl Core {
         // must find empty containers, not borrowed ones.
         let tasks = self.tasks.take_all();
         let queue = mem::take(&mut *self.run_queue.borrow_mut());
-        let timers = self.timers.borrow_mut().drain();
+        let timers = self.time.drain();
         for task in tasks {
             let header = &task.header;
             if !header.is_finished() {

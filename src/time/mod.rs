@@ -1,5 +1,11 @@
 //! Time: the clock, the timer wheel, and [`sleep`].
 //!
+//! A loop's [`Timers`] (its clock and wheel) live here, in an `Rc` the loop
+//! and every armed [`Sleep`] share; a `Sleep` finds the running loop's
+//! through this module's own thread-local, which the loop sets while it
+//! runs (`event_loop/context.rs`). So time depends on nothing of the loop's:
+//! the loop fires what the wheel returns (tick step 4, `event_loop/core.rs`).
+//!
 //! # Ground rules
 //!
 //! - The wheel (`wheel.rs`) is pure: it files payloads under integer ticks
@@ -30,6 +36,7 @@
 pub(crate) mod clock;
 pub(crate) mod wheel;
 
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -38,10 +45,103 @@ use std::sync::OnceLock;
 use std::task::{ready, Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::event_loop::context;
-use crate::event_loop::core::{CallbackCell, Core};
 use clock::Clock;
-use wheel::TimerKey;
+use wheel::{TimerKey, Wheel};
+
+/// A loop's timers: its clock and its wheel.
+pub(crate) struct Timers {
+    pub(crate) clock: Clock,
+    wheel: RefCell<Wheel<TimerEntry>>,
+    /// Timers disarmed before they fired, for `Stats`.
+    cancelled: Cell<u64>,
+}
+
+impl Timers {
+    pub(crate) fn new(manual_clock: bool) -> Timers {
+        Timers {
+            clock: Clock::new(manual_clock),
+            wheel: RefCell::new(Wheel::new()),
+            cancelled: Cell::new(0),
+        }
+    }
+
+    /// Files `entry` for tick `tick`. A wheel that was empty first catches
+    /// up with the clock (see [`Wheel::catch_up`]), the one clock read a
+    /// timer may cost here, paid once per idle spell.
+    #[inline]
+    pub(crate) fn arm(&self, tick: u64, entry: TimerEntry) -> TimerKey {
+        let mut wheel = self.wheel.borrow_mut();
+        if wheel.is_empty() {
+            wheel.catch_up(self.clock.now_tick(self.clock.now()));
+        }
+        wheel.insert(tick, entry)
+    }
+
+    /// Disarms a timer; `None` if it already fired or was disarmed.
+    pub(crate) fn cancel(&self, key: TimerKey) -> Option<TimerEntry> {
+        // `try_` because a destructor may run while the wheel is being drained.
+        let entry = self.wheel.try_borrow_mut().ok()?.remove(key);
+        if entry.is_some() {
+            self.cancelled.set(self.cancelled.get() + 1);
+        }
+        entry
+    }
+
+    /// Timers disarmed before they fired, so far.
+    pub(crate) fn cancelled(&self) -> u64 {
+        self.cancelled.get()
+    }
+
+    /// Timers armed right now.
+    pub(crate) fn len(&self) -> usize {
+        self.wheel.borrow().len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.wheel.borrow().is_empty()
+    }
+
+    /// The instant of the wheel's next expiration (timer or cascade).
+    pub(crate) fn next_expiration(&self) -> Option<Instant> {
+        let tick = self.wheel.borrow().next_expiration()?.1;
+        Some(self.clock.tick_instant(tick))
+    }
+
+    /// Moves every timer due by `now` (a tick) into `fired`.
+    pub(crate) fn poll(&self, now: u64, fired: &mut Vec<TimerEntry>) {
+        self.wheel.borrow_mut().poll(now, fired);
+    }
+
+    /// Takes every timer out (the loop is closing).
+    pub(crate) fn drain(&self) -> Vec<TimerEntry> {
+        self.wheel.borrow_mut().drain()
+    }
+}
+
+thread_local! {
+    /// The timers of the loop running on this thread, if one runs.
+    static CURRENT: RefCell<Option<Rc<Timers>>> = const { RefCell::new(None) };
+}
+
+/// Makes `timers` the running loop's (the loop's `enter`), or none (its
+/// exit).
+pub(crate) fn set_current(timers: Option<Rc<Timers>>) {
+    // `try_with`: a loop dropped during thread exit has nothing to set.
+    let _ = CURRENT.try_with(|current| *current.borrow_mut() = timers);
+}
+
+/// The running loop's timers, if a loop runs on this thread.
+fn current() -> Option<Rc<Timers>> {
+    CURRENT.try_with(|current| current.borrow().clone()).ok().flatten()
+}
+
+/// The running loop's clock reading, if a loop runs on this thread.
+pub(crate) fn now() -> Option<Instant> {
+    CURRENT
+        .try_with(|current| current.borrow().as_ref().map(|t| t.clock.now()))
+        .ok()
+        .flatten()
+}
 
 /// Stands in for "never" where an `Instant` overflow would occur (~30 years).
 pub(crate) const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
@@ -99,15 +199,15 @@ fn epoch() -> Instant {
 /// assert!(start.elapsed() >= Duration::from_millis(20));
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    match context::current() {
-        Some(core) => {
+    match current() {
+        Some(timers) => {
             // One clock read, kept as an offset from the loop's origin: the
             // first poll turns it into a wheel tick without touching an
             // `Instant` again.
-            let now = nanos(core.clock.elapsed());
+            let now = nanos(timers.clock.elapsed());
             Sleep {
                 deadline: now.saturating_add(nanos(duration)),
-                core: Some(core),
+                timers: Some(timers),
                 timer: if duration.is_zero() {
                     Timer::of(State::Yield)
                 } else {
@@ -117,7 +217,7 @@ pub fn sleep(duration: Duration) -> Sleep {
         }
         None => Sleep {
             deadline: nanos(duration),
-            core: None,
+            timers: None,
             timer: Timer::of(State::After),
         },
     }
@@ -138,7 +238,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline: signed_nanos(epoch(), deadline),
-        core: None,
+        timers: None,
         timer: Timer::of(State::At),
     }
 }
@@ -150,7 +250,7 @@ enum State {
     /// (asyncio's `sleep(0)`); the deadline is as in `Since`.
     Yield,
     /// Not armed; the deadline is nanoseconds after the loop clock's origin
-    /// (`core` is set), computed ahead of a clock reading: it had not passed
+    /// (`timers` is set), computed ahead of a clock reading: it had not passed
     /// then, so the first poll arms without reading the clock (if that poll
     /// comes late, the wheel fires the timer on its next tick).
     Since,
@@ -208,10 +308,10 @@ impl Timer {
 /// depends on the state), and the state with the timer's key.
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
-    /// The loop whose wheel the timer goes on (known at creation inside a
-    /// loop, else found at the first poll). Set in every state but `At`
-    /// and `After`.
-    core: Option<Rc<Core>>,
+    /// The timers of the loop whose wheel the timer goes on (known at
+    /// creation inside a loop, else found at the first poll). Set in every
+    /// state but `At` and `After`.
+    timers: Option<Rc<Timers>>,
     /// Nanoseconds; see [`State`] for what from.
     deadline: i64,
     timer: Timer,
@@ -221,10 +321,10 @@ impl Sleep {
     /// The instant this sleep ends, once known (it is fixed at creation
     /// inside a loop, or at first poll otherwise).
     pub fn deadline(&self) -> Option<Instant> {
-        match (self.timer.state, &self.core) {
+        match (self.timer.state, &self.timers) {
             (State::At, _) => Some(offset(epoch(), self.deadline)),
             (State::After, _) => None,
-            (_, Some(core)) => Some(offset(core.clock.origin(), self.deadline)),
+            (_, Some(timers)) => Some(offset(timers.clock.origin(), self.deadline)),
             (_, None) => None,
         }
     }
@@ -242,9 +342,9 @@ impl Sleep {
     }
 
     fn disarm(&mut self) {
-        if let (Some(key), Some(core)) = (self.timer.key(), &self.core) {
+        if let (Some(key), Some(timers)) = (self.timer.key(), &self.timers) {
             self.timer = Timer::of(State::Since);
-            drop(core.cancel_timer(key));
+            drop(timers.cancel(key));
         }
     }
 }
@@ -287,11 +387,11 @@ impl Future for Sleep {
             _ => {}
         }
         if let Some(key) = this.timer.key() {
-            let core = this.core.as_ref().expect("an armed sleep knows its loop");
-            let mut timers = core.timers.borrow_mut();
-            let Some(entry) = timers.payload_mut(key) else {
+            let timers = this.timers.as_ref().expect("an armed sleep knows its loop");
+            let mut wheel = timers.wheel.borrow_mut();
+            let Some(entry) = wheel.payload_mut(key) else {
                 // The entry is gone: it fired (the wheel removes what it fires).
-                drop(timers);
+                drop(wheel);
                 this.timer = Timer::ELAPSED;
                 return Poll::Ready(());
             };
@@ -301,18 +401,18 @@ impl Future for Sleep {
                 TimerEntry::Call(_) => unreachable!("a Sleep's timer never holds a callback"),
             };
             let old = (!current).then(|| std::mem::replace(entry, TimerEntry::Wake(cx.waker().clone())));
-            drop(timers);
+            drop(wheel);
             drop(old);
             return Poll::Pending;
         }
-        let core = this.core.get_or_insert_with(|| {
-            context::current().expect("evloop::sleep polled outside a running evloop event loop")
-        });
+        let timers = this
+            .timers
+            .get_or_insert_with(|| current().expect("evloop::sleep polled outside a running evloop event loop"));
         // From here on the deadline counts from the clock's origin.
         match this.timer.state {
             State::At => {
-                let deadline = signed_nanos(core.clock.origin(), offset(epoch(), this.deadline));
-                if deadline <= nanos(core.clock.elapsed()) {
+                let deadline = signed_nanos(timers.clock.origin(), offset(epoch(), this.deadline));
+                if deadline <= nanos(timers.clock.elapsed()) {
                     // Ready at once, and again and again for a loop over
                     // deadlines already past: a leaf the budget covers. A
                     // spent budget leaves the state as it was.
@@ -325,7 +425,7 @@ impl Future for Sleep {
             }
             State::After => {
                 let after = this.deadline;
-                this.deadline = nanos(core.clock.elapsed()).saturating_add(after);
+                this.deadline = nanos(timers.clock.elapsed()).saturating_add(after);
                 if after == 0 {
                     this.timer = Timer::ELAPSED;
                     cx.waker().wake_by_ref();
@@ -338,7 +438,7 @@ impl Future for Sleep {
         // `After` were just checked against the clock.
         let since = Duration::from_nanos(this.deadline.unsigned_abs());
         let entry = TimerEntry::Wake(cx.waker().clone());
-        this.timer = Timer::armed(arm(core, Clock::since_tick(since), entry));
+        this.timer = Timer::armed(timers.arm(Clock::since_tick(since), entry));
         Poll::Pending
     }
 }
@@ -352,16 +452,12 @@ pub(crate) enum TimerEntry {
     Call(Rc<CallbackCell>),
 }
 
-/// Files `entry` on `core`'s wheel for tick `tick`. A wheel that was empty
-/// first catches up with the clock (see [`Wheel::catch_up`](wheel::Wheel::catch_up)),
-/// the one clock read a timer may cost here, paid once per idle spell.
-#[inline]
-pub(crate) fn arm(core: &Core, tick: u64, entry: TimerEntry) -> TimerKey {
-    let mut timers = core.timers.borrow_mut();
-    if timers.is_empty() {
-        timers.catch_up(core.clock.now_tick(core.clock.now()));
-    }
-    timers.insert(tick, entry)
+/// A callback scheduled with `call_soon`, `call_later` or `call_at`,
+/// shared with its cancellable handle: what the run queue runs and a timer
+/// may hold.
+pub(crate) struct CallbackCell {
+    pub(crate) f: Cell<Option<Box<dyn FnOnce()>>>,
+    pub(crate) cancelled: Cell<bool>,
 }
 
 impl Drop for Sleep {
