@@ -151,11 +151,11 @@ mod time;
 mod to_thread;
 
 pub use event_loop::{
-    all_tasks, current_task, get_running_loop, run, try_get_running_loop, Builder, CallbackHandle, EventLoop,
-    ExceptionContext, Handle, LoopEvent, RemoteTask, RunError, Stats, TaskInfo, ThreadsafeHandle,
+    all_tasks, create_task, current_task, get_running_loop, run, try_get_running_loop, Builder, CallbackHandle,
+    EventLoop, ExceptionContext, Handle, LoopEvent, RemoteTask, RunError, Stats, TaskInfo, ThreadsafeHandle,
 };
 pub use reactor::{AsyncFd, AsyncFdReadyGuard, TryIoError};
-pub use task::{create_task, yield_now, AbortOnDrop, PanicPayload, Task, TaskError, YieldNow};
+pub use task::{yield_now, AbortOnDrop, PanicPayload, Task, TaskError, YieldNow};
 pub use time::{sleep, sleep_until, Sleep};
 pub use to_thread::{to_thread, ToThread, ToThreadError};
 

@@ -13,7 +13,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::core::Core;
-use crate::task::Woken;
 use crate::RunError;
 
 thread_local! {
@@ -29,6 +28,7 @@ pub(crate) fn enter(core: &Rc<Core>) -> Result<EnterGuard, RunError> {
         }
         *current = Some(core.clone());
         crate::time::set_current(Some(core.time.clone()));
+        crate::task::set_running(Some(core.clone()));
         core.set_running(true);
         core.instruments.run_started();
         Ok(EnterGuard { _private: () })
@@ -45,6 +45,7 @@ impl Drop for EnterGuard {
         crate::task::coop::unconstrain();
         let core = CURRENT.with(|current| current.borrow_mut().take());
         crate::time::set_current(None);
+        crate::task::set_running(None);
         if let Some(core) = core {
             core.set_running(false);
             core.instruments.run_ended();
@@ -65,15 +66,8 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
         .flatten()
 }
 
-/// A task woken on this thread: schedules it on the running loop if it is
-/// the task's loop. Returns `false` when the wake must take the remote path
-/// instead (no loop runs here, or another one does).
-#[inline]
-pub(crate) fn wake_local(task: &Woken<'_>) -> bool {
-    with_current(|core| core.wake_local(task)).unwrap_or(false)
-}
-
-/// The main future woken on this thread: as [`wake_local`].
+/// The main future woken on this thread: queues it if this thread runs its
+/// loop; `false` if the wake must go through the remote queue.
 pub(crate) fn wake_main_local(loop_id: u64) -> bool {
     with_current(|core| {
         let ours = core.id() == loop_id;

@@ -48,7 +48,7 @@ pub use submit::RemoteTask;
 use self::core::Core;
 use self::instrument::{Instruments, Observer};
 use self::trace::Tracer;
-use crate::task::panic_message;
+use crate::task::{panic_message, Task};
 
 /// Why a loop could not run (or finish running) a future.
 ///
@@ -580,6 +580,35 @@ pub fn run<F: Future>(future: F) -> F::Output {
 #[track_caller]
 pub fn get_running_loop() -> Handle {
     try_get_running_loop().expect(NO_LOOP)
+}
+
+/// Schedules `future` on the running loop: asyncio's `create_task`.
+///
+/// The task starts on the loop's next tick, after tasks created before it.
+///
+/// # Panics
+///
+/// Outside a running loop; use [`Handle::create_task`](crate::Handle::create_task)
+/// to schedule on a loop that is not running yet.
+///
+/// ```
+/// let sum = evloop::run(async {
+///     let a = evloop::create_task(async { 1 });
+///     let b = evloop::create_task(async { 2 });
+///     a.await.unwrap() + b.await.unwrap()
+/// });
+/// assert_eq!(sum, 3);
+/// ```
+#[track_caller]
+pub fn create_task<F>(future: F) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    // The loop's `Rc` goes into the handle (issue #15: spawn_join).
+    context::current()
+        .expect(NO_LOOP)
+        .spawn_at(future, std::panic::Location::caller())
 }
 
 /// The panic message of everything that needs a running loop and finds none.

@@ -33,7 +33,7 @@ use super::instrument::{bump, LoopEvent};
 use super::trace;
 use crate::task::coop;
 use crate::task::header::{Header, State};
-use crate::task::{new_task, Stage, Task, TaskRef, Woken};
+use crate::task::{new_task, Stage, Task, TaskHost, TaskRef, Woken};
 
 /// How reports name a task: its name, else `Task-<id>` as in asyncio.
 #[inline(never)]
@@ -114,21 +114,6 @@ impl Core {
         bump(&self.instruments.counters.tasks_spawned);
         self.instruments.event(|| LoopEvent::Spawn { task: id });
         Task::new(self, cell)
-    }
-
-    /// A task's waker was woken on this thread: queues the task if it is
-    /// one of ours. `false` if it belongs to another loop (the wake then
-    /// takes the remote path).
-    #[inline]
-    pub(crate) fn wake_local(&self, woken: &Woken<'_>) -> bool {
-        if woken.loop_id() != self.id() {
-            return false;
-        }
-        // `None`: the task is over and released; the wake is moot.
-        if let Some(task) = woken.upgrade(&self.owner) {
-            self.schedule_task(task, false);
-        }
-        true
     }
 
     /// The main future was woken: queues it, once.
@@ -294,14 +279,14 @@ impl Core {
 
     /// Takes a finished task off the list: its result is taken or
     /// discarded.
-    pub(crate) fn release(&self, task: &TaskRef) {
+    fn release(&self, task: &TaskRef) {
         drop(self.tasks.remove(task));
     }
 
     /// Drops a finished task's result that nobody will take; a panic nobody
     /// retrieved is reported, as asyncio's "Task exception was never
     /// retrieved".
-    pub(crate) fn discard_result(&self, task: &TaskRef) {
+    fn discard_result(&self, task: &TaskRef) {
         let header = &task.header;
         if let Some(payload) = header.take_panic() {
             let msg = format!(
@@ -318,13 +303,6 @@ impl Core {
         );
     }
 
-    /// The `Task` handle of a pending task is gone: the task runs on,
-    /// detached, and nobody is waiting for it any more.
-    pub(crate) fn detach_task(&self, header: &Header) {
-        header.detached.set(true);
-        drop(header.join_waker.take());
-    }
-
     /// Id and name of the task being polled right now.
     pub(crate) fn current_task(&self) -> Option<TaskInfo> {
         self.polling.current().map(|task| TaskInfo::of(&task.header))
@@ -336,5 +314,43 @@ impl Core {
             .filter(|task| !task.header.is_finished())
             .map(|task| TaskInfo::of(&task.header))
             .collect()
+    }
+}
+
+/// The loop as its tasks' handles and wakers see it (`task/mod.rs`).
+impl TaskHost for Core {
+    fn loop_id(&self) -> u64 {
+        self.id()
+    }
+
+    #[inline]
+    fn wake_local(&self, woken: &Woken<'_>) -> bool {
+        if !woken.belongs_to(&self.owner) {
+            return false;
+        }
+        // `None`: the task is over and released; the wake is moot.
+        if let Some(task) = woken.upgrade(&self.owner) {
+            self.schedule_task(task, false);
+        }
+        true
+    }
+
+    fn cancel(&self, task: &TaskRef) -> bool {
+        self.cancel_task(task)
+    }
+
+    fn release(&self, task: &TaskRef) {
+        Core::release(self, task);
+    }
+
+    fn discard_result(&self, task: &TaskRef) {
+        Core::discard_result(self, task);
+        Core::release(self, task);
+    }
+
+    /// The task runs on, detached, and nobody is waiting for it any more.
+    fn detach(&self, task: &TaskRef) {
+        task.header.detached.set(true);
+        drop(task.header.join_waker.take());
     }
 }

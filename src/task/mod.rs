@@ -32,6 +32,7 @@ pub(crate) mod header;
 mod raw;
 mod yield_now;
 
+use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
@@ -44,38 +45,57 @@ pub use error::{PanicPayload, TaskError};
 pub(crate) use raw::{new_task, JoinRef, Owner, Polling, RemoteWake, Stage, TaskList, TaskRef, WakeRef, Woken};
 pub use yield_now::{yield_now, YieldNow};
 
-use crate::event_loop::context;
-use crate::event_loop::core::Core;
-use crate::event_loop::NO_LOOP;
 use header::{Header, State};
 
-/// Schedules `future` on the running loop: asyncio's `create_task`.
-///
-/// The task starts on the loop's next tick, after tasks created before it.
-///
-/// # Panics
-///
-/// Outside a running loop; use [`Handle::create_task`](crate::Handle::create_task)
-/// to schedule on a loop that is not running yet.
-///
-/// ```
-/// let sum = evloop::run(async {
-///     let a = evloop::create_task(async { 1 });
-///     let b = evloop::create_task(async { 2 });
-///     a.await.unwrap() + b.await.unwrap()
-/// });
-/// assert_eq!(sum, 3);
-/// ```
-#[track_caller]
-pub fn create_task<F>(future: F) -> Task<F::Output>
-where
-    F: Future + 'static,
-    F::Output: 'static,
-{
-    // The loop's `Rc` goes into the handle (issue #15: spawn_join).
-    context::current()
-        .expect(NO_LOOP)
-        .spawn_at(future, std::panic::Location::caller())
+/// What a task's handle and waker need from the loop that runs them: the
+/// one interface the task layer sees of the loop (`event_loop::Core`
+/// implements it in `event_loop/tasks.rs`), so that this module imports
+/// nothing of the loop's.
+pub(crate) trait TaskHost {
+    /// The loop's id ([`Owner::id`]).
+    fn loop_id(&self) -> u64;
+    /// A task's waker was woken on this thread while this loop runs: queue
+    /// the task if it is one of this loop's; `false` if it is not (the wake
+    /// then goes through its own loop's remote queue).
+    fn wake_local(&self, task: &Woken<'_>) -> bool;
+    /// [`Task::cancel`].
+    fn cancel(&self, task: &TaskRef) -> bool;
+    /// The handle took the result: the task leaves the loop's task list.
+    fn release(&self, task: &TaskRef);
+    /// The handle was dropped with the result unclaimed: drop it (reporting
+    /// a panic nobody retrieved) and release the task.
+    fn discard_result(&self, task: &TaskRef);
+    /// The handle of a pending task was dropped: it runs on, detached.
+    fn detach(&self, task: &TaskRef);
+}
+
+thread_local! {
+    /// The loop running on this thread, as its tasks see it.
+    static RUNNING: RefCell<Option<Rc<dyn TaskHost>>> = const { RefCell::new(None) };
+}
+
+/// Makes `host` the loop running on this thread (the loop's `enter`), or
+/// none (its exit).
+pub(crate) fn set_running(host: Option<Rc<dyn TaskHost>>) {
+    // `try_with`: a loop dropped during thread exit has nothing to set.
+    let _ = RUNNING.try_with(|running| *running.borrow_mut() = host);
+}
+
+/// Where a task waker woken on this thread goes first (`raw/waker.rs`):
+/// the running loop, if there is one and the task is its own.
+#[inline]
+pub(crate) fn wake_local(task: &Woken<'_>) -> bool {
+    RUNNING
+        .try_with(|running| running.borrow().as_ref().is_some_and(|host| host.wake_local(task)))
+        .unwrap_or(false)
+}
+
+/// The id of the loop running on this thread, if one runs.
+fn running_loop_id() -> Option<u64> {
+    RUNNING
+        .try_with(|running| running.borrow().as_ref().map(|host| host.loop_id()))
+        .ok()
+        .flatten()
 }
 
 /// A handle to a spawned task: asyncio's `Task`, tokio's `JoinHandle`.
@@ -107,16 +127,16 @@ where
 /// ```
 #[must_use = "a dropped Task keeps running detached; .await it, or use abort_on_drop() to cancel on drop"]
 pub struct Task<T> {
-    core: Rc<Core>,
+    host: Rc<dyn TaskHost>,
     cell: JoinRef<T>,
     /// Set once the result was taken.
     joined: bool,
 }
 
 impl<T> Task<T> {
-    pub(crate) fn new(core: Rc<Core>, cell: JoinRef<T>) -> Task<T> {
+    pub(crate) fn new(host: Rc<dyn TaskHost>, cell: JoinRef<T>) -> Task<T> {
         Task {
-            core,
+            host,
             cell,
             joined: false,
         }
@@ -161,7 +181,7 @@ impl<T> Task<T> {
     /// something it calls does) ends cancelled even if that poll returns a
     /// value, as in asyncio: the value is dropped.
     pub fn cancel(&self) -> bool {
-        self.core.cancel_task(&self.cell)
+        self.host.cancel(&self.cell)
     }
 
     /// The result, if the task has finished and it was not taken yet:
@@ -179,7 +199,7 @@ impl<T> Task<T> {
     fn take_result(&mut self) -> Result<T, TaskError> {
         self.joined = true;
         let header = &self.cell.header;
-        self.core.release(&self.cell);
+        self.host.release(&self.cell);
         match header.state.get() {
             State::Done => self.cell.take().ok_or(TaskError::Cancelled),
             State::Panicked => match header.take_panic() {
@@ -210,8 +230,8 @@ impl<T> Task<T> {
     /// `run_once` calls) is allowed: its loop may run meanwhile.
     #[track_caller]
     fn check_loop(&self) {
-        let ours = self.core.id();
-        let Some(running) = context::with_current(|core| core.id()) else {
+        let ours = self.host.loop_id();
+        let Some(running) = running_loop_id() else {
             return;
         };
         if running != ours {
@@ -293,11 +313,10 @@ impl<T> Drop for Task<T> {
     fn drop(&mut self) {
         if self.done() {
             if !self.joined {
-                self.core.discard_result(&self.cell);
-                self.core.release(&self.cell);
+                self.host.discard_result(&self.cell);
             }
         } else {
-            self.core.detach_task(&self.cell.header);
+            self.host.detach(&self.cell);
         }
     }
 }
@@ -363,20 +382,20 @@ impl<T> Drop for AbortOnDrop<T> {
 
 /// Cancels a task without owning its handle (dropping it does nothing).
 pub(crate) struct CancelHandle {
-    core: Rc<Core>,
+    host: Rc<dyn TaskHost>,
     task: TaskRef,
 }
 
 impl CancelHandle {
     pub(crate) fn new<T>(task: &Task<T>) -> CancelHandle {
         CancelHandle {
-            core: task.core.clone(),
+            host: task.host.clone(),
             task: TaskRef::clone(&task.cell),
         }
     }
 
     pub(crate) fn cancel(&self) -> bool {
-        self.core.cancel_task(&self.task)
+        self.host.cancel(&self.task)
     }
 }
 

@@ -21,8 +21,8 @@
 //! # What a wake does
 //!
 //! - On the loop's thread, while the loop runs: the task goes straight onto
-//!   the run queue (`event_loop::context::wake_local`). No atomics, no
-//!   syscall.
+//!   the run queue (`task::wake_local`, through the loop's `TaskHost`).
+//!   No atomics, no syscall.
 //! - Anywhere else (another thread, or the loop's thread while the loop is
 //!   not running): the block goes into the loop's remote queue
 //!   ([`RemoteWake`]), at most once until the loop drains it
@@ -30,13 +30,14 @@
 //!
 //! # Reaching the loop from another thread
 //!
-//! The block keeps a plain pointer to its loop's link (its id and
+//! The block keeps a plain pointer to its loop's link (which holds the
 //! [`RemoteWake`]). The loop's [`Owner`] holds the `Arc` behind it, and the
 //! local side of every block holds the owner: while `refs > 0` the link is
 //! alive. When `refs` reaches 0 and wakers are still out, the block first
 //! takes a count of that `Arc` of its own (the *anchor*), then lets the
-//! owner go; the anchor is given back when the block is freed. So whoever holds a waker can always reach the
-//! remote, for as long as they hold it, even after the loop is gone.
+//! owner go; the anchor is given back when the block is freed. So whoever
+//! holds a waker can always reach the remote, for as long as they hold it,
+//! even after the loop is gone.
 //!
 //! # Safety
 //!
@@ -66,7 +67,6 @@ use std::sync::Arc;
 use std::task::{RawWaker, RawWakerVTable};
 
 use super::{recycle, TaskCell, TaskRef};
-use crate::event_loop::context;
 
 /// Where wakes from other threads go: the loop's remote queue.
 pub(crate) trait RemoteWake: Send + Sync {
@@ -80,16 +80,18 @@ static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 /// only on the loop's thread, which is what lets a wake there touch the
 /// task's local side.
 pub(crate) struct Owner {
+    /// The loop's id, unique in the process.
+    id: u64,
     link: Arc<LoopLink>,
     /// The loop's freed task blocks, for its next tasks.
     pub(super) cache: recycle::Cache,
     _loop_thread: PhantomData<*const ()>,
 }
 
-/// What a waker on any thread needs of its loop: the id, unique in the
-/// process, and the remote queue.
+/// What a waker on any thread needs of its loop: its remote queue. Its
+/// address also names the loop, for as long as a block points at it
+/// ([`belongs_to`]).
 struct LoopLink {
-    id: u64,
     remote: Arc<dyn RemoteWake>,
 }
 
@@ -97,7 +99,8 @@ impl Owner {
     pub(crate) fn new(remote: Arc<dyn RemoteWake>) -> Rc<Owner> {
         let id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
         Rc::new(Owner {
-            link: Arc::new(LoopLink { id, remote }),
+            id,
+            link: Arc::new(LoopLink { remote }),
             cache: recycle::Cache::new(),
             _loop_thread: PhantomData,
         })
@@ -105,7 +108,7 @@ impl Owner {
 
     /// The loop's id.
     pub(crate) fn id(&self) -> u64 {
-        self.link.id
+        self.id
     }
 }
 
@@ -163,15 +166,17 @@ fn add_waker(shared: &Shared) {
     }
 }
 
-/// The id of the loop `cell`'s task belongs to.
+/// Whether `cell`'s task belongs to `owner`'s loop: whether it points at
+/// that loop's link. A link outlives every block pointing at it (module
+/// docs), so its address names one loop for as long as the comparison can
+/// be made.
 ///
 /// # Safety
 ///
 /// As for [`shared`].
-unsafe fn loop_id(cell: NonNull<TaskCell>) -> u64 {
-    // SAFETY: the caller holds a count; the link is alive while the block
-    // is (module docs).
-    unsafe { (*shared(cell).link).id }
+unsafe fn belongs_to(cell: NonNull<TaskCell>, owner: &Owner) -> bool {
+    // SAFETY: the caller's promise.
+    ptr::eq(unsafe { shared(cell) }.link, Arc::as_ptr(&owner.link))
 }
 
 /// The vtable of every task waker. A `static`, so every waker over a block
@@ -207,7 +212,7 @@ unsafe fn wake_by_ref(data: *const ()) {
         cell,
         _waker: PhantomData,
     };
-    if context::wake_local(&woken) {
+    if super::super::wake_local(&woken) {
         return;
     }
     // Anywhere else: through the loop's remote queue, once until drained.
@@ -318,17 +323,18 @@ pub(super) unsafe fn release_local(cell: NonNull<TaskCell>) {
 }
 
 /// A task woken by one of its wakers, borrowed for the wake: what
-/// `event_loop::context::wake_local` gets.
+/// `TaskHost::wake_local` gets.
 pub(crate) struct Woken<'a> {
     cell: NonNull<TaskCell>,
     _waker: PhantomData<&'a ()>,
 }
 
 impl Woken<'_> {
-    /// The loop the task belongs to.
-    pub(crate) fn loop_id(&self) -> u64 {
+    /// Whether the task belongs to `owner`'s loop.
+    #[inline]
+    pub(crate) fn belongs_to(&self, owner: &Owner) -> bool {
         // SAFETY: the waker being woken holds a count for `'a`.
-        unsafe { loop_id(self.cell) }
+        unsafe { belongs_to(self.cell, owner) }
     }
 
     /// The task, if it belongs to `owner`'s loop and its local side is
@@ -346,11 +352,11 @@ impl Woken<'_> {
 /// The caller holds a count of `wakers`.
 unsafe fn upgrade(cell: NonNull<TaskCell>, owner: &Owner) -> Option<TaskRef> {
     // SAFETY: the caller holds a count.
-    if unsafe { loop_id(cell) } != owner.id() {
+    if !unsafe { belongs_to(cell, owner) } {
         return None;
     }
     // SAFETY: `&Owner` exists only on its loop's thread (it is `!Sync`), and
-    // a block with its id was made there (`new_task` takes a `&Rc<Owner>`,
+    // a block of its loop was made there (`new_task` takes a `&Rc<Owner>`,
     // which is `!Send`): this thread owns the local side, so reading `refs`
     // races with nothing.
     let refs = unsafe { &*ptr::addr_of!((*cell.as_ptr()).refs) };
