@@ -24,6 +24,7 @@ mod shutdown;
 mod submit;
 mod tasks;
 pub(crate) mod trace;
+mod watch;
 
 use std::any::Any;
 use std::fmt;

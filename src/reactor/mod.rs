@@ -83,7 +83,7 @@ use crate::time::clock::TICK;
 
 pub use fd::{AsyncFd, AsyncFdReadyGuard, TryIoError};
 use registration::Waiters;
-pub(crate) use registration::{Direction, IoSource};
+pub(crate) use registration::{Direction, IoSource, Registration, Waiting};
 
 /// The token of the loop's `mio::Waker`.
 pub(crate) const WAKE_TOKEN: Token = Token(usize::MAX);
