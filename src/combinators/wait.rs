@@ -111,7 +111,7 @@ pub mod ReturnWhen {
 
     impl<T: TaskOutcome> Condition<T> for FirstException {
         fn returns_at(&self, task: &Task<T>) -> bool {
-            task.failed() == Some(true)
+            task.failed(&mut TaskOutcome::is_failure) == Some(true)
         }
     }
 }

@@ -29,7 +29,7 @@ pub(crate) fn enter(core: &Rc<Core>) -> Result<EnterGuard, RunError> {
         *current = Some(core.clone());
         crate::time::set_current(Some(core.time.clone()));
         crate::task::set_running(Some(core.clone()));
-        core.set_running(true);
+        crate::reactor::set_current(Some(core.io.clone()));
         core.instruments.run_started();
         Ok(EnterGuard { _private: () })
     })
@@ -46,8 +46,8 @@ impl Drop for EnterGuard {
         let core = CURRENT.with(|current| current.borrow_mut().take());
         crate::time::set_current(None);
         crate::task::set_running(None);
+        crate::reactor::set_current(None);
         if let Some(core) = core {
-            core.set_running(false);
             core.instruments.run_ended();
         }
     }

@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use super::instrument::{bump, Instruments, LoopEvent, Stats};
 use super::remote::Remote;
 use super::{ExceptionContext, ExceptionHandler};
-use crate::reactor::Reactor;
+use crate::reactor::{Driver, Reactor};
 use crate::task::coop;
 use crate::task::{Owner, Polling, TaskList, TaskRef};
 use crate::time::{CallbackCell, TimerEntry, Timers};
@@ -68,7 +68,9 @@ pub(crate) struct Core {
     pub(crate) remote: Arc<Remote>,
     /// The clock and the timer wheel, shared with every armed `Sleep`.
     pub(crate) time: Rc<Timers>,
-    pub(crate) reactor: RefCell<Reactor>,
+    /// The reactor and the loop state I/O sources check (running,
+    /// closed), shared with every registration.
+    pub(crate) io: Rc<Driver>,
     /// Every task not yet released (pending, or finished with its result
     /// unclaimed); see `task/raw/list.rs`.
     pub(super) tasks: TaskList,
@@ -87,8 +89,6 @@ pub(crate) struct Core {
     pub(super) main_queued: Cell<bool>,
     /// Jobs run since the reactor was last polled (see [`IO_INTERVAL`]).
     jobs_since_io: Cell<usize>,
-    running: Cell<bool>,
-    pub(super) closed: Cell<bool>,
     handler: ExceptionHandler,
     pub(super) stop_on_task_panic: bool,
     pub(crate) instruments: Instruments,
@@ -105,11 +105,12 @@ impl Core {
     ) -> std::io::Result<Core> {
         let (reactor, waker) = Reactor::new()?;
         let remote = Arc::new(Remote::new(waker));
+        let owner = Owner::new(remote.clone());
         Ok(Core {
-            owner: Owner::new(remote.clone()),
+            io: Rc::new(Driver::new(reactor, owner.id())),
+            owner,
             remote,
             time: Rc::new(Timers::new(manual_clock)),
-            reactor: RefCell::new(reactor),
             tasks: TaskList::new(),
             next_task_id: Cell::new(1),
             run_queue: RefCell::new(VecDeque::new()),
@@ -119,8 +120,6 @@ impl Core {
             io_woken: RefCell::new(Vec::new()),
             main_queued: Cell::new(false),
             jobs_since_io: Cell::new(0),
-            running: Cell::new(false),
-            closed: Cell::new(false),
             handler,
             stop_on_task_panic,
             instruments,
@@ -140,15 +139,11 @@ impl Core {
     }
 
     pub(crate) fn is_running(&self) -> bool {
-        self.running.get()
-    }
-
-    pub(crate) fn set_running(&self, running: bool) {
-        self.running.set(running);
+        self.io.is_running()
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.get()
+        self.io.is_closed()
     }
 
     // ----- tasks ---------------------------------------------------------
@@ -309,7 +304,7 @@ impl Core {
             let blocking = timeout != Some(Duration::ZERO);
             let started = blocking.then(Instant::now);
             self.instruments.trace(|t| t.io_wait_begin(timeout));
-            let events = self.reactor.borrow_mut().poll(timeout, &mut woken);
+            let events = self.io.reactor.borrow_mut().poll(timeout, &mut woken);
             self.instruments.trace(|t| t.io_wait_end(events));
             if let Some(started) = started {
                 self.instruments.add_blocked(started.elapsed());
@@ -400,7 +395,7 @@ impl Core {
     #[inline]
     fn io_poll_due(&self) -> bool {
         (self.jobs_since_io.get() >= IO_INTERVAL || self.run_queue.borrow().is_empty())
-            && self.reactor.borrow().has_sources()
+            && self.io.reactor.borrow().has_sources()
     }
 
     /// Whether the next tick would only run jobs: some are queued (so it

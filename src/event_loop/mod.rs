@@ -509,7 +509,7 @@ impl AsRawFd for EventLoop {
     /// The fd of the loop's `epoll` instance: readable when I/O or a remote
     /// wake is waiting, so a host's own poller can wait on it.
     fn as_raw_fd(&self) -> RawFd {
-        self.core.reactor.borrow().as_raw_fd()
+        self.core.io.reactor.borrow().as_raw_fd()
     }
 }
 

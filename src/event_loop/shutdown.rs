@@ -35,7 +35,7 @@ impl Core {
     /// timer, running their destructors here, one by one, each guarded so a
     /// panicking destructor is reported and the rest are still dropped.
     pub(crate) fn close(&self) {
-        if self.closed.replace(true) {
+        if self.io.close() {
             return;
         }
         let remote_callbacks = self.remote.close();

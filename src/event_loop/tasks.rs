@@ -92,7 +92,7 @@ impl Core {
         F::Output: 'static,
     {
         let id = self.next_task_id();
-        if self.closed.get() {
+        if self.is_closed() {
             // Nothing runs on a closed loop: the handle reports `Cancelled`,
             // and the future is dropped here.
             drop(future);

@@ -345,8 +345,8 @@ impl Handle {
             watch.wake_driver();
             return Ok(());
         }
-        let reg = Registration::with_core(
-            core,
+        let reg = Registration::with_driver(
+            &core.io,
             fd,
             Interest::READABLE | Interest::WRITABLE,
             "fd watched by add_reader/add_writer",

@@ -71,8 +71,10 @@
 mod fd;
 mod registration;
 
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
+use std::rc::Rc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -84,6 +86,72 @@ use crate::time::clock::TICK;
 pub use fd::{AsyncFd, AsyncFdReadyGuard, TryIoError};
 use registration::Waiters;
 pub(crate) use registration::{Direction, IoSource, Registration, Waiting};
+
+/// A loop's I/O side, shared by the loop and every registration bound to
+/// it: the reactor, and what a registration must know of its loop (which
+/// one, whether it runs, whether it is closed). The loop sets the flags;
+/// a registration finds the running loop's driver through this module's
+/// thread-local, which the loop's `enter` sets. So the reactor depends on
+/// nothing of the loop's.
+pub(crate) struct Driver {
+    pub(crate) reactor: RefCell<Reactor>,
+    loop_id: u64,
+    running: Cell<bool>,
+    closed: Cell<bool>,
+}
+
+impl Driver {
+    pub(crate) fn new(reactor: Reactor, loop_id: u64) -> Driver {
+        Driver {
+            reactor: RefCell::new(reactor),
+            loop_id,
+            running: Cell::new(false),
+            closed: Cell::new(false),
+        }
+    }
+
+    /// The id of the loop this is the I/O side of.
+    pub(crate) fn loop_id(&self) -> u64 {
+        self.loop_id
+    }
+
+    /// Whether the loop runs (on this thread, the only one it can run on).
+    pub(crate) fn is_running(&self) -> bool {
+        self.running.get()
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    /// Marks the loop closed; `true` if it already was.
+    pub(crate) fn close(&self) -> bool {
+        self.closed.replace(true)
+    }
+}
+
+thread_local! {
+    /// The I/O side of the loop running on this thread, if one runs.
+    static CURRENT: RefCell<Option<Rc<Driver>>> = const { RefCell::new(None) };
+}
+
+/// Makes `driver` the running loop's I/O side (the loop's `enter`), or none
+/// (its exit), raising and lowering the `running` flags to match.
+pub(crate) fn set_current(driver: Option<Rc<Driver>>) {
+    if let Some(driver) = &driver {
+        driver.running.set(true);
+    }
+    // `try_with`: a loop dropped during thread exit has nothing to set.
+    let old = CURRENT.try_with(|current| current.replace(driver)).ok().flatten();
+    if let Some(old) = old {
+        old.running.set(false);
+    }
+}
+
+/// The running loop's I/O side, if a loop runs on this thread.
+pub(crate) fn current() -> Option<Rc<Driver>> {
+    CURRENT.try_with(|current| current.borrow().clone()).ok().flatten()
+}
 
 /// The token of the loop's `mio::Waker`.
 pub(crate) const WAKE_TOKEN: Token = Token(usize::MAX);
@@ -288,14 +356,14 @@ mod tests {
     use std::io::{Read, Write};
 
     use super::Direction;
-    use crate::event_loop::context;
 
     fn live_sources() -> (usize, usize) {
-        context::with_current(|core| {
-            let r = core.reactor.borrow();
-            (r.sources.len(), r.sources.capacity())
-        })
-        .unwrap()
+        super::current()
+            .map(|driver| {
+                let r = driver.reactor.borrow();
+                (r.sources.len(), r.sources.capacity())
+            })
+            .unwrap()
     }
 
     /// Whole milliseconds pass through, a timeout just past one (by at most
@@ -373,21 +441,23 @@ mod tests {
 
     /// (waiters, capacity) of the read direction of source `key`.
     fn read_waiters(key: usize) -> (usize, usize) {
-        context::with_current(|core| {
-            let mut r = core.reactor.borrow_mut();
-            let w = r.sources[key].waiters(Direction::Read);
-            (w.len(), w.capacity())
-        })
-        .unwrap()
+        super::current()
+            .map(|driver| {
+                let mut r = driver.reactor.borrow_mut();
+                let w = r.sources[key].waiters(Direction::Read);
+                (w.len(), w.capacity())
+            })
+            .unwrap()
     }
 
     fn only_source_key() -> usize {
-        context::with_current(|core| {
-            let r = core.reactor.borrow();
-            assert_eq!(r.sources.len(), 1);
-            r.sources.iter().next().unwrap().0
-        })
-        .unwrap()
+        super::current()
+            .map(|driver| {
+                let r = driver.reactor.borrow();
+                assert_eq!(r.sources.len(), 1);
+                r.sources.iter().next().unwrap().0
+            })
+            .unwrap()
     }
 
     /// Polls `fut` once with the task's waker and returns whether it is pending.

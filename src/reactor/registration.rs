@@ -142,9 +142,7 @@ use std::task::{ready, Context, Poll, Waker};
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
-use super::{ready, ScheduledIo};
-use crate::event_loop::context;
-use crate::event_loop::core::Core;
+use super::{ready, Driver, ScheduledIo};
 use crate::task::coop;
 
 const NO_LOOP: &str = "(like every evloop I/O object: socket, pipe, child process, AsyncFd) must be used inside a \
@@ -309,7 +307,7 @@ pub(crate) struct Registration {
 
 /// A registration's loop and its slot in that loop's reactor.
 struct Bound {
-    core: Rc<Core>,
+    driver: Rc<Driver>,
     key: usize,
 }
 
@@ -323,22 +321,22 @@ impl Registration {
     /// Registering with the running loop failed (see [`Registration::bind`]).
     pub(crate) fn new(fd: RawFd, interest: Interest, kind: &'static str) -> io::Result<Registration> {
         let reg = Registration::unbound(fd, interest, kind);
-        if let Some(core) = context::current() {
-            reg.bind(core)?;
+        if let Some(driver) = super::current() {
+            reg.bind(driver)?;
         }
         Ok(reg)
     }
 
     /// A registration of `fd` with `core`'s reactor, now, whether or not
     /// that loop is running.
-    pub(crate) fn with_core(
-        core: &Rc<Core>,
+    pub(crate) fn with_driver(
+        driver: &Rc<Driver>,
         fd: RawFd,
         interest: Interest,
         kind: &'static str,
     ) -> io::Result<Registration> {
         let reg = Registration::unbound(fd, interest, kind);
-        reg.bind(core.clone())?;
+        reg.bind(driver.clone())?;
         Ok(reg)
     }
 
@@ -360,18 +358,18 @@ impl Registration {
     /// already registered with this loop (by another `AsyncFd`, socket or
     /// `add_reader`), `PermissionDenied` (`EPERM`) for an fd epoll cannot
     /// watch (a regular file or a directory).
-    fn bind(&self, core: Rc<Core>) -> io::Result<&Bound> {
-        let mut reactor = core.reactor.borrow_mut();
+    fn bind(&self, driver: Rc<Driver>) -> io::Result<&Bound> {
+        let mut reactor = driver.reactor.borrow_mut();
         let key = reactor.sources.insert(ScheduledIo::default());
         let registered = reactor
             .registry()
             .register(&mut SourceFd(&self.fd), Token(key), self.interest);
         if let Err(e) = registered {
             reactor.sources.remove(key);
-            return Err(self.explain(e, core.id()));
+            return Err(self.explain(e, driver.loop_id()));
         }
         drop(reactor);
-        let bound = Bound { core, key };
+        let bound = Bound { driver, key };
         // Unbound until now, and no `.await` or user code in between.
         Ok(self.bound.get_or_init(|| bound))
     }
@@ -408,10 +406,10 @@ impl Registration {
     #[track_caller]
     fn polled(&self) -> io::Result<&Bound> {
         match self.bound.get() {
-            Some(bound) if bound.core.is_running() => Ok(bound),
+            Some(bound) if bound.driver.is_running() => Ok(bound),
             Some(bound) => bound.wrong_loop(self.kind),
-            None => match context::current() {
-                Some(core) => self.bind(core),
+            None => match super::current() {
+                Some(driver) => self.bind(driver),
                 None => {
                     let kind = self.kind;
                     panic!("evloop: a {kind} {NO_LOOP}")
@@ -445,7 +443,7 @@ impl Registration {
         waiting: Waiting<'_>,
     ) -> Poll<io::Result<()>> {
         let bound = self.polled()?;
-        let mut reactor = bound.core.reactor.borrow_mut();
+        let mut reactor = bound.driver.reactor.borrow_mut();
         let io = &mut reactor.sources[bound.key];
         if io.readiness & dir.mask() != 0 {
             // The edge that set this readiness took every waiter of `dir`,
@@ -477,7 +475,7 @@ impl Registration {
         // `try_`: the reactor is never borrowed while user code runs (which
         // is where a drop comes from), but a leak beats a panic in a
         // destructor if that ever changes.
-        let old = match bound.core.reactor.try_borrow_mut() {
+        let old = match bound.driver.reactor.try_borrow_mut() {
             Ok(mut reactor) => reactor.sources[bound.key].waiters(dir).remove(id),
             Err(_) => None,
         };
@@ -492,7 +490,7 @@ impl Registration {
 
     fn clear_bits(&self, bits: u8) {
         let bound = self.bound();
-        let mut reactor = bound.core.reactor.borrow_mut();
+        let mut reactor = bound.driver.reactor.borrow_mut();
         reactor.sources[bound.key].readiness &= !bits;
     }
 
@@ -502,7 +500,7 @@ impl Registration {
     /// asyncio's level-triggered callbacks (`fd.rs`).
     pub(crate) fn rearm(&self) -> io::Result<()> {
         let bound = self.bound();
-        let reactor = bound.core.reactor.borrow();
+        let reactor = bound.driver.reactor.borrow();
         reactor
             .registry()
             .reregister(&mut SourceFd(&self.fd), Token(bound.key), self.interest)
@@ -516,13 +514,13 @@ impl Bound {
     #[inline(never)]
     #[track_caller]
     fn wrong_loop(&self, kind: &str) -> ! {
-        let home = self.core.id();
-        let closed = if self.core.is_closed() {
+        let home = self.driver.loop_id();
+        let closed = if self.driver.is_closed() {
             ", which is closed,"
         } else {
             ""
         };
-        match context::with_current(|core| core.id()) {
+        match super::current().map(|driver| driver.loop_id()) {
             Some(running) => panic!(
                 "evloop: this {kind} is attached to a different loop: it was registered with event loop \
                  #{home}{closed} and is used on event loop #{running}, whose reactor never hears of it; \
@@ -540,7 +538,7 @@ impl Drop for Registration {
     fn drop(&mut self) {
         let Some(bound) = self.bound.take() else { return };
         // `try_`: as in `remove_waiter`.
-        let waiters = match bound.core.reactor.try_borrow_mut() {
+        let waiters = match bound.driver.reactor.try_borrow_mut() {
             Ok(mut reactor) => {
                 // The owner drops its fd after this (field order): the fd
                 // leaves epoll while it is still open. Fails only if it is

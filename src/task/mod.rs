@@ -244,17 +244,14 @@ impl<T> Task<T> {
         }
     }
 
-    /// Whether the finished task failed: panicked, was cancelled, or its
-    /// output says so ([`TaskOutcome`](crate::TaskOutcome)). `None` while it
-    /// runs. Once the result has been taken only a cancellation is known.
-    pub(crate) fn failed(&self) -> Option<bool>
-    where
-        T: crate::TaskOutcome,
-    {
+    /// Whether the finished task failed: panicked, was cancelled, or
+    /// `failure` says so of its output. `None` while it runs. Once the
+    /// result has been taken only a cancellation is known.
+    pub(crate) fn failed(&self, failure: &mut dyn FnMut(&T) -> bool) -> Option<bool> {
         match self.header().state.get() {
             State::Pending => None,
             State::Panicked | State::Cancelled => Some(true),
-            State::Done => Some(self.cell.peek(&mut crate::TaskOutcome::is_failure).unwrap_or(false)),
+            State::Done => Some(self.cell.peek(failure).unwrap_or(false)),
         }
     }
 
