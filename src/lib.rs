@@ -108,20 +108,27 @@
 //!
 //! ## Reading order
 //!
+//! The loop's modules are layered, each importing only those to its left:
+//! `task` ← `time` ← `reactor` ← `event_loop` (`ARCHITECTURE.md`, "Layers").
+//!
 //! 1. `src/event_loop/core.rs`: the tick and the run queue; `tasks.rs`: the
 //!    loop's side of a task's life cycle (spawn, wake, poll, finish);
 //!    `src/event_loop/mod.rs` and `handle.rs`: the public face of the loop;
-//!    `context.rs`: where local wakes enter; `shutdown.rs`: close.
-//! 2. `src/task/header.rs`: a task's life cycle; `src/task/raw/mod.rs`: a
-//!    task's one block, its life cycle, and the one module with `unsafe`
-//!    code, and why; `src/task/raw/waker.rs`: wakers, a `RawWaker` over the
-//!    block; `src/task/raw/list.rs`: the loop's list of its tasks;
+//!    `context.rs`: entering a run, which sets each layer's thread-local;
+//!    `shutdown.rs`: close.
+//! 2. `src/task/mod.rs`: `TaskHost`, the loop as tasks see it, and where
+//!    local wakes enter; `src/task/header.rs`: a task's life cycle;
+//!    `src/task/raw/mod.rs`: a task's one block, its layout and life cycle,
+//!    and the one module with `unsafe` code, and why;
+//!    `src/task/raw/waker.rs`: wakers, a `RawWaker` over the block;
+//!    `src/task/raw/list.rs`: the loop's list of its tasks;
 //!    `src/task/raw/recycle.rs`: the loop's cache of task blocks;
 //!    `src/task/coop.rs`: the cooperative budget.
 //! 3. `src/time/wheel.rs`: the timer wheel; `src/time/clock.rs`: the clock;
-//!    `src/time/mod.rs`: `sleep`.
-//! 4. `src/reactor/mod.rs` and `registration.rs`: where the loop blocks, and
-//!    how a socket waits for readiness.
+//!    `src/time/mod.rs`: `Timers` and `sleep`.
+//! 4. `src/reactor/mod.rs` and `registration.rs`: where the loop blocks
+//!    (`Driver`), and how a socket waits for readiness; `fd.rs`: `AsyncFd`;
+//!    `src/event_loop/watch.rs`: `add_reader` / `add_writer`.
 //! 5. `src/event_loop/remote.rs`: how other threads get in; `submit.rs`:
 //!    handing the loop work from another thread.
 //! 6. `src/event_loop/instrument.rs`: stats, the observer and debug mode;

@@ -43,11 +43,11 @@
 //!   (`EEXIST` is refused with a message naming the fd), deregistered before
 //!   it is closed, edge-triggered readiness remembered until `WouldBlock`.
 //!   The asyncio-style callbacks get level-triggered behaviour by re-arming
-//!   the fd after each call (`fd.rs` explains).
+//!   the fd after each call (`event_loop/watch.rs` explains).
 //!
 //! # Fields and who may touch them
 //!
-//! `Reactor` lives in `Core::reactor` (a `RefCell`) on the loop's thread.
+//! `Reactor` lives in `Driver::reactor` (a `RefCell`) on the loop's thread.
 //! `poll` fills in readiness and takes waiters; registrations add, refresh
 //! and remove waiters, read and clear readiness, and free their slot. All of it happens on the
 //! loop's thread, so no atomics are needed, and no borrow is held across

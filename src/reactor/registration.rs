@@ -6,7 +6,7 @@
 //! # Ground rules
 //!
 //! - A registration belongs to one loop and stays with it (it keeps the
-//!   loop's core alive until it is dropped). It is bound when made inside a
+//!   loop's I/O side, its [`Driver`], alive until it is dropped). It is bound when made inside a
 //!   running loop, or for a loop named by a `Handle`; one made with no loop
 //!   running is bound at its first poll, to the loop running then (see
 //!   [Lazy registration](#lazy-registration)). Using it anywhere else panics
@@ -91,7 +91,7 @@
 //!
 //! # Fields and who may touch them
 //!
-//! [`Waiters`] lives in the reactor's `ScheduledIo`, behind `Core::reactor`'s
+//! [`Waiters`] lives in the reactor's `ScheduledIo`, behind `Driver::reactor`'s
 //! `RefCell`. Registrations add, refresh and remove entries; only
 //! `Reactor::poll` takes them all. A waker replaced or removed here is
 //! dropped after the borrow is released (its destructor is foreign code).
@@ -124,10 +124,10 @@
 //! # Cross-loop use
 //!
 //! Every readiness check first asks whether the registration's loop is the
-//! one running (`Core::is_running`: at most one loop runs on a thread, and a
+//! one running (`Driver::is_running`: at most one loop runs on a thread, and a
 //! registration never leaves its loop's thread, so "my loop is running"
 //! means "my loop is the running one"). That is one `Cell<bool>` read on a
-//! core the check dereferences anyway; only on failure does it look up the
+//! driver the check dereferences anyway; only on failure does it look up the
 //! running loop, for the message.
 
 use std::cell::OnceCell;
@@ -327,7 +327,7 @@ impl Registration {
         Ok(reg)
     }
 
-    /// A registration of `fd` with `core`'s reactor, now, whether or not
+    /// A registration of `fd` with `driver`'s reactor, now, whether or not
     /// that loop is running.
     pub(crate) fn with_driver(
         driver: &Rc<Driver>,
@@ -349,7 +349,7 @@ impl Registration {
         }
     }
 
-    /// Registers the fd with `core`'s reactor. Call only while unbound.
+    /// Registers the fd with `driver`'s reactor. Call only while unbound.
     ///
     /// # Errors
     ///
