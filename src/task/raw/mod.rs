@@ -641,6 +641,18 @@ mod tests {
     }
 
     #[test]
+    fn the_next_loop_on_the_thread_reuses_a_dropped_loops_blocks() {
+        let (first, _inbox) = owner();
+        let task = cell(&first, async { 1u32 });
+        let addr = task.cell;
+        drop(task);
+        drop(first);
+        let (second, _inbox) = owner();
+        let task = cell(&second, async { 2u32 });
+        assert_eq!(task.cell, addr, "the dropped loop's cache was handed on");
+    }
+
+    #[test]
     fn a_waker_outliving_its_task_keeps_the_memory_not_the_future() {
         let (owner, inbox) = owner();
         let guard = Rc::new(());

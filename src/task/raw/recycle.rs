@@ -21,7 +21,11 @@
 //!   largest burst of live tasks plus that much per loop.
 //! - The cache belongs to the loop (its `Owner`), which is at hand wherever
 //!   a block is made or its task ends, so neither needs a thread-local
-//!   look-up; it is emptied when the loop goes. A block whose memory
+//!   look-up. When the loop goes, its cache is kept for the next loop made
+//!   on the same thread ([`Cache::retire`], [`Cache::for_new_loop`]: one
+//!   thread-local slot, touched only then), so dropping a loop frees no
+//!   cached block and a thread that makes loop after loop reuses task
+//!   memory across them (`benches/teardown.rs`). A block whose memory
 //!   outlives its task (a waker still held, maybe on another thread) goes
 //!   straight to the allocator with [`free_uncached`].
 //!
@@ -119,7 +123,28 @@ fn class_layout(class: usize) -> Layout {
     Layout::from_size_align(size, align).expect("class layout")
 }
 
+thread_local! {
+    /// The cache of the last loop dropped on this thread, for the next one.
+    static SPARE: Cell<Option<Cache>> = const { Cell::new(None) };
+}
+
 impl Cache {
+    /// A cache for a new loop: the last dropped loop's on this thread, if
+    /// there is one.
+    pub(super) fn for_new_loop() -> Cache {
+        SPARE.try_with(Cell::take).ok().flatten().unwrap_or_else(Cache::new)
+    }
+
+    /// A dropped loop's cache: kept for the next loop on this thread, or
+    /// freed if one is kept already (or the thread is exiting).
+    pub(super) fn retire(self) {
+        let _ = SPARE.try_with(move |spare| {
+            let other = spare.replace(Some(self));
+            // At most one cache waits; the other's blocks go back now.
+            drop(other);
+        });
+    }
+
     pub(super) fn new() -> Cache {
         Cache {
             heads: [const { Cell::new(ptr::null_mut()) }; CLASSES],

@@ -60,6 +60,7 @@
 use std::alloc::Layout;
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
+use std::mem;
 use std::ptr::{self, NonNull};
 use std::rc::Rc;
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -95,13 +96,19 @@ struct LoopLink {
     remote: Arc<dyn RemoteWake>,
 }
 
+impl Drop for Owner {
+    fn drop(&mut self) {
+        mem::replace(&mut self.cache, recycle::Cache::new()).retire();
+    }
+}
+
 impl Owner {
     pub(crate) fn new(remote: Arc<dyn RemoteWake>) -> Rc<Owner> {
         let id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
         Rc::new(Owner {
             id,
             link: Arc::new(LoopLink { remote }),
-            cache: recycle::Cache::new(),
+            cache: recycle::Cache::for_new_loop(),
             _loop_thread: PhantomData,
         })
     }
