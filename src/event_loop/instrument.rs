@@ -26,6 +26,7 @@
 use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
@@ -174,15 +175,38 @@ pub(crate) fn bump(cell: &Cell<u64>) {
     }
 }
 
+/// An optional box whose drop is one out-of-line call. Drop glue is built
+/// into every codegen unit that drops its type: `Instruments` (and `Core`
+/// around it) are dropped in several, and each copy would otherwise carry
+/// the boxed value's own glue, the tracer's or the observer's (issue #15).
+pub(crate) struct ColdBox<T: ?Sized>(ManuallyDrop<Option<Box<T>>>);
+
+impl<T: ?Sized> ColdBox<T> {
+    fn new(value: Option<Box<T>>) -> ColdBox<T> {
+        ColdBox(ManuallyDrop::new(value))
+    }
+
+    #[inline(always)]
+    fn get(&self) -> Option<&T> {
+        self.0.as_deref()
+    }
+}
+
+impl<T: ?Sized> Drop for ColdBox<T> {
+    #[inline(never)]
+    fn drop(&mut self) {
+        drop(self.0.take());
+    }
+}
+
 /// The loop's instruments: counters, observer, debug settings.
 pub(crate) struct Instruments {
     pub(crate) counters: Counters,
     /// Observer set, debug mode or tracing on: the one flag the hot path tests.
     hooked: bool,
-    observer: Option<Observer>,
-    /// The trace file's writer, when tracing. Boxed: the loop's drop glue
-    /// then calls one out-of-line drop instead of carrying the tracer's.
-    tracer: Option<Box<Tracer>>,
+    observer: ColdBox<dyn Fn(&LoopEvent)>,
+    /// The trace file's writer, when tracing.
+    tracer: ColdBox<Tracer>,
     /// `Some(threshold)` in debug mode.
     slow: Option<Duration>,
     /// When the task poll under way began (debug mode).
@@ -196,8 +220,8 @@ impl Instruments {
         Instruments {
             counters: Counters::default(),
             hooked: observer.is_some() || slow.is_some(),
-            observer,
-            tracer: None,
+            observer: ColdBox::new(observer),
+            tracer: ColdBox::new(None),
             slow,
             poll_started: Cell::new(None),
             observer_panic: Cell::new(None),
@@ -206,7 +230,7 @@ impl Instruments {
 
     /// Turns tracing on (the loop is being built).
     pub(crate) fn set_tracer(&mut self, tracer: Tracer) {
-        self.tracer = Some(Box::new(tracer));
+        self.tracer = ColdBox::new(Some(Box::new(tracer)));
         self.hooked = true;
     }
 
@@ -230,10 +254,10 @@ impl Instruments {
     #[cold]
     #[inline(never)]
     fn send(&self, event: LoopEvent) {
-        if let Some(tracer) = &self.tracer {
+        if let Some(tracer) = self.tracer.get() {
             tracer.event(&event);
         }
-        if let Some(observer) = &self.observer {
+        if let Some(observer) = self.observer.get() {
             self.tell(observer, event);
         }
     }
@@ -243,7 +267,7 @@ impl Instruments {
     #[inline(always)]
     pub(crate) fn trace(&self, hook: impl FnOnce(&Tracer)) {
         if self.hooked() {
-            if let Some(tracer) = &self.tracer {
+            if let Some(tracer) = self.tracer.get() {
                 hook(tracer);
             }
         }
@@ -253,7 +277,7 @@ impl Instruments {
     /// or tracing: the reports and the trace name it).
     #[inline(always)]
     pub(crate) fn spawn_sites(&self) -> bool {
-        self.slow.is_some() || self.tracer.is_some()
+        self.slow.is_some() || self.tracer.get().is_some()
     }
 
     /// Calls the observer, catching its panic: events are sent from the
@@ -262,7 +286,7 @@ impl Instruments {
     /// done. The first panic of a tick is kept for the loop to report.
     #[cold]
     #[inline(never)]
-    fn tell(&self, observer: &Observer, event: LoopEvent) {
+    fn tell(&self, observer: &dyn Fn(&LoopEvent), event: LoopEvent) {
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| observer(&event))) {
             let first = self.observer_panic.take().unwrap_or(payload);
             self.observer_panic.set(Some(first));
