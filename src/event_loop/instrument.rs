@@ -175,27 +175,27 @@ pub(crate) fn bump(cell: &Cell<u64>) {
     }
 }
 
-/// An optional box whose drop is one out-of-line call. Drop glue is built
-/// into every codegen unit that drops its type: `Instruments` (and `Core`
-/// around it) are dropped in several, and each copy would otherwise carry
-/// the boxed value's own glue, the tracer's or the observer's (issue #15).
-pub(crate) struct ColdBox<T: ?Sized>(ManuallyDrop<Option<Box<T>>>);
-
-impl<T: ?Sized> ColdBox<T> {
-    fn new(value: Option<Box<T>>) -> ColdBox<T> {
-        ColdBox(ManuallyDrop::new(value))
-    }
-
-    #[inline(always)]
-    fn get(&self) -> Option<&T> {
-        self.0.as_deref()
-    }
+/// What `Instruments` holds that needs dropping: the observer, the trace
+/// writer, a caught panic of the observer.
+#[derive(Default)]
+struct Owned {
+    observer: Option<Observer>,
+    /// The trace file's writer, when tracing.
+    tracer: Option<Box<Tracer>>,
+    /// A panic of the observer, caught, waiting to be reported.
+    observer_panic: Cell<Option<Box<dyn Any + Send>>>,
 }
 
-impl<T: ?Sized> Drop for ColdBox<T> {
+/// A value whose drop is one out-of-line call. Drop glue is built into
+/// every codegen unit that drops its type: `Instruments` (and `Core` around
+/// it) are dropped in several, and each copy would otherwise carry the
+/// glue of the observer, the tracer and a panic payload (issue #15).
+struct ColdDrop<T: Default>(ManuallyDrop<T>);
+
+impl<T: Default> Drop for ColdDrop<T> {
     #[inline(never)]
     fn drop(&mut self) {
-        drop(self.0.take());
+        drop(std::mem::take(&mut *self.0));
     }
 }
 
@@ -204,15 +204,12 @@ pub(crate) struct Instruments {
     pub(crate) counters: Counters,
     /// Observer set, debug mode or tracing on: the one flag the hot path tests.
     hooked: bool,
-    observer: ColdBox<dyn Fn(&LoopEvent)>,
-    /// The trace file's writer, when tracing.
-    tracer: ColdBox<Tracer>,
+    /// The observer, the tracer, the observer's panic.
+    owned: ColdDrop<Owned>,
     /// `Some(threshold)` in debug mode.
     slow: Option<Duration>,
     /// When the task poll under way began (debug mode).
     pub(crate) poll_started: Cell<Option<Instant>>,
-    /// A panic of the observer, caught, waiting to be reported.
-    observer_panic: Cell<Option<Box<dyn Any + Send>>>,
 }
 
 impl Instruments {
@@ -220,17 +217,18 @@ impl Instruments {
         Instruments {
             counters: Counters::default(),
             hooked: observer.is_some() || slow.is_some(),
-            observer: ColdBox::new(observer),
-            tracer: ColdBox::new(None),
+            owned: ColdDrop(ManuallyDrop::new(Owned {
+                observer,
+                ..Owned::default()
+            })),
             slow,
             poll_started: Cell::new(None),
-            observer_panic: Cell::new(None),
         }
     }
 
     /// Turns tracing on (the loop is being built).
     pub(crate) fn set_tracer(&mut self, tracer: Tracer) {
-        self.tracer = ColdBox::new(Some(Box::new(tracer)));
+        self.owned.0.tracer = Some(Box::new(tracer));
         self.hooked = true;
     }
 
@@ -254,10 +252,10 @@ impl Instruments {
     #[cold]
     #[inline(never)]
     fn send(&self, event: LoopEvent) {
-        if let Some(tracer) = self.tracer.get() {
+        if let Some(tracer) = self.owned.0.tracer.as_deref() {
             tracer.event(&event);
         }
-        if let Some(observer) = self.observer.get() {
+        if let Some(observer) = self.owned.0.observer.as_deref() {
             self.tell(observer, event);
         }
     }
@@ -267,7 +265,7 @@ impl Instruments {
     #[inline(always)]
     pub(crate) fn trace(&self, hook: impl FnOnce(&Tracer)) {
         if self.hooked() {
-            if let Some(tracer) = self.tracer.get() {
+            if let Some(tracer) = self.owned.0.tracer.as_deref() {
                 hook(tracer);
             }
         }
@@ -277,7 +275,7 @@ impl Instruments {
     /// or tracing: the reports and the trace name it).
     #[inline(always)]
     pub(crate) fn spawn_sites(&self) -> bool {
-        self.slow.is_some() || self.tracer.get().is_some()
+        self.slow.is_some() || self.owned.0.tracer.as_deref().is_some()
     }
 
     /// Calls the observer, catching its panic: events are sent from the
@@ -288,14 +286,14 @@ impl Instruments {
     #[inline(never)]
     fn tell(&self, observer: &dyn Fn(&LoopEvent), event: LoopEvent) {
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| observer(&event))) {
-            let first = self.observer_panic.take().unwrap_or(payload);
-            self.observer_panic.set(Some(first));
+            let first = self.owned.0.observer_panic.take().unwrap_or(payload);
+            self.owned.0.observer_panic.set(Some(first));
         }
     }
 
     /// The observer's panic since the last call, if it panicked.
     pub(crate) fn take_observer_panic(&self) -> Option<Box<dyn Any + Send>> {
-        self.observer_panic.take()
+        self.owned.0.observer_panic.take()
     }
 
     /// In debug mode, the instant a poll or callback started.
