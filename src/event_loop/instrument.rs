@@ -30,7 +30,7 @@ use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use super::trace::Tracer;
+use super::trace::{Tracer, TracerSlot};
 
 /// Counters of what a loop has done since it was made: read them with
 /// [`Handle::stats`](crate::Handle::stats).
@@ -181,7 +181,7 @@ pub(crate) fn bump(cell: &Cell<u64>) {
 struct Owned {
     observer: Option<Observer>,
     /// The trace file's writer, when tracing.
-    tracer: Option<Box<Tracer>>,
+    tracer: TracerSlot,
     /// A panic of the observer, caught, waiting to be reported.
     observer_panic: Cell<Option<Box<dyn Any + Send>>>,
 }
@@ -227,8 +227,8 @@ impl Instruments {
     }
 
     /// Turns tracing on (the loop is being built).
-    pub(crate) fn set_tracer(&mut self, tracer: Tracer) {
-        self.owned.0.tracer = Some(Box::new(tracer));
+    pub(crate) fn set_tracer(&mut self, tracer: TracerSlot) {
+        self.owned.0.tracer = tracer;
         self.hooked = true;
     }
 
@@ -252,7 +252,7 @@ impl Instruments {
     #[cold]
     #[inline(never)]
     fn send(&self, event: LoopEvent) {
-        if let Some(tracer) = self.owned.0.tracer.as_deref() {
+        if let Some(tracer) = self.owned.0.tracer.get() {
             tracer.event(&event);
         }
         if let Some(observer) = self.owned.0.observer.as_deref() {
@@ -265,7 +265,7 @@ impl Instruments {
     #[inline(always)]
     pub(crate) fn trace(&self, hook: impl FnOnce(&Tracer)) {
         if self.hooked() {
-            if let Some(tracer) = self.owned.0.tracer.as_deref() {
+            if let Some(tracer) = self.owned.0.tracer.get() {
                 hook(tracer);
             }
         }
@@ -275,7 +275,7 @@ impl Instruments {
     /// or tracing: the reports and the trace name it).
     #[inline(always)]
     pub(crate) fn spawn_sites(&self) -> bool {
-        self.slow.is_some() || self.owned.0.tracer.as_deref().is_some()
+        self.slow.is_some() || self.owned.0.tracer.get().is_some()
     }
 
     /// Calls the observer, catching its panic: events are sent from the

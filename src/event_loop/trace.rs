@@ -58,7 +58,7 @@ use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, Write};
-use std::mem;
+use std::mem::{self, ManuallyDrop};
 use std::panic::Location;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -213,7 +213,7 @@ impl Tracer {
     /// loop that is not traced.
     #[cold]
     #[inline(never)]
-    pub(crate) fn create(path: &Path, loop_id: u64, clock: Clock) -> io::Result<Tracer> {
+    pub(crate) fn create(path: &Path, loop_id: u64, clock: Clock) -> io::Result<TracerSlot> {
         let path = PathBuf::from(expand_path(&path.to_string_lossy(), std::process::id(), loop_id));
         let file = File::create(&path)
             .map_err(|e| io::Error::new(e.kind(), format!("evloop trace file {}: {e}", path.display())))?;
@@ -237,9 +237,9 @@ impl Tracer {
         inner.track(LOOP_TID, "loop", -2);
         inner.track(REMOTE_TID, "other threads", -1);
         inner.track(MAIN_TID, "main (run_until_complete)", 0);
-        Ok(Tracer {
+        Ok(TracerSlot(ManuallyDrop::new(Some(Box::new(Tracer {
             inner: RefCell::new(inner),
-        })
+        })))))
     }
 
     // ----- hooks ---------------------------------------------------------
@@ -653,6 +653,26 @@ fn failed(path: &Path, e: &io::Error) {
 impl Drop for Tracer {
     fn drop(&mut self) {
         self.inner.get_mut().finish();
+    }
+}
+
+/// Where the loop keeps its tracer, if it has one: an optional box whose
+/// drop is one call into this file. Drop glue is built into every codegen
+/// unit that drops its type; the tracer's is then built here only, not
+/// also wherever the loop's `Instruments` are dropped (issue #15).
+#[derive(Default)]
+pub(crate) struct TracerSlot(ManuallyDrop<Option<Box<Tracer>>>);
+
+impl TracerSlot {
+    #[inline(always)]
+    pub(crate) fn get(&self) -> Option<&Tracer> {
+        self.0.as_deref()
+    }
+}
+
+impl Drop for TracerSlot {
+    fn drop(&mut self) {
+        drop(self.0.take());
     }
 }
 
