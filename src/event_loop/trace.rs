@@ -149,6 +149,11 @@ enum Args<'a> {
     TimeoutMs(f64),
     /// Already JSON.
     Raw(&'a str),
+    /// A fixed track's (or the process's) name: `"name":"<name>"`, with
+    /// `<loop id>` after it if there is one.
+    Name(&'a str, Option<u64>),
+    /// A task's track name and what is known of the task.
+    Task(&'a TaskLabel),
 }
 
 /// What the tracer keeps per task id: a `Vec` sorted by id, rather than a
@@ -231,9 +236,14 @@ impl Tracer {
             done: Vec::new(),
         };
         inner.buf.push('[');
-        let mut name = String::from("evloop loop ");
-        push_u64(&mut name, loop_id);
-        inner.meta(LOOP_TID, "process_name", &name, "");
+        inner.emit(
+            "M",
+            "process_name",
+            None,
+            LOOP_TID,
+            None,
+            Args::Name("evloop loop ", Some(loop_id)),
+        );
         inner.track(LOOP_TID, "loop", -2);
         inner.track(REMOTE_TID, "other threads", -1);
         inner.track(MAIN_TID, "main (run_until_complete)", 0);
@@ -362,32 +372,9 @@ impl Inner {
         if track.label.as_ref() == Some(&label.name) {
             return; // named already, and the name has not changed
         }
-        track.label = Some(label.name);
-        let mut text = String::new();
-        match track.label {
-            Some(Some(ref name)) => put(&mut text, name),
-            _ => {
-                put(&mut text, "Task-");
-                push_u64(&mut text, label.id);
-            }
-        }
-        let mut args = String::new();
-        push_str_arg(&mut args, "future", label.future);
-        if let Some(at) = label.spawned_at {
-            let mut place = String::new();
-            put(&mut place, at.file());
-            put(&mut place, ":");
-            push_u64(&mut place, at.line().into());
-            put(&mut place, ":");
-            push_u64(&mut place, at.column().into());
-            put(&mut text, " (");
-            put(&mut text, &place);
-            put(&mut text, ")");
-            put(&mut args, ",");
-            push_str_arg(&mut args, "spawned_at", &place);
-        }
-        self.meta(task, "thread_name", &text, &args);
+        self.emit("M", "thread_name", None, task, None, Args::Task(&label));
         self.sort_index(task, task as i64);
+        self.tasks.entry(task).label = Some(label.name);
     }
 
     /// Ends every open slice, closes the JSON array and flushes.
@@ -524,25 +511,13 @@ impl Inner {
 
     /// Names track `tid` and sets its place in the list.
     fn track(&mut self, tid: u64, name: &str, sort_index: i64) {
-        self.meta(tid, "thread_name", name, "");
+        self.emit("M", "thread_name", None, tid, None, Args::Name(name, None));
         self.sort_index(tid, sort_index);
     }
 
     /// Sets track `tid`'s place in the list.
     fn sort_index(&mut self, tid: u64, index: i64) {
         self.emit("M", "thread_sort_index", None, tid, None, Args::SortIndex(index));
-    }
-
-    /// A metadata event (`process_name`, `thread_name`) naming `tid`, with
-    /// `more` arguments (already JSON, comma-separated) after the name.
-    fn meta(&mut self, tid: u64, what: &str, name: &str, more: &str) {
-        let mut args = String::new();
-        push_str_arg(&mut args, "name", name);
-        if !more.is_empty() {
-            put(&mut args, ",");
-            put(&mut args, more);
-        }
-        self.emit("M", what, None, tid, None, Args::Raw(&args));
     }
 
     /// The loop's time since the loop was made.
@@ -618,6 +593,15 @@ impl Inner {
                     let _ = write!(buf, r#""timeout_ms":{ms}"#);
                 }
                 Args::Raw(text) => put(buf, text),
+                Args::Name(name, id) => {
+                    put(buf, r#""name":""#);
+                    push_escaped(buf, name);
+                    if let Some(id) = id {
+                        push_u64(buf, id);
+                    }
+                    put(buf, "\"");
+                }
+                Args::Task(label) => push_task_args(buf, label),
             }
             put(buf, "}");
         }
@@ -742,18 +726,53 @@ fn tid(task: u64) -> u64 {
     }
 }
 
-/// Appends `"key":"value"` with `value` escaped as a JSON string.
-fn push_str_arg(out: &mut String, key: &str, value: &str) {
-    put(out, "\"");
-    put(out, key);
-    put(out, "\":");
-    push_json_str(out, value);
+/// Appends a task track's arguments: `"name":"<name> (<place>)"` (the
+/// task's name, else `Task-<id>`, and where it was spawned, if known), its
+/// future's type, and the place again on its own.
+fn push_task_args(buf: &mut String, label: &TaskLabel) {
+    put(buf, r#""name":""#);
+    match &label.name {
+        Some(name) => push_escaped(buf, name),
+        None => {
+            put(buf, "Task-");
+            push_u64(buf, label.id);
+        }
+    }
+    if let Some(at) = label.spawned_at {
+        put(buf, " (");
+        push_place(buf, at);
+        put(buf, ")");
+    }
+    put(buf, r#"","future":""#);
+    push_escaped(buf, label.future);
+    if let Some(at) = label.spawned_at {
+        put(buf, r#"","spawned_at":""#);
+        push_place(buf, at);
+    }
+    put(buf, "\"");
+}
+
+/// Appends `file:line:column`, escaped (`Location`'s `Display`).
+fn push_place(buf: &mut String, at: &Location<'_>) {
+    push_escaped(buf, at.file());
+    put(buf, ":");
+    push_u64(buf, at.line().into());
+    put(buf, ":");
+    push_u64(buf, at.column().into());
 }
 
 /// Appends `s` as a JSON string literal: quotes, backslashes and control
 /// characters escaped (RFC 8259, section 7).
-pub(crate) fn push_json_str(out: &mut String, s: &str) {
+#[cfg(test)]
+fn push_json_str(out: &mut String, s: &str) {
     put(out, "\"");
+    push_escaped(out, s);
+    put(out, "\"");
+}
+
+/// Appends `s` escaped for the inside of a JSON string: quotes,
+/// backslashes and control characters (RFC 8259, section 7).
+fn push_escaped(out: &mut String, s: &str) {
     // Runs of characters that need no escape are copied whole. Every
     // character that does is ASCII, so a byte of one never sits inside
     // another character, and `at` is always a character boundary.
@@ -778,7 +797,6 @@ pub(crate) fn push_json_str(out: &mut String, s: &str) {
         from = at + 1;
     }
     put(out, &s[from..]);
-    put(out, "\"");
 }
 
 #[cfg(test)]
