@@ -776,24 +776,31 @@ fn push_escaped(out: &mut String, s: &str) {
     // Runs of characters that need no escape are copied whole. Every
     // character that does is ASCII, so a byte of one never sits inside
     // another character, and `at` is always a character boundary.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut from = 0;
     for (at, b) in s.bytes().enumerate() {
+        let control;
         let escape = match b {
             b'"' => "\\\"",
             b'\\' => "\\\\",
             b'\n' => "\\n",
             b'\r' => "\\r",
             b'\t' => "\\t",
-            0..=0x1f => "\\u00",
+            0..=0x1f => {
+                control = [
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[usize::from(b >> 4)],
+                    HEX[usize::from(b & 15)],
+                ];
+                std::str::from_utf8(&control).unwrap_or_default()
+            }
             _ => continue,
         };
         put(out, &s[from..at]);
         put(out, escape);
-        if escape == "\\u00" {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 15)]));
-        }
         from = at + 1;
     }
     put(out, &s[from..]);
