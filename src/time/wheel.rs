@@ -99,6 +99,17 @@ struct Entry<T> {
     payload: Option<T>,
 }
 
+/// Every timer a wheel held, taken out by [`Wheel::drain`]: dropping it
+/// drops their payloads.
+pub(crate) struct Drained<T>(Vec<Entry<T>>);
+
+impl<T> Drained<T> {
+    /// The payloads.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.0.iter().filter_map(|e| e.payload.as_ref())
+    }
+}
+
 /// The timing wheel. `T` is what a timer carries (a waker, a callback).
 pub(crate) struct Wheel<T> {
     elapsed: u64,
@@ -331,18 +342,14 @@ impl<T> Wheel<T> {
     }
 
     /// Removes every timer, returning their payloads (used when a loop
-    /// closes). The entries' memory goes too: collecting from the owned
-    /// `Vec` reuses its allocation and is 720 bytes less code than a
-    /// `drain(..)` (issue #15).
-    pub(crate) fn drain(&mut self) -> Vec<T> {
+    /// closes). The entries go out as they are, vacant ones included: no
+    /// `Vec` of payloads is built (issue #15).
+    pub(crate) fn drain(&mut self) -> Drained<T> {
         self.occupied = [0; LEVELS];
         self.links = Self::heads();
         self.free = NIL;
         self.len = 0;
-        std::mem::take(&mut self.entries)
-            .into_iter()
-            .filter_map(|e| e.payload)
-            .collect()
+        Drained(std::mem::take(&mut self.entries))
     }
 
     /// Links entry `index` (deadline `when`) into the slot its deadline calls
