@@ -256,14 +256,12 @@ impl Tracer {
     // Each borrows the state once; none calls user code.
 
     /// One of the observer's events (`instrument.rs` forwards them all).
-    #[inline(never)]
     pub(crate) fn event(&self, event: &LoopEvent) {
         self.inner.borrow_mut().event(event);
     }
 
     /// Names a task's track (again, if its name changed since): called
     /// before each of its polls.
-    #[inline(never)]
     pub(crate) fn name_task(&self, task: u64, label: TaskLabel) {
         self.inner.borrow_mut().name_task(task, label);
     }
@@ -307,7 +305,6 @@ impl Tracer {
     /// Ends every open slice, closes the JSON array and flushes: the file is
     /// complete. Later events are ignored. Called when the loop closes, and
     /// on drop.
-    #[inline(never)]
     pub(crate) fn finish(&self) {
         self.inner.borrow_mut().finish();
     }
