@@ -26,10 +26,11 @@
 use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use super::trace::Tracer;
+use super::trace::{Tracer, TracerSlot};
 
 /// Counters of what a loop has done since it was made: read them with
 /// [`Handle::stats`](crate::Handle::stats).
@@ -174,21 +175,41 @@ pub(crate) fn bump(cell: &Cell<u64>) {
     }
 }
 
+/// What `Instruments` holds that needs dropping: the observer, the trace
+/// writer, a caught panic of the observer.
+#[derive(Default)]
+struct Owned {
+    observer: Option<Observer>,
+    /// The trace file's writer, when tracing.
+    tracer: TracerSlot,
+    /// A panic of the observer, caught, waiting to be reported.
+    observer_panic: Cell<Option<Box<dyn Any + Send>>>,
+}
+
+/// A value whose drop is one out-of-line call. Drop glue is built into
+/// every codegen unit that drops its type: `Instruments` (and `Core` around
+/// it) are dropped in several, and each copy would otherwise carry the
+/// glue of the observer, the tracer and a panic payload (issue #15).
+struct ColdDrop<T: Default>(ManuallyDrop<T>);
+
+impl<T: Default> Drop for ColdDrop<T> {
+    #[inline(never)]
+    fn drop(&mut self) {
+        drop(std::mem::take(&mut *self.0));
+    }
+}
+
 /// The loop's instruments: counters, observer, debug settings.
 pub(crate) struct Instruments {
     pub(crate) counters: Counters,
     /// Observer set, debug mode or tracing on: the one flag the hot path tests.
     hooked: bool,
-    observer: Option<Observer>,
-    /// The trace file's writer, when tracing. Boxed: the loop's drop glue
-    /// then calls one out-of-line drop instead of carrying the tracer's.
-    tracer: Option<Box<Tracer>>,
+    /// The observer, the tracer, the observer's panic.
+    owned: ColdDrop<Owned>,
     /// `Some(threshold)` in debug mode.
     slow: Option<Duration>,
     /// When the task poll under way began (debug mode).
     pub(crate) poll_started: Cell<Option<Instant>>,
-    /// A panic of the observer, caught, waiting to be reported.
-    observer_panic: Cell<Option<Box<dyn Any + Send>>>,
 }
 
 impl Instruments {
@@ -196,17 +217,18 @@ impl Instruments {
         Instruments {
             counters: Counters::default(),
             hooked: observer.is_some() || slow.is_some(),
-            observer,
-            tracer: None,
+            owned: ColdDrop(ManuallyDrop::new(Owned {
+                observer,
+                ..Owned::default()
+            })),
             slow,
             poll_started: Cell::new(None),
-            observer_panic: Cell::new(None),
         }
     }
 
     /// Turns tracing on (the loop is being built).
-    pub(crate) fn set_tracer(&mut self, tracer: Tracer) {
-        self.tracer = Some(Box::new(tracer));
+    pub(crate) fn set_tracer(&mut self, tracer: TracerSlot) {
+        self.owned.0.tracer = tracer;
         self.hooked = true;
     }
 
@@ -230,10 +252,10 @@ impl Instruments {
     #[cold]
     #[inline(never)]
     fn send(&self, event: LoopEvent) {
-        if let Some(tracer) = &self.tracer {
+        if let Some(tracer) = self.owned.0.tracer.get() {
             tracer.event(&event);
         }
-        if let Some(observer) = &self.observer {
+        if let Some(observer) = self.owned.0.observer.as_deref() {
             self.tell(observer, event);
         }
     }
@@ -243,7 +265,7 @@ impl Instruments {
     #[inline(always)]
     pub(crate) fn trace(&self, hook: impl FnOnce(&Tracer)) {
         if self.hooked() {
-            if let Some(tracer) = &self.tracer {
+            if let Some(tracer) = self.owned.0.tracer.get() {
                 hook(tracer);
             }
         }
@@ -253,7 +275,7 @@ impl Instruments {
     /// or tracing: the reports and the trace name it).
     #[inline(always)]
     pub(crate) fn spawn_sites(&self) -> bool {
-        self.slow.is_some() || self.tracer.is_some()
+        self.slow.is_some() || self.owned.0.tracer.get().is_some()
     }
 
     /// Calls the observer, catching its panic: events are sent from the
@@ -262,16 +284,16 @@ impl Instruments {
     /// done. The first panic of a tick is kept for the loop to report.
     #[cold]
     #[inline(never)]
-    fn tell(&self, observer: &Observer, event: LoopEvent) {
+    fn tell(&self, observer: &dyn Fn(&LoopEvent), event: LoopEvent) {
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| observer(&event))) {
-            let first = self.observer_panic.take().unwrap_or(payload);
-            self.observer_panic.set(Some(first));
+            let first = self.owned.0.observer_panic.take().unwrap_or(payload);
+            self.owned.0.observer_panic.set(Some(first));
         }
     }
 
     /// The observer's panic since the last call, if it panicked.
     pub(crate) fn take_observer_panic(&self) -> Option<Box<dyn Any + Send>> {
-        self.observer_panic.take()
+        self.owned.0.observer_panic.take()
     }
 
     /// In debug mode, the instant a poll or callback started.

@@ -61,20 +61,22 @@ impl Core {
         }
         // A callback's closure lives in a cell shared with its `CallbackHandle`:
         // take it out, or it would outlive the loop for as long as the handle.
-        let closures = (queue.iter())
-            .filter_map(|job| match job {
-                Job::Callback(cell) => cell.f.take(),
-                _ => None,
-            })
-            .chain(timers.iter().filter_map(|entry| match entry {
-                TimerEntry::Call(cell) => cell.f.take(),
-                TimerEntry::Wake(_) => None,
-            }));
-        for closure in closures {
-            self.drop_guarded("exception while dropping a callback at close", || drop(closure), None);
+        // One at a time, each dropped before the next is taken.
+        let queued = queue.iter().filter_map(|job| match job {
+            Job::Callback(cell) => Some(cell),
+            _ => None,
+        });
+        let timed = timers.iter().filter_map(|entry| match entry {
+            TimerEntry::Call(cell) => Some(cell),
+            TimerEntry::Wake(_) => None,
+        });
+        for cell in queued.chain(timed) {
+            if let Some(closure) = cell.f.take() {
+                self.drop_callback(closure);
+            }
         }
         for f in remote_callbacks {
-            self.drop_guarded("exception while dropping a callback at close", || drop(f), None);
+            self.drop_callback(f);
         }
         self.drop_guarded(
             "exception while dropping a callback at close",
@@ -83,6 +85,12 @@ impl Core {
         );
         // Last: what closing woke or dropped is in the trace too.
         self.instruments.trace(|t| t.finish());
+    }
+
+    /// Drops a callback's closure at close, guarded: one copy of the guard
+    /// for local and remote callbacks alike (issue #15).
+    fn drop_callback(&self, closure: Box<dyn FnOnce()>) {
+        self.drop_guarded("exception while dropping a callback at close", || drop(closure), None);
     }
 }
 

@@ -51,14 +51,14 @@
 //! # Fields and who may touch them
 //!
 //! Only the loop's thread, through `&self`: the tracer lives in the loop's
-//! `Instruments`, and every field is a `Cell` or a `RefCell` borrowed within
-//! one method, which calls no user code.
+//! `Instruments`, and its state is one `RefCell`, borrowed once by each hook,
+//! which calls no user code.
 
-use std::cell::{Cell, RefCell};
-use std::fmt::{self, Write as _};
+use std::cell::RefCell;
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, Write};
-use std::mem;
+use std::mem::{self, ManuallyDrop};
 use std::panic::Location;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -66,11 +66,6 @@ use std::time::Duration;
 use super::instrument::LoopEvent;
 use crate::task::header::Header;
 use crate::time::clock::Clock;
-
-/// No arguments, for a slice or event that has none.
-fn no_args() -> fmt::Arguments<'static> {
-    format_args!("")
-}
 
 /// How much text the tracer gathers before writing it to the file.
 const BUF: usize = 64 * 1024;
@@ -106,31 +101,59 @@ impl TaskLabel {
 }
 
 /// Writes one loop's trace file. See the module docs.
+///
+/// Everything sits in one `RefCell`, which each hook borrows once (one
+/// borrow check, and drop glue for one struct: issue #15).
 pub(crate) struct Tracer {
+    inner: RefCell<Inner>,
+}
+
+struct Inner {
     path: PathBuf,
     clock: Clock,
     pid: u64,
     /// `None` once finished, or after a failed write.
-    out: RefCell<Option<File>>,
+    out: Option<File>,
     /// Text not yet written to `out`: events are built here, by hand (one
     /// writer for every kind of event, not a `format_args!` each), and the
     /// buffer goes to the file once it holds `BUF` bytes.
-    buf: RefCell<String>,
+    buf: String,
     /// No event written yet (the next one needs no comma before it).
-    first: Cell<bool>,
+    first: bool,
     /// Slices begun and not yet ended, innermost last: `(tid, name)`.
-    open: RefCell<Vec<(u64, &'static str)>>,
+    open: Vec<(u64, &'static str)>,
     /// The innermost open slice lingers (module docs): ended at the next
     /// event that is not a wake.
-    lingering: Cell<bool>,
+    lingering: bool,
     /// What is kept per task id while the task may still be polled: its
     /// track's label and the flows waiting for its next poll.
-    tasks: RefCell<Tracks>,
-    next_flow: Cell<u64>,
+    tasks: Tracks,
+    next_flow: u64,
     /// Tasks that finished, one bit per task id (ids are handed out from 1
     /// in order): a wake that reaches one queues nothing, so it starts no
     /// arrow.
-    done: RefCell<Vec<u64>>,
+    done: Vec<u64>,
+}
+
+/// An event's arguments, written by [`Inner::emit`] inside `"args":{..}`.
+#[derive(Clone, Copy)]
+enum Args<'a> {
+    None,
+    /// `"<key>":<n>`
+    Num(&'static str, u64),
+    /// A tick's `"n":<n>,"ready":<ready>`.
+    Tick(u64, u64),
+    /// `"sort_index":<index>`
+    SortIndex(i64),
+    /// `"timeout_ms":<ms>`
+    TimeoutMs(f64),
+    /// Already JSON.
+    Raw(&'a str),
+    /// A fixed track's (or the process's) name: `"name":"<name>"`, with
+    /// `<loop id>` after it if there is one.
+    Name(&'a str, Option<u64>),
+    /// A task's track name and what is known of the task.
+    Task(&'a TaskLabel),
 }
 
 /// What the tracer keeps per task id: a `Vec` sorted by id, rather than a
@@ -148,11 +171,6 @@ struct Tracks {
 }
 
 impl Tracks {
-    fn get(&self, id: u64) -> Option<&TaskTrack> {
-        let at = self.list.binary_search_by_key(&id, |&(id, _)| id).ok()?;
-        Some(&self.list[at].1)
-    }
-
     fn get_mut(&mut self, id: u64) -> Option<&mut TaskTrack> {
         let at = self.list.binary_search_by_key(&id, |&(id, _)| id).ok()?;
         Some(&mut self.list[at].1)
@@ -200,35 +218,100 @@ impl Tracer {
     /// loop that is not traced.
     #[cold]
     #[inline(never)]
-    pub(crate) fn create(path: &Path, loop_id: u64, clock: Clock) -> io::Result<Tracer> {
+    pub(crate) fn create(path: &Path, loop_id: u64, clock: Clock) -> io::Result<TracerSlot> {
         let path = PathBuf::from(expand_path(&path.to_string_lossy(), std::process::id(), loop_id));
         let file = File::create(&path)
             .map_err(|e| io::Error::new(e.kind(), format!("evloop trace file {}: {e}", path.display())))?;
-        let tracer = Tracer {
+        let mut inner = Inner {
             path,
             clock,
             pid: loop_id,
-            out: RefCell::new(Some(file)),
-            buf: RefCell::new(String::with_capacity(BUF + 1024)),
-            first: Cell::new(true),
-            open: RefCell::new(Vec::new()),
-            lingering: Cell::new(false),
-            tasks: RefCell::new(Tracks::default()),
-            next_flow: Cell::new(1),
-            done: RefCell::new(Vec::new()),
+            out: Some(file),
+            buf: String::with_capacity(BUF + 1024),
+            first: true,
+            open: Vec::new(),
+            lingering: false,
+            tasks: Tracks::default(),
+            next_flow: 1,
+            done: Vec::new(),
         };
-        tracer.buf.borrow_mut().push('[');
-        tracer.meta(LOOP_TID, "process_name", &format!("evloop loop {loop_id}"), "");
-        tracer.track(LOOP_TID, "loop", -2);
-        tracer.track(REMOTE_TID, "other threads", -1);
-        tracer.track(MAIN_TID, "main (run_until_complete)", 0);
-        Ok(tracer)
+        inner.buf.push('[');
+        inner.emit(
+            "M",
+            "process_name",
+            None,
+            LOOP_TID,
+            None,
+            Args::Name("evloop loop ", Some(loop_id)),
+        );
+        inner.track(LOOP_TID, "loop", -2);
+        inner.track(REMOTE_TID, "other threads", -1);
+        inner.track(MAIN_TID, "main (run_until_complete)", 0);
+        Ok(TracerSlot(ManuallyDrop::new(Some(Box::new(Tracer {
+            inner: RefCell::new(inner),
+        })))))
     }
 
     // ----- hooks ---------------------------------------------------------
+    // Each borrows the state once; none calls user code.
 
     /// One of the observer's events (`instrument.rs` forwards them all).
     pub(crate) fn event(&self, event: &LoopEvent) {
+        self.inner.borrow_mut().event(event);
+    }
+
+    /// Names a task's track (again, if its name changed since): called
+    /// before each of its polls.
+    pub(crate) fn name_task(&self, task: u64, label: TaskLabel) {
+        self.inner.borrow_mut().name_task(task, label);
+    }
+
+    /// The reactor is about to be polled with `timeout`.
+    #[inline(never)]
+    pub(crate) fn io_wait_begin(&self, timeout: Option<Duration>) {
+        let args = match timeout {
+            Some(t) => Args::TimeoutMs(t.as_secs_f64() * 1000.0),
+            None => Args::Raw(r#""timeout_ms":"none (wait for ever)""#),
+        };
+        let mut inner = self.inner.borrow_mut();
+        inner.settle();
+        inner.begin(LOOP_TID, "epoll_wait", args);
+    }
+
+    /// The reactor's poll returned `events` readiness events.
+    #[inline(never)]
+    pub(crate) fn io_wait_end(&self, events: usize) {
+        let mut inner = self.inner.borrow_mut();
+        inner.settle();
+        inner.end(LOOP_TID, "epoll_wait", Args::Num("events", events as u64));
+    }
+
+    /// A callback is about to run.
+    #[inline(never)]
+    pub(crate) fn callback_begin(&self) {
+        let mut inner = self.inner.borrow_mut();
+        inner.settle();
+        inner.begin(LOOP_TID, "callback", Args::None);
+    }
+
+    /// The callback returned (or panicked, caught).
+    #[inline(never)]
+    pub(crate) fn callback_end(&self) {
+        let mut inner = self.inner.borrow_mut();
+        inner.settle();
+        inner.end(LOOP_TID, "callback", Args::None);
+    }
+
+    /// Ends every open slice, closes the JSON array and flushes: the file is
+    /// complete. Later events are ignored. Called when the loop closes, and
+    /// on drop.
+    pub(crate) fn finish(&self) {
+        self.inner.borrow_mut().finish();
+    }
+}
+
+impl Inner {
+    fn event(&mut self, event: &LoopEvent) {
         if let LoopEvent::Wake { task, remote } = *event {
             return self.wake(task, remote);
         }
@@ -238,120 +321,68 @@ impl Tracer {
                 // Slices a panic left open when it unwound out of the last
                 // tick end here, before the new tick begins.
                 self.close_open();
-                self.begin(LOOP_TID, "tick", format_args!(r#""n":{n},"ready":{ready}"#));
+                self.begin(LOOP_TID, "tick", Args::Tick(n, ready as u64));
             }
-            LoopEvent::TickEnd { .. } => self.end(LOOP_TID, "tick", no_args()),
+            LoopEvent::TickEnd { .. } => self.end(LOOP_TID, "tick", Args::None),
             LoopEvent::Spawn { task } => {
                 // Spawned from outside any slice (before the loop runs): no
                 // arrow, the first poll simply starts the track.
-                if let Some(&(from, _)) = self.open.borrow().last() {
+                if let Some(&(from, _)) = self.open.last() {
                     self.flow_from(from, task, "spawn");
                 }
             }
             LoopEvent::PollStart { task } => {
                 let tid = tid(task);
-                let ts = self.begin(tid, "poll", no_args());
+                let ts = self.begin(tid, "poll", Args::None);
                 self.end_flows(task, tid, ts);
             }
             LoopEvent::PollEnd { task, finished } => {
                 if finished {
                     self.finished(task);
                     // Whoever awaits the task is woken next, by this poll.
-                    self.lingering.set(true);
+                    self.lingering = true;
                 } else {
-                    self.end(tid(task), "poll", no_args());
+                    self.end(tid(task), "poll", Args::None);
                 }
             }
             LoopEvent::TimerFired => {
-                self.begin(LOOP_TID, "timer", no_args());
-                self.lingering.set(true);
+                self.begin(LOOP_TID, "timer", Args::None);
+                self.lingering = true;
             }
             LoopEvent::IoReady { events } => {
-                self.begin(LOOP_TID, "I/O ready", format_args!(r#""events":{events}"#));
-                self.lingering.set(true);
+                self.begin(LOOP_TID, "I/O ready", Args::Num("events", events as u64));
+                self.lingering = true;
             }
             LoopEvent::Cancelled { task } => {
                 let tid = tid(task);
-                let ts = self.begin(tid, "cancelled", no_args());
+                let ts = self.begin(tid, "cancelled", Args::None);
                 self.end_flows(task, tid, ts);
                 self.finished(task);
-                self.lingering.set(true);
+                self.lingering = true;
             }
             LoopEvent::Wake { .. } => {}
         }
     }
 
-    /// Names a task's track (again, if its name changed since): called
-    /// before each of its polls.
-    pub(crate) fn name_task(&self, task: u64, label: TaskLabel) {
-        let named = self.tasks.borrow().get(task).and_then(|t| t.label.as_ref()) == Some(&label.name);
-        if named {
+    fn name_task(&mut self, task: u64, label: TaskLabel) {
+        let track = self.tasks.entry(task);
+        if track.label.as_ref() == Some(&label.name) {
             return; // named already, and the name has not changed
         }
-        let mut text = match &label.name {
-            Some(name) => name.clone(),
-            None => format!("Task-{}", label.id),
-        };
-        if let Some(at) = label.spawned_at {
-            let _ = write!(text, " ({at})");
-        }
-        let mut args = String::new();
-        push_str_arg(&mut args, "future", label.future);
-        if let Some(at) = label.spawned_at {
-            args.push(',');
-            push_str_arg(&mut args, "spawned_at", &at.to_string());
-        }
-        self.meta(task, "thread_name", &text, &args);
+        self.emit("M", "thread_name", None, task, None, Args::Task(&label));
         self.sort_index(task, task as i64);
-        self.tasks.borrow_mut().entry(task).label = Some(label.name);
+        self.tasks.entry(task).label = Some(label.name);
     }
 
-    /// The reactor is about to be polled with `timeout`.
-    pub(crate) fn io_wait_begin(&self, timeout: Option<Duration>) {
-        self.settle();
-        match timeout {
-            Some(t) => self.begin(
-                LOOP_TID,
-                "epoll_wait",
-                format_args!(r#""timeout_ms":{}"#, t.as_secs_f64() * 1000.0),
-            ),
-            None => self.begin(
-                LOOP_TID,
-                "epoll_wait",
-                format_args!(r#""timeout_ms":"none (wait for ever)""#),
-            ),
-        };
-    }
-
-    /// The reactor's poll returned `events` readiness events.
-    pub(crate) fn io_wait_end(&self, events: usize) {
-        self.settle();
-        self.end(LOOP_TID, "epoll_wait", format_args!(r#""events":{events}"#));
-    }
-
-    /// A callback is about to run.
-    pub(crate) fn callback_begin(&self) {
-        self.settle();
-        self.begin(LOOP_TID, "callback", no_args());
-    }
-
-    /// The callback returned (or panicked, caught).
-    pub(crate) fn callback_end(&self) {
-        self.settle();
-        self.end(LOOP_TID, "callback", no_args());
-    }
-
-    /// Ends every open slice, closes the JSON array and flushes: the file is
-    /// complete. Later events are ignored. Called when the loop closes, and
-    /// on drop.
-    pub(crate) fn finish(&self) {
-        if self.out.borrow().is_none() {
+    /// Ends every open slice, closes the JSON array and flushes.
+    fn finish(&mut self) {
+        if self.out.is_none() {
             return;
         }
         self.close_open();
-        self.buf.borrow_mut().push_str("\n]\n");
+        put(&mut self.buf, "\n]\n");
         self.flush();
-        self.out.borrow_mut().take();
+        self.out = None;
     }
 
     // ----- wakes and flows -------------------------------------------------
@@ -359,98 +390,94 @@ impl Tracer {
     /// A wake of `task`: an arrow from the slice running now (or, from
     /// another thread, from a mark on the "other threads" track) to the
     /// task's next poll.
-    fn wake(&self, task: u64, remote: bool) {
+    fn wake(&mut self, task: u64, remote: bool) {
         if task != 0 && self.is_done(task) {
             return; // moot: it queues nothing
         }
-        if remote {
+        let (from, mark) = if remote {
             self.settle();
-            self.begin(REMOTE_TID, "wake from another thread", no_args());
-            self.flow_from(REMOTE_TID, task, "wake");
-            self.end(REMOTE_TID, "wake from another thread", no_args());
-            return;
-        }
-        let from = self.open.borrow().last().map(|&(tid, _)| tid);
-        match from {
-            Some(from) => self.flow_from(from, task, "wake"),
-            None => {
-                // Outside any tick: `run_until_complete` queueing its future,
-                // say. A mark on the loop's track to start the arrow from.
-                self.begin(LOOP_TID, "wake outside a tick", no_args());
-                self.flow_from(LOOP_TID, task, "wake");
-                self.end(LOOP_TID, "wake outside a tick", no_args());
+            (REMOTE_TID, "wake from another thread")
+        } else {
+            match self.open.last() {
+                Some(&(from, _)) => return self.flow_from(from, task, "wake"),
+                // Outside any tick: `run_until_complete` queueing its
+                // future, say. A mark on the loop's track to start the
+                // arrow from.
+                None => (LOOP_TID, "wake outside a tick"),
             }
-        }
+        };
+        self.begin(from, mark, Args::None);
+        self.flow_from(from, task, "wake");
+        self.end(from, mark, Args::None);
     }
 
     /// Starts an arrow on track `from`, to end at `task`'s next poll.
-    fn flow_from(&self, from: u64, task: u64, cat: &'static str) {
-        let id = self.next_flow.get();
-        self.next_flow.set(id + 1);
-        self.emit("s", cat, Some(id), from, Some(self.ts()), no_args());
-        self.tasks.borrow_mut().entry(task).waiting.push((id, cat));
+    #[inline(never)]
+    fn flow_from(&mut self, from: u64, task: u64, cat: &'static str) {
+        let id = self.next_flow;
+        self.next_flow = id + 1;
+        let ts = self.ts();
+        self.emit("s", cat, Some(id), from, Some(ts), Args::None);
+        self.tasks.entry(task).waiting.push((id, cat));
     }
 
     /// Ends the arrows waiting for `task` in the slice just begun on `tid`,
     /// at its start `ts`.
-    fn end_flows(&self, task: u64, tid: u64, ts: Ts) {
-        let flows = match self.tasks.borrow_mut().get_mut(task) {
+    fn end_flows(&mut self, task: u64, tid: u64, ts: Duration) {
+        let flows = match self.tasks.get_mut(task) {
             Some(track) => mem::take(&mut track.waiting),
             None => return,
         };
         for (id, cat) in flows {
-            self.emit(r#"f","bp":"e"#, cat, Some(id), tid, Some(ts), no_args());
+            self.emit(r#"f","bp":"e"#, cat, Some(id), tid, Some(ts), Args::None);
         }
     }
 
     /// `task` will not be polled again: forget what was kept for it.
-    fn finished(&self, task: u64) {
+    fn finished(&mut self, task: u64) {
         if task != 0 {
             let (word, bit) = done_bit(task);
-            let mut done = self.done.borrow_mut();
-            if done.len() <= word {
-                done.resize(word + 1, 0);
+            if self.done.len() <= word {
+                self.done.resize(word + 1, 0);
             }
-            done[word] |= bit;
-            drop(done);
-            self.tasks.borrow_mut().remove(task);
+            self.done[word] |= bit;
+            self.tasks.remove(task);
         }
     }
 
     /// Whether `task` (not 0) finished.
     fn is_done(&self, task: u64) -> bool {
         let (word, bit) = done_bit(task);
-        self.done.borrow().get(word).is_some_and(|w| w & bit != 0)
+        self.done.get(word).is_some_and(|w| w & bit != 0)
     }
 
     // ----- slices --------------------------------------------------------
 
     /// Ends every open slice, innermost first.
-    fn close_open(&self) {
-        self.lingering.set(false);
-        loop {
-            let Some((tid, name)) = self.open.borrow_mut().pop() else {
-                break;
-            };
-            self.write_end(tid, name, no_args());
+    #[inline(never)]
+    fn close_open(&mut self) {
+        self.lingering = false;
+        while let Some((tid, name)) = self.open.pop() {
+            self.write_end(tid, name, Args::None);
         }
     }
 
     /// Ends the lingering slice, if one is waiting for its wakes.
-    fn settle(&self) {
-        if self.lingering.replace(false) {
-            if let Some((tid, name)) = self.open.borrow_mut().pop() {
-                self.write_end(tid, name, no_args());
+    #[inline(never)]
+    fn settle(&mut self) {
+        if mem::replace(&mut self.lingering, false) {
+            if let Some((tid, name)) = self.open.pop() {
+                self.write_end(tid, name, Args::None);
             }
         }
     }
 
     /// Begins a slice; returns its timestamp.
     #[inline(never)]
-    fn begin(&self, tid: u64, name: &'static str, args: fmt::Arguments<'_>) -> Ts {
+    fn begin(&mut self, tid: u64, name: &'static str, args: Args<'_>) -> Duration {
         let ts = self.ts();
         self.emit("B", name, None, tid, Some(ts), args);
-        self.open.borrow_mut().push((tid, name));
+        self.open.push((tid, name));
         ts
     }
 
@@ -459,62 +486,40 @@ impl Tracer {
     /// out of `run_until_complete`) left them open, and the loop may be run
     /// again. Not open at all (the same unwinding, seen from the other
     /// side), nothing is written.
-    fn end(&self, tid: u64, name: &'static str, args: fmt::Arguments<'_>) {
-        let Some(at) = self.open.borrow().iter().rposition(|&open| open == (tid, name)) else {
+    #[inline(never)]
+    fn end(&mut self, tid: u64, name: &'static str, args: Args<'_>) {
+        let Some(at) = self.open.iter().rposition(|&open| open == (tid, name)) else {
             return;
         };
-        loop {
-            let inner = self.open.borrow_mut().pop();
-            match inner {
-                Some(inner) if inner == (tid, name) => break,
-                Some((t, n)) => self.write_end(t, n, no_args()),
-                None => break,
+        while self.open.len() > at + 1 {
+            if let Some((t, n)) = self.open.pop() {
+                self.write_end(t, n, Args::None);
             }
         }
-        debug_assert_eq!(self.open.borrow().len(), at);
+        self.open.pop();
         self.write_end(tid, name, args);
     }
 
     #[inline(never)]
-    fn write_end(&self, tid: u64, name: &'static str, args: fmt::Arguments<'_>) {
-        self.emit("E", name, None, tid, Some(self.ts()), args);
+    fn write_end(&mut self, tid: u64, name: &'static str, args: Args<'_>) {
+        let ts = self.ts();
+        self.emit("E", name, None, tid, Some(ts), args);
     }
 
     /// Names track `tid` and sets its place in the list.
-    #[inline(never)]
-    fn track(&self, tid: u64, name: &str, sort_index: i64) {
-        self.meta(tid, "thread_name", name, "");
+    fn track(&mut self, tid: u64, name: &str, sort_index: i64) {
+        self.emit("M", "thread_name", None, tid, None, Args::Name(name, None));
         self.sort_index(tid, sort_index);
     }
 
     /// Sets track `tid`'s place in the list.
-    fn sort_index(&self, tid: u64, index: i64) {
-        self.emit(
-            "M",
-            "thread_sort_index",
-            None,
-            tid,
-            None,
-            format_args!(r#""sort_index":{index}"#),
-        );
+    fn sort_index(&mut self, tid: u64, index: i64) {
+        self.emit("M", "thread_sort_index", None, tid, None, Args::SortIndex(index));
     }
 
-    /// A metadata event (`process_name`, `thread_name`) naming `tid`, with
-    /// `more` arguments (already JSON, comma-separated) after the name.
-    fn meta(&self, tid: u64, what: &str, name: &str, more: &str) {
-        let mut args = String::new();
-        push_str_arg(&mut args, "name", name);
-        if !more.is_empty() {
-            args.push(',');
-            args.push_str(more);
-        }
-        self.emit("M", what, None, tid, None, format_args!("{args}"));
-    }
-
-    /// The loop's time, in microseconds since the loop was made, to the
-    /// nanosecond.
-    fn ts(&self) -> Ts {
-        Ts(self.clock.since(self.clock.now()))
+    /// The loop's time since the loop was made.
+    fn ts(&self) -> Duration {
+        self.clock.elapsed()
     }
 
     // ----- the file ------------------------------------------------------
@@ -522,86 +527,162 @@ impl Tracer {
     /// Writes one event, after a comma unless it is the first:
     /// `{"ph":"<ph>","name":"<name>","pid":..,"tid":<tid>,"ts":<ts>,"args":{<args>}}`.
     /// A flow event (`flow`, its id) names its category after `name` too;
-    /// `ts` and `args` are left out when `None` and empty. `ph` is written
-    /// as given, so a flow's end passes `f","bp":"e`.
+    /// `ts` and `args` are left out when `None`. `ph` is written as given,
+    /// so a flow's end passes `f","bp":"e`.
     #[inline(never)]
-    fn emit(&self, ph: &str, name: &str, flow: Option<u64>, tid: u64, ts: Option<Ts>, args: fmt::Arguments<'_>) {
-        if self.out.borrow().is_none() {
+    fn emit(&mut self, ph: &str, name: &str, flow: Option<u64>, tid: u64, ts: Option<Duration>, args: Args<'_>) {
+        if self.out.is_none() {
             return;
         }
-        let mut buf = self.buf.borrow_mut();
-        buf.push_str(if self.first.replace(false) { "\n" } else { ",\n" });
-        buf.push_str(r#"{"ph":""#);
-        buf.push_str(ph);
+        let buf = &mut self.buf;
+        let comma = if mem::replace(&mut self.first, false) {
+            "\n"
+        } else {
+            ",\n"
+        };
+        put(buf, comma);
+        put(buf, r#"{"ph":""#);
+        put(buf, ph);
         if flow.is_some() {
-            buf.push_str(r#"","cat":""#);
-            buf.push_str(name);
+            put(buf, r#"","cat":""#);
+            put(buf, name);
         }
-        buf.push_str(r#"","name":""#);
-        buf.push_str(name);
-        buf.push('"');
-        // Writing to a `String` cannot fail.
+        put(buf, r#"","name":""#);
+        put(buf, name);
+        put(buf, "\"");
         if let Some(id) = flow {
-            let _ = write!(buf, r#","id":{id}"#);
+            put(buf, r#","id":"#);
+            push_u64(buf, id);
         }
-        let _ = write!(buf, r#","pid":{},"tid":{tid}"#, self.pid);
+        put(buf, r#","pid":"#);
+        push_u64(buf, self.pid);
+        put(buf, r#","tid":"#);
+        push_u64(buf, tid);
         if let Some(ts) = ts {
-            let _ = write!(buf, r#","ts":{ts}"#);
+            put(buf, r#","ts":"#);
+            push_ts(buf, ts);
         }
-        if args.as_str() != Some("") {
-            buf.push_str(r#","args":{"#);
-            let _ = buf.write_fmt(args);
-            buf.push('}');
+        if !matches!(args, Args::None) {
+            put(buf, r#","args":{"#);
+            match args {
+                Args::None => {}
+                Args::Num(key, n) => {
+                    put(buf, "\"");
+                    put(buf, key);
+                    put(buf, "\":");
+                    push_u64(buf, n);
+                }
+                Args::Tick(n, ready) => {
+                    put(buf, r#""n":"#);
+                    push_u64(buf, n);
+                    put(buf, r#","ready":"#);
+                    push_u64(buf, ready);
+                }
+                Args::SortIndex(index) => {
+                    put(buf, r#""sort_index":"#);
+                    if index < 0 {
+                        put(buf, "-");
+                    }
+                    push_u64(buf, index.unsigned_abs());
+                }
+                Args::TimeoutMs(ms) => {
+                    // Writing to a `String` cannot fail.
+                    let _ = write!(buf, r#""timeout_ms":{ms}"#);
+                }
+                Args::Raw(text) => put(buf, text),
+                Args::Name(name, id) => {
+                    put(buf, r#""name":""#);
+                    push_escaped(buf, name);
+                    if let Some(id) = id {
+                        push_u64(buf, id);
+                    }
+                    put(buf, "\"");
+                }
+                Args::Task(label) => push_task_args(buf, label),
+            }
+            put(buf, "}");
         }
-        buf.push('}');
-        let full = buf.len() >= BUF;
-        drop(buf);
-        if full {
+        put(buf, "}");
+        if buf.len() >= BUF {
             self.flush();
         }
     }
 
     /// Writes the buffer to the file.
-    fn flush(&self) {
-        let mut buf = self.buf.borrow_mut();
-        let mut out = self.out.borrow_mut();
-        let Some(file) = out.as_mut() else {
+    fn flush(&mut self) {
+        let Some(file) = self.out.as_mut() else {
             return;
         };
-        let written = file.write_all(buf.as_bytes());
-        buf.clear();
+        let written = file.write_all(self.buf.as_bytes());
+        self.buf.clear();
         if let Err(e) = written {
-            *out = None;
-            drop(out);
-            self.failed(&e);
+            self.out = None;
+            failed(&self.path, &e);
         }
     }
+}
 
-    #[cold]
-    fn failed(&self, e: &io::Error) {
-        eprintln!(
-            "evloop: writing the trace {} failed: {e}; tracing stopped",
-            self.path.display()
-        );
-    }
+#[cold]
+#[inline(never)]
+fn failed(path: &Path, e: &io::Error) {
+    eprintln!(
+        "evloop: writing the trace {} failed: {e}; tracing stopped",
+        path.display()
+    );
 }
 
 impl Drop for Tracer {
     fn drop(&mut self) {
-        self.finish();
+        self.inner.get_mut().finish();
     }
 }
 
-/// A timestamp: microseconds since the loop was made, to the nanosecond.
-#[derive(Clone, Copy)]
-struct Ts(Duration);
+/// Where the loop keeps its tracer, if it has one: an optional box whose
+/// drop is one call into this file. Drop glue is built into every codegen
+/// unit that drops its type; the tracer's is then built here only, not
+/// also wherever the loop's `Instruments` are dropped (issue #15).
+#[derive(Default)]
+pub(crate) struct TracerSlot(ManuallyDrop<Option<Box<Tracer>>>);
 
-impl fmt::Display for Ts {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Whole microseconds as a `u64` (good for 584,000 years), not
-        // `as_micros`' `u128`, whose formatting is a kilobyte of code.
-        let micros = self.0.as_secs() * 1_000_000 + u64::from(self.0.subsec_micros());
-        write!(f, "{micros}.{:03}", self.0.subsec_nanos() % 1000)
+impl TracerSlot {
+    #[inline(always)]
+    pub(crate) fn get(&self) -> Option<&Tracer> {
+        self.0.as_deref()
+    }
+}
+
+impl Drop for TracerSlot {
+    fn drop(&mut self) {
+        drop(self.0.take());
+    }
+}
+
+/// Appends `s`: out of line, one call at each of the many places that
+/// write a piece of an event, rather than `String::push_str`'s growth
+/// check and copy inlined at each.
+#[inline(never)]
+fn put(out: &mut String, s: &str) {
+    out.push_str(s);
+}
+
+/// Appends `n` in decimal: one `write!` for every number the tracer
+/// writes, not a `fmt::Arguments` built at each place.
+#[inline(never)]
+fn push_u64(out: &mut String, n: u64) {
+    // Writing to a `String` cannot fail.
+    let _ = write!(out, "{n}");
+}
+
+/// Appends a timestamp: microseconds since the loop was made, to the
+/// nanosecond (`3004005.006`). Whole microseconds as a `u64` (good for
+/// 584,000 years), not `as_micros`' `u128`, whose formatting is a kilobyte
+/// of code.
+fn push_ts(out: &mut String, t: Duration) {
+    push_u64(out, t.as_secs() * 1_000_000 + u64::from(t.subsec_micros()));
+    put(out, ".");
+    let nanos = t.subsec_nanos() % 1000;
+    for d in [nanos / 100, nanos / 10 % 10, nanos % 10] {
+        out.push(char::from(b'0' + d as u8));
     }
 }
 
@@ -616,20 +697,20 @@ fn expand_path(path: &str, pid: u32, loop_id: u64) -> String {
     let mut out = String::with_capacity(path.len() + 16);
     let mut rest = path;
     while let Some(at) = rest.find('{') {
-        out.push_str(&rest[..at]);
+        put(&mut out, &rest[..at]);
         rest = &rest[at..];
         if let Some(after) = rest.strip_prefix("{pid}") {
-            let _ = write!(out, "{pid}");
+            push_u64(&mut out, pid.into());
             rest = after;
         } else if let Some(after) = rest.strip_prefix("{loop}") {
-            let _ = write!(out, "{loop_id}");
+            push_u64(&mut out, loop_id);
             rest = after;
         } else {
-            out.push('{');
+            put(&mut out, "{");
             rest = &rest[1..];
         }
     }
-    out.push_str(rest);
+    put(&mut out, rest);
     out
 }
 
@@ -642,32 +723,84 @@ fn tid(task: u64) -> u64 {
     }
 }
 
-/// Appends `"key":"value"` with `value` escaped as a JSON string.
-fn push_str_arg(out: &mut String, key: &str, value: &str) {
-    out.push('"');
-    out.push_str(key);
-    out.push_str("\":");
-    push_json_str(out, value);
+/// Appends a task track's arguments: `"name":"<name> (<place>)"` (the
+/// task's name, else `Task-<id>`, and where it was spawned, if known), its
+/// future's type, and the place again on its own.
+fn push_task_args(buf: &mut String, label: &TaskLabel) {
+    put(buf, r#""name":""#);
+    match &label.name {
+        Some(name) => push_escaped(buf, name),
+        None => {
+            put(buf, "Task-");
+            push_u64(buf, label.id);
+        }
+    }
+    if let Some(at) = label.spawned_at {
+        put(buf, " (");
+        push_place(buf, at);
+        put(buf, ")");
+    }
+    put(buf, r#"","future":""#);
+    push_escaped(buf, label.future);
+    if let Some(at) = label.spawned_at {
+        put(buf, r#"","spawned_at":""#);
+        push_place(buf, at);
+    }
+    put(buf, "\"");
+}
+
+/// Appends `file:line:column`, escaped (`Location`'s `Display`).
+fn push_place(buf: &mut String, at: &Location<'_>) {
+    push_escaped(buf, at.file());
+    put(buf, ":");
+    push_u64(buf, at.line().into());
+    put(buf, ":");
+    push_u64(buf, at.column().into());
 }
 
 /// Appends `s` as a JSON string literal: quotes, backslashes and control
 /// characters escaped (RFC 8259, section 7).
-pub(crate) fn push_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+#[cfg(test)]
+fn push_json_str(out: &mut String, s: &str) {
+    put(out, "\"");
+    push_escaped(out, s);
+    put(out, "\"");
+}
+
+/// Appends `s` escaped for the inside of a JSON string: quotes,
+/// backslashes and control characters (RFC 8259, section 7).
+fn push_escaped(out: &mut String, s: &str) {
+    // Runs of characters that need no escape are copied whole. Every
+    // character that does is ASCII, so a byte of one never sits inside
+    // another character, and `at` is always a character boundary.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut from = 0;
+    for (at, b) in s.bytes().enumerate() {
+        let control;
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => {
+                control = [
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[usize::from(b >> 4)],
+                    HEX[usize::from(b & 15)],
+                ];
+                std::str::from_utf8(&control).unwrap_or_default()
             }
-            c => out.push(c),
-        }
+            _ => continue,
+        };
+        put(out, &s[from..at]);
+        put(out, escape);
+        from = at + 1;
     }
-    out.push('"');
+    put(out, &s[from..]);
 }
 
 #[cfg(test)]
@@ -679,6 +812,18 @@ mod tests {
         let mut out = String::new();
         push_json_str(&mut out, "a \"b\" \\ c\n\t\u{1}é");
         assert_eq!(out, r#""a \"b\" \\ c\n\t\u0001é""#);
+        out.clear();
+        push_json_str(&mut out, "\u{1f}\u{10}\r");
+        assert_eq!(out, r#""\u001f\u0010\r""#);
+    }
+
+    #[test]
+    fn numbers_print_as_display_does() {
+        for n in [0, 7, 10, 99, 1_000_000_002, u64::MAX] {
+            let mut out = String::new();
+            push_u64(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
     }
 
     #[test]
@@ -690,8 +835,18 @@ mod tests {
 
     #[test]
     fn timestamps_print_microseconds_to_the_nanosecond() {
-        assert_eq!(Ts(Duration::new(3, 4_005_006)).to_string(), "3004005.006");
-        assert_eq!(Ts(Duration::ZERO).to_string(), "0.000");
+        let ts = |t| {
+            let mut out = String::new();
+            push_ts(&mut out, t);
+            out
+        };
+        assert_eq!(ts(Duration::new(3, 4_005_006)), "3004005.006");
+        assert_eq!(ts(Duration::ZERO), "0.000");
+        assert_eq!(ts(Duration::new(0, 999)), "0.999");
+        assert_eq!(
+            ts(Duration::new(18_446_744_073_709, 551_615_000)),
+            "18446744073709551615.000"
+        );
     }
 
     #[test]
@@ -703,12 +858,12 @@ mod tests {
         let ids = |t: &Tracks| t.list.iter().map(|&(id, _)| id).collect::<Vec<_>>();
         assert_eq!(ids(&tracks), [1, 2, 3, 5]);
         tracks.remove(2);
-        assert!(tracks.get(2).is_some_and(|t| t.waiting.is_empty()));
+        assert!(tracks.get_mut(2).is_some_and(|t| t.waiting.is_empty()));
         tracks.remove(3);
         tracks.remove(4); // absent: nothing happens
         tracks.remove(1);
         assert_eq!(ids(&tracks), [5], "swept once most entries were emptied");
-        assert_eq!(tracks.get(5).unwrap().waiting, [(5, "wake")]);
+        assert_eq!(tracks.get_mut(5).unwrap().waiting, [(5, "wake")]);
     }
 
     #[test]

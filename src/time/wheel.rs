@@ -99,6 +99,17 @@ struct Entry<T> {
     payload: Option<T>,
 }
 
+/// Every timer a wheel held, taken out by [`Wheel::drain`]: dropping it
+/// drops their payloads.
+pub(crate) struct Drained<T>(Vec<Entry<T>>);
+
+impl<T> Drained<T> {
+    /// The payloads.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.0.iter().filter_map(|e| e.payload.as_ref())
+    }
+}
+
 /// The timing wheel. `T` is what a timer carries (a waker, a callback).
 pub(crate) struct Wheel<T> {
     elapsed: u64,
@@ -330,13 +341,15 @@ impl<T> Wheel<T> {
         self.elapsed = self.elapsed.max(now);
     }
 
-    /// Removes every timer, returning their payloads (used when a loop closes).
-    pub(crate) fn drain(&mut self) -> Vec<T> {
+    /// Removes every timer, returning their payloads (used when a loop
+    /// closes). The entries go out as they are, vacant ones included: no
+    /// `Vec` of payloads is built (issue #15).
+    pub(crate) fn drain(&mut self) -> Drained<T> {
         self.occupied = [0; LEVELS];
         self.links = Self::heads();
         self.free = NIL;
         self.len = 0;
-        self.entries.drain(..).filter_map(|e| e.payload).collect()
+        Drained(std::mem::take(&mut self.entries))
     }
 
     /// Links entry `index` (deadline `when`) into the slot its deadline calls
