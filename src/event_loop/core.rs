@@ -230,9 +230,8 @@ impl Core {
     pub(crate) fn stats(&self) -> Stats {
         let c = &self.instruments.counters;
         let alive = c.tasks_spawned.get() - c.tasks_finished.get();
-        let mut stats = self.instruments.snapshot(alive, self.time.len() as u64);
-        stats.timers_cancelled = self.time.cancelled();
-        stats
+        self.instruments
+            .snapshot(alive, self.time.len() as u64, self.time.cancelled())
     }
 
     /// Hands an error to the loop's exception handler.

@@ -156,7 +156,6 @@ pub(crate) struct Counters {
     pub(crate) tasks_spawned: Cell<u64>,
     pub(crate) tasks_finished: Cell<u64>,
     pub(crate) timers_fired: Cell<u64>,
-    pub(crate) timers_cancelled: Cell<u64>,
     pub(crate) io_events: Cell<u64>,
     pub(crate) io_polls: Cell<u64>,
     pub(crate) blocked: Cell<Duration>,
@@ -324,9 +323,10 @@ impl Instruments {
         c.blocked.set(c.blocked.get() + d);
     }
 
-    /// A snapshot; the loop supplies the two live numbers, `alive` (tasks
-    /// spawned minus finished) and `armed` (its wheel's length).
-    pub(crate) fn snapshot(&self, alive: u64, armed: u64) -> Stats {
+    /// A snapshot; the loop supplies what only its containers know: `alive`
+    /// (tasks spawned minus finished), `armed` (its wheel's length) and
+    /// `cancelled` (timers disarmed, counted by `time::Timers`).
+    pub(crate) fn snapshot(&self, alive: u64, armed: u64, cancelled: u64) -> Stats {
         let c = &self.counters;
         let in_run = c.run_started.get().map_or(Duration::ZERO, |s| s.elapsed());
         let total = c.running.get() + in_run;
@@ -341,7 +341,7 @@ impl Instruments {
             tasks_finished: c.tasks_finished.get(),
             timers_armed: armed,
             timers_fired: c.timers_fired.get(),
-            timers_cancelled: c.timers_cancelled.get(),
+            timers_cancelled: cancelled,
             io_events: c.io_events.get(),
             io_polls: c.io_polls.get(),
             time_blocked: c.blocked.get(),

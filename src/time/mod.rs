@@ -113,7 +113,7 @@ impl Timers {
     }
 
     /// Takes every timer out (the loop is closing).
-    pub(crate) fn drain(&self) -> Vec<TimerEntry> {
+    pub(crate) fn drain(&self) -> wheel::Drained<TimerEntry> {
         self.wheel.borrow_mut().drain()
     }
 }
