@@ -44,7 +44,7 @@ use super::remote::Remote;
 use super::{ExceptionContext, ExceptionHandler};
 use crate::reactor::{Driver, Reactor};
 use crate::task::coop;
-use crate::task::{Owner, Polling, TaskList, TaskRef};
+use crate::task::{Owner, Polling, TaskRef};
 use crate::time::{CallbackCell, TimerEntry, Timers};
 
 /// While jobs are ready, the reactor is polled (without blocking) once every
@@ -71,9 +71,6 @@ pub(crate) struct Core {
     /// The reactor and the loop state I/O sources check (running,
     /// closed), shared with every registration.
     pub(crate) io: Rc<Driver>,
-    /// Every task not yet released (pending, or finished with its result
-    /// unclaimed); see `task/raw/list.rs`.
-    pub(super) tasks: TaskList,
     /// Ids for new tasks (1, 2, ...; 0 is the main future's).
     next_task_id: Cell<u64>,
     pub(super) run_queue: RefCell<VecDeque<Job>>,
@@ -111,7 +108,6 @@ impl Core {
             owner,
             remote,
             time: Rc::new(Timers::new(manual_clock)),
-            tasks: TaskList::new(),
             next_task_id: Cell::new(1),
             run_queue: RefCell::new(VecDeque::new()),
             polling: Polling::new(),

@@ -26,7 +26,7 @@ use crate::time::TimerEntry;
 impl Core {
     /// Cancels every live task (their futures drop at the next tick).
     pub(crate) fn cancel_all(&self) {
-        for task in self.tasks.to_vec() {
+        for task in self.owner.tasks().to_vec() {
             self.cancel_task(&task);
         }
     }
@@ -42,7 +42,7 @@ impl Core {
         // Move everything out first: destructors may call back into the loop
         // (a `Task` handle dropping, a `Sleep` cancelling its timer), and they
         // must find empty containers, not borrowed ones.
-        let tasks = self.tasks.take_all();
+        let tasks = self.owner.tasks().take_all();
         let queue = mem::take(&mut *self.run_queue.borrow_mut());
         let timers = self.time.drain();
         for task in tasks {

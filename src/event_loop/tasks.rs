@@ -100,7 +100,7 @@ impl Core {
             return Task::new(self, cell);
         }
         let cell = new_task(&self.owner, Header::new(id, State::Pending), Stage::Running(future));
-        self.tasks.push(TaskRef::clone(&cell));
+        self.owner.tasks().push(TaskRef::clone(&cell));
         let task = TaskRef::clone(&cell);
         if self.instruments.spawn_sites() {
             // asyncio's debug mode shows where a slow task was created; the
@@ -270,17 +270,11 @@ impl Core {
         bump(&self.instruments.counters.tasks_finished);
         if header.detached.get() {
             self.discard_result(task);
-            self.release(task);
+            task.leave_list();
         }
         if let Some(w) = header.join_waker.take() {
             self.wake_guarded(w);
         }
-    }
-
-    /// Takes a finished task off the list: its result is taken or
-    /// discarded.
-    fn release(&self, task: &TaskRef) {
-        drop(self.tasks.remove(task));
     }
 
     /// Drops a finished task's result that nobody will take; a panic nobody
@@ -310,7 +304,7 @@ impl Core {
 
     /// Id and name of every task that has not finished, in spawn order.
     pub(crate) fn all_tasks(&self) -> Vec<TaskInfo> {
-        (self.tasks.to_vec().iter())
+        (self.owner.tasks().to_vec().iter())
             .filter(|task| !task.header.is_finished())
             .map(|task| TaskInfo::of(&task.header))
             .collect()
@@ -339,13 +333,9 @@ impl TaskHost for Core {
         self.cancel_task(task)
     }
 
-    fn release(&self, task: &TaskRef) {
-        Core::release(self, task);
-    }
-
     fn discard_result(&self, task: &TaskRef) {
         Core::discard_result(self, task);
-        Core::release(self, task);
+        task.leave_list();
     }
 
     /// The task runs on, detached, and nobody is waiting for it any more.

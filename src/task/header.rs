@@ -54,8 +54,7 @@ pub(crate) enum State {
 }
 
 /// In `#[repr(C)]` order, so that the flags a poll and a wake read come
-/// last, on the task block's second cache line with the vtable and the
-/// stage (`raw/mod.rs`, "Layout").
+/// last, next to the vtable and the stage (`raw/mod.rs`, "Layout").
 #[repr(C)]
 pub(crate) struct Header {
     /// The task's id: unique within its loop, never reused.

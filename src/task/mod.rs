@@ -42,7 +42,7 @@ use std::task::{Context, Poll, Waker};
 
 pub(crate) use error::{panic_message, poll_catching};
 pub use error::{PanicPayload, TaskError};
-pub(crate) use raw::{new_task, JoinRef, Owner, Polling, RemoteWake, Stage, TaskList, TaskRef, WakeRef, Woken};
+pub(crate) use raw::{new_task, JoinRef, Owner, Polling, RemoteWake, Stage, TaskRef, WakeRef, Woken};
 pub use yield_now::{yield_now, YieldNow};
 
 use header::{Header, State};
@@ -60,8 +60,6 @@ pub(crate) trait TaskHost {
     fn wake_local(&self, task: &Woken<'_>) -> bool;
     /// [`Task::cancel`].
     fn cancel(&self, task: &TaskRef) -> bool;
-    /// The handle took the result: the task leaves the loop's task list.
-    fn release(&self, task: &TaskRef);
     /// The handle was dropped with the result unclaimed: drop it (reporting
     /// a panic nobody retrieved) and release the task.
     fn discard_result(&self, task: &TaskRef);
@@ -199,7 +197,9 @@ impl<T> Task<T> {
     fn take_result(&mut self) -> Result<T, TaskError> {
         self.joined = true;
         let header = &self.cell.header;
-        self.host.release(&self.cell);
+        // Off the loop's task list, without asking the loop (issue #15:
+        // spawn_join).
+        self.cell.leave_list();
         match header.state.get() {
             State::Done => self.cell.take().ok_or(TaskError::Cancelled),
             State::Panicked => match header.take_panic() {

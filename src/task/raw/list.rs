@@ -4,9 +4,12 @@
 //!
 //! # Ground rules
 //!
-//! - The list holds one `TaskRef` of each task in it. A task is in at most
-//!   one list, which its links name (`links.list`), so removing a task from
-//!   a list it is not in does nothing.
+//! - The list holds one `TaskRef` of each task in it. Each loop has one
+//!   list, in its `Owner` (made there and nowhere else), and a task can only
+//!   be in its own loop's: so "linked, and of this list's loop" is
+//!   membership, and removing a task from a list it is not in does nothing.
+//! - The list's `TaskRef`s hold their blocks' owner, which holds the list:
+//!   a cycle the loop breaks with [`TaskList::take_all`] when it closes.
 //! - Linking and unlinking are a few pointer writes: no allocation, no
 //!   search. Order is the order of insertion.
 //! - Nothing here runs user code: what the list lets go of is returned to
@@ -23,7 +26,6 @@
 use std::cell::Cell;
 use std::mem;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{TaskCell, TaskRef};
 
@@ -31,8 +33,8 @@ use super::{TaskCell, TaskRef};
 pub(super) struct Links {
     prev: Cell<Option<NonNull<TaskCell>>>,
     next: Cell<Option<NonNull<TaskCell>>>,
-    /// The list the block is in ([`TaskList::id`]), 0 if none.
-    list: Cell<u64>,
+    /// The block is in its loop's list.
+    linked: Cell<bool>,
 }
 
 impl Links {
@@ -40,15 +42,14 @@ impl Links {
         Links {
             prev: Cell::new(None),
             next: Cell::new(None),
-            list: Cell::new(0),
+            linked: Cell::new(false),
         }
     }
 }
 
-static NEXT_LIST_ID: AtomicU64 = AtomicU64::new(1);
-
 pub(crate) struct TaskList {
-    id: u64,
+    /// The loop's link ([`TaskCell::link`]): what names the loop.
+    link: *const (),
     head: Cell<Option<NonNull<TaskCell>>>,
     tail: Cell<Option<NonNull<TaskCell>>>,
 }
@@ -65,9 +66,10 @@ unsafe fn at<'a>(cell: NonNull<TaskCell>) -> &'a TaskCell {
 }
 
 impl TaskList {
-    pub(crate) fn new() -> TaskList {
+    /// The list of the loop whose link is `link` (`Owner::new` only).
+    pub(super) fn new(link: *const ()) -> TaskList {
         TaskList {
-            id: NEXT_LIST_ID.fetch_add(1, Ordering::Relaxed),
+            link,
             head: Cell::new(None),
             tail: Cell::new(None),
         }
@@ -77,11 +79,12 @@ impl TaskList {
     ///
     /// # Panics
     ///
-    /// If `task` is in a list already.
+    /// If `task` is in the list already, or of another loop.
     pub(crate) fn push(&self, task: TaskRef) {
         let links = &task.links;
-        assert_eq!(links.list.get(), 0, "a task is in one list at most");
-        links.list.set(self.id);
+        assert!(!links.linked.get(), "a task is in its loop's list once");
+        assert!(task.link() == self.link, "a task goes in its own loop's list");
+        links.linked.set(true);
         links.prev.set(self.tail.get());
         links.next.set(None);
         let cell = task.cell;
@@ -99,7 +102,7 @@ impl TaskList {
     /// in this list.
     pub(crate) fn remove(&self, task: &TaskRef) -> Option<TaskRef> {
         let links = &task.links;
-        if links.list.get() != self.id {
+        if !links.linked.get() || task.link() != self.link {
             return None;
         }
         let (prev, next) = (links.prev.take(), links.next.take());
@@ -113,7 +116,7 @@ impl TaskList {
             Some(next) => unsafe { at(next) }.links.prev.set(prev),
             None => self.tail.set(prev),
         }
-        links.list.set(0);
+        links.linked.set(false);
         // SAFETY: the reference `push` kept, handed over once: the block is
         // no longer linked.
         Some(unsafe { TaskRef::adopt(task.cell) })
@@ -142,7 +145,7 @@ impl TaskList {
             let links = &unsafe { at(cell) }.links;
             next = links.next.take();
             links.prev.set(None);
-            links.list.set(0);
+            links.linked.set(false);
             // SAFETY: the list's reference, handed over once, as it unlinks.
             all.push(unsafe { TaskRef::adopt(cell) });
         }

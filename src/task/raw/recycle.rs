@@ -47,11 +47,8 @@ use std::ptr::{self, NonNull};
 const STEP: usize = 16;
 /// The largest block cached.
 const LARGEST: usize = 512;
-/// The strictest alignment cached (every class block is allocated with at
-/// least it).
+/// The strictest alignment cached (every class block is allocated with it).
 const ALIGN: usize = 16;
-/// A cache line: class blocks this big or bigger are allocated aligned to it.
-const LINE: usize = 64;
 /// At most this many bytes sit in one loop's cache.
 pub(super) const MAX_CACHED: usize = 4 << 20;
 
@@ -115,12 +112,11 @@ fn class_of(layout: Layout) -> Option<usize> {
 }
 
 fn class_layout(class: usize) -> Layout {
-    let size = (class + 1) * STEP;
-    // A block of a cache line or more starts on a line, so a 128-byte task
-    // touches two lines, not three (`spawn_join` in BENCHMARKS.md).
-    let align = if size >= LINE { LINE } else { ALIGN };
-    // Cannot fail: the size is at most `LARGEST`; both are powers of 2.
-    Layout::from_size_align(size, align).expect("class layout")
+    // Not aligned to cache lines: that took a spawn+join from 5.2 to 4.4 L1
+    // read misses, but glibc's `memalign` behind it cost 13 % more peak
+    // memory on `sleep_100k` and doubled teardown (BENCHMARKS.md).
+    // Cannot fail: the size is at most `LARGEST` and `ALIGN` is a power of 2.
+    Layout::from_size_align((class + 1) * STEP, ALIGN).expect("class layout")
 }
 
 thread_local! {

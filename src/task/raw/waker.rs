@@ -67,7 +67,7 @@ use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{RawWaker, RawWakerVTable};
 
-use super::{recycle, TaskCell, TaskRef};
+use super::{recycle, TaskCell, TaskList, TaskRef};
 
 /// Where wakes from other threads go: the loop's remote queue.
 pub(crate) trait RemoteWake: Send + Sync {
@@ -84,6 +84,8 @@ pub(crate) struct Owner {
     /// The loop's id, unique in the process.
     id: u64,
     link: Arc<LoopLink>,
+    /// Every task of the loop whose result may still be wanted (`list.rs`).
+    tasks: TaskList,
     /// The loop's freed task blocks, for its next tasks.
     pub(super) cache: recycle::Cache,
     _loop_thread: PhantomData<*const ()>,
@@ -105,9 +107,11 @@ impl Drop for Owner {
 impl Owner {
     pub(crate) fn new(remote: Arc<dyn RemoteWake>) -> Rc<Owner> {
         let id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
+        let link = Arc::new(LoopLink { remote });
         Rc::new(Owner {
             id,
-            link: Arc::new(LoopLink { remote }),
+            tasks: TaskList::new(Arc::as_ptr(&link).cast()),
+            link,
             cache: recycle::Cache::for_new_loop(),
             _loop_thread: PhantomData,
         })
@@ -116,6 +120,11 @@ impl Owner {
     /// The loop's id.
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The loop's task list.
+    pub(crate) fn tasks(&self) -> &TaskList {
+        &self.tasks
     }
 }
 
@@ -139,6 +148,11 @@ pub(super) struct Shared {
 unsafe impl Sync for Shared {}
 
 impl Shared {
+    /// The address of the loop's link: what names the loop.
+    pub(super) fn link(&self) -> *const () {
+        self.link.cast()
+    }
+
     /// The shared part of a new block of `owner`'s loop, counting the local
     /// side.
     pub(super) fn new(owner: &Owner) -> Shared {
