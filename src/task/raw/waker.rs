@@ -142,9 +142,10 @@ pub(super) struct Shared {
     anchored: UnsafeCell<bool>,
 }
 
-// SAFETY: `wakers` and `remote_queued` are atomics; `link` is written once, before the block is shared, and only read after; the
-// pointee of `link` is `Sync`; `anchored` is written and read under the
-// protocol in the module docs ("Anchor").
+// SAFETY: `wakers` and `remote_queued` are atomics; `link` is written once,
+// before the block is shared, and only read after; the pointee of `link` is
+// `Sync`; `anchored` is written and read under the protocol in the module
+// docs ("Anchor").
 unsafe impl Sync for Shared {}
 
 impl Shared {
