@@ -33,8 +33,6 @@ use super::{TaskCell, TaskRef};
 pub(super) struct Links {
     prev: Cell<Option<NonNull<TaskCell>>>,
     next: Cell<Option<NonNull<TaskCell>>>,
-    /// The block is in its loop's list.
-    linked: Cell<bool>,
 }
 
 impl Links {
@@ -42,7 +40,6 @@ impl Links {
         Links {
             prev: Cell::new(None),
             next: Cell::new(None),
-            linked: Cell::new(false),
         }
     }
 }
@@ -82,9 +79,9 @@ impl TaskList {
     /// If `task` is in the list already, or of another loop.
     pub(crate) fn push(&self, task: TaskRef) {
         let links = &task.links;
-        assert!(!links.linked.get(), "a task is in its loop's list once");
+        assert!(!task.linked.get(), "a task is in its loop's list once");
         assert!(task.link() == self.link, "a task goes in its own loop's list");
-        links.linked.set(true);
+        task.linked.set(true);
         links.prev.set(self.tail.get());
         links.next.set(None);
         let cell = task.cell;
@@ -102,7 +99,7 @@ impl TaskList {
     /// in this list.
     pub(crate) fn remove(&self, task: &TaskRef) -> Option<TaskRef> {
         let links = &task.links;
-        if !links.linked.get() || task.link() != self.link {
+        if !task.linked.get() || task.link() != self.link {
             return None;
         }
         let (prev, next) = (links.prev.take(), links.next.take());
@@ -116,7 +113,7 @@ impl TaskList {
             Some(next) => unsafe { at(next) }.links.prev.set(prev),
             None => self.tail.set(prev),
         }
-        links.linked.set(false);
+        task.linked.set(false);
         // SAFETY: the reference `push` kept, handed over once: the block is
         // no longer linked.
         Some(unsafe { TaskRef::adopt(task.cell) })
@@ -142,10 +139,10 @@ impl TaskList {
         self.tail.set(None);
         while let Some(cell) = next {
             // SAFETY: `cell` is in this list until the `adopt` below.
-            let links = &unsafe { at(cell) }.links;
-            next = links.next.take();
-            links.prev.set(None);
-            links.linked.set(false);
+            let task = unsafe { at(cell) };
+            next = task.links.next.take();
+            task.links.prev.set(None);
+            task.linked.set(false);
             // SAFETY: the list's reference, handed over once, as it unlinks.
             all.push(unsafe { TaskRef::adopt(cell) });
         }

@@ -117,6 +117,9 @@ pub(crate) struct TaskCell {
     pub(crate) header: Header,
     /// The `TaskRef`s alive (a `JoinRef` holds one).
     refs: Cell<u32>,
+    /// The block is in its loop's `TaskList` (kept here, in `refs`'
+    /// padding, rather than with the links).
+    linked: Cell<bool>,
     vtable: &'static Vtable,
 }
 
@@ -286,6 +289,7 @@ pub(crate) fn new_task<F: Future>(owner: &Rc<Owner>, header: Header, stage: Stag
             header,
             owner: owner.clone(),
             refs: Cell::new(1),
+            linked: Cell::new(false),
             links: list::Links::new(),
             vtable: &Typed::<F>::VTABLE,
         },
