@@ -34,6 +34,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::mem;
 use std::panic::{self, AssertUnwindSafe};
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
@@ -41,6 +42,7 @@ use std::time::{Duration, Instant};
 
 use super::instrument::{bump, Instruments, LoopEvent, Stats};
 use super::remote::Remote;
+use super::trace::Tracer;
 use super::{ExceptionContext, ExceptionHandler};
 use crate::reactor::{Driver, Reactor};
 use crate::task::coop;
@@ -98,16 +100,27 @@ impl Core {
         manual_clock: bool,
         handler: ExceptionHandler,
         stop_on_task_panic: bool,
-        instruments: Instruments,
-    ) -> std::io::Result<Core> {
+        mut instruments: Instruments,
+        trace: Option<&Path>,
+    ) -> std::io::Result<Rc<Core>> {
         let (reactor, waker) = Reactor::new()?;
         let remote = Arc::new(Remote::new(waker));
         let owner = Owner::new(remote.clone());
-        Ok(Core {
+        let time = Rc::new(Timers::new(manual_clock));
+        // The tracer before the `Core`, and the `Core` built in its `Rc`'s
+        // allocation (`new_cyclic`; `Rc::new` would keep a landing pad that
+        // drops a whole `Core` should the allocation unwind): no path but
+        // the `Rc`'s drops a `Core`, so its drop glue is not copied again
+        // (issue #15). A failure here drops the parts; nothing was spawned
+        // yet, so `close` would have had nothing to do.
+        if let Some(path) = trace {
+            instruments.set_tracer(Tracer::create(path, owner.id(), time.clock.clone())?);
+        }
+        Ok(Rc::new_cyclic(|_| Core {
             io: Rc::new(Driver::new(reactor, owner.id())),
             owner,
             remote,
-            time: Rc::new(Timers::new(manual_clock)),
+            time,
             next_task_id: Cell::new(1),
             run_queue: RefCell::new(VecDeque::new()),
             polling: Polling::new(),
@@ -120,7 +133,7 @@ impl Core {
             stop_on_task_panic,
             instruments,
             fatal: Cell::new(None),
-        })
+        }))
     }
 
     pub(crate) fn id(&self) -> u64 {

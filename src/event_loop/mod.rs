@@ -48,7 +48,6 @@ pub use submit::RemoteTask;
 
 use self::core::Core;
 use self::instrument::{Instruments, Observer};
-use self::trace::Tracer;
 use crate::task::{panic_message, Task};
 
 /// Why a loop could not run (or finish running) a future.
@@ -306,17 +305,19 @@ impl Builder {
         let handler = self.handler.unwrap_or_else(|| Box::new(default_exception_handler));
         let slow = self.debug.then_some(self.slow_callback_duration);
         let instruments = Instruments::new(self.observer, slow);
-        let mut core = Core::new(self.manual_clock, handler, self.stop_on_task_panic, instruments)?;
         let trace = self.trace.or_else(|| {
             let path = std::env::var_os("EVLOOP_TRACE")?;
             (!path.is_empty()).then(|| PathBuf::from(path))
         });
-        if let Some(path) = trace {
-            let tracer = Tracer::create(&path, core.id(), core.time.clock.clone())?;
-            core.instruments.set_tracer(tracer);
-        }
+        let core = Core::new(
+            self.manual_clock,
+            handler,
+            self.stop_on_task_panic,
+            instruments,
+            trace.as_deref(),
+        )?;
         Ok(EventLoop {
-            core: Rc::new(core),
+            core,
             _not_send: PhantomData,
         })
     }

@@ -46,11 +46,22 @@ pub(crate) const CALLBACK_BATCH: usize = 1024;
 /// A callback sent from another thread.
 pub(crate) type RemoteCallback = Box<dyn FnOnce() + Send>;
 
+/// What both remote queues hold. Two queues still (wakes and callbacks keep
+/// their own counts and order), of one item type: one copy of
+/// `SegQueue`'s push, pop and drop instead of two (issue #15). The wakes
+/// queue holds only `Wake`s, the callbacks queue only `Call`s.
+enum Item {
+    Wake(WakeRef),
+    Call(RemoteCallback),
+}
+
 pub(crate) struct Remote {
-    tasks: SegQueue<WakeRef>,
+    /// `Item::Wake`s only.
+    tasks: SegQueue<Item>,
     /// The main future (`run_until_complete`'s) was woken.
     main_woken: AtomicBool,
-    callbacks: SegQueue<RemoteCallback>,
+    /// `Item::Call`s only.
+    callbacks: SegQueue<Item>,
     notified: AtomicBool,
     stop: AtomicBool,
     closed: AtomicBool,
@@ -103,7 +114,7 @@ impl Remote {
         if self.closed.load(Ordering::SeqCst) {
             return Err(f);
         }
-        self.callbacks.push(f);
+        self.callbacks.push(Item::Call(f));
         if !self.closed_after_push() {
             self.notify();
         }
@@ -165,16 +176,28 @@ impl Remote {
         if self.main_woken.load(Ordering::Relaxed) && self.main_woken.swap(false, Ordering::AcqRel) {
             on_main();
         }
+        // Each item is handed on by its kind, whichever queue it came from
+        // (each holds one kind only).
+        let mut take = |queue: &SegQueue<Item>| {
+            match queue.pop() {
+                // `WakeRef::into_task` lowers the task's `remote_queued` bit
+                // before the task is scheduled: a wake racing with this
+                // queues it again, at worst one extra, harmless poll.
+                Some(Item::Wake(task)) => on_task(task),
+                Some(Item::Call(f)) => on_callback(f),
+                None => return false,
+            }
+            true
+        };
         for _ in 0..tasks {
-            let Some(task) = self.tasks.pop() else { break };
-            // `WakeRef::into_task` lowers the task's `remote_queued` bit
-            // before the task is scheduled: a wake racing with this queues
-            // it again, at worst one extra, harmless poll.
-            on_task(task);
+            if !take(&self.tasks) {
+                break;
+            }
         }
         for _ in 0..callbacks {
-            let Some(f) = self.callbacks.pop() else { break };
-            on_callback(f);
+            if !take(&self.callbacks) {
+                break;
+            }
         }
     }
 
@@ -197,7 +220,12 @@ impl Remote {
         self.closed.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         while self.tasks.pop().is_some() {}
-        std::iter::from_fn(|| self.callbacks.pop()).collect()
+        // (The callbacks queue holds `Call`s only.)
+        std::iter::from_fn(|| match self.callbacks.pop()? {
+            Item::Call(f) => Some(f),
+            Item::Wake(_) => None,
+        })
+        .collect()
     }
 }
 
@@ -209,7 +237,7 @@ impl RemoteWake for Remote {
         if self.closed.load(Ordering::SeqCst) {
             return;
         }
-        self.tasks.push(task);
+        self.tasks.push(Item::Wake(task));
         if !self.closed_after_push() {
             self.notify();
         }
