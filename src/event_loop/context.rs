@@ -27,12 +27,18 @@ pub(crate) fn enter(core: &Rc<Core>) -> Result<EnterGuard, RunError> {
             return Err(RunError::AlreadyRunning);
         }
         *current = Some(core.clone());
-        crate::time::set_current(Some(core.time.clone()));
-        crate::task::set_running(Some(core.clone()));
-        crate::reactor::set_current(Some(core.io.clone()));
+        show_to_layers(Some(core));
         core.instruments.run_started();
         Ok(EnterGuard { _private: () })
     })
+}
+
+/// Gives each lower layer its view of the running loop (or takes it back):
+/// the task layer's `TaskHost`, time's `Timers`, the reactor's `Driver`.
+fn show_to_layers(core: Option<&Rc<Core>>) {
+    crate::task::set_running(core.map(|core| core.clone() as Rc<dyn crate::task::TaskHost>));
+    crate::time::set_current(core.map(|core| core.time.clone()));
+    crate::reactor::set_current(core.map(|core| core.io.clone()));
 }
 
 pub(crate) struct EnterGuard {
@@ -44,9 +50,7 @@ impl Drop for EnterGuard {
         // Also when a panic unwinds out of a poll: no budget outlives a run.
         crate::task::coop::unconstrain();
         let core = CURRENT.with(|current| current.borrow_mut().take());
-        crate::time::set_current(None);
-        crate::task::set_running(None);
-        crate::reactor::set_current(None);
+        show_to_layers(None);
         if let Some(core) = core {
             core.instruments.run_ended();
         }

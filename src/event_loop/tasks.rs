@@ -1,8 +1,9 @@
 //! The loop's side of a task's life cycle: spawn, wake, poll, finish,
 //! release. The states and transitions are drawn in `task/header.rs`; the
 //! task's memory and its own life cycle in `task/raw/mod.rs`, its waker in
-//! `task/raw/waker.rs`; the loop's list of its tasks in `task/raw/list.rs`. The tick that calls into this file is
-//! `core.rs`; shutting every task down is `shutdown.rs`.
+//! `task/raw/waker.rs`; the loop's list of its tasks in `task/raw/list.rs`.
+//! The tick that calls into this file is `core.rs`; shutting every task
+//! down is `shutdown.rs`.
 //!
 //! # Ground rules
 //!
@@ -18,8 +19,9 @@
 //!
 //! # Fields and who may touch them
 //!
-//! The `Core` fields these methods use (`tasks`, `run_queue`, `polling`,
-//! `self_woken`, `main_queued`, `fatal`) are the loop's; only
+//! The `Core` fields these methods use (`owner` and its task list,
+//! `run_queue`, `polling`, `self_woken`, `main_queued`, `fatal`) are the
+//! loop's; only
 //! `core.rs`, this file and `shutdown.rs` touch them, on the loop's thread.
 
 use std::any::Any;
@@ -134,7 +136,15 @@ impl Core {
             return;
         }
         // A finished task's wake is moot.
-        if !task.header.is_finished() && !task.header.queued.replace(true) {
+        if !task.header.is_finished() {
+            self.enqueue(task);
+        }
+    }
+
+    /// Pushes `task` on the run queue unless it is there already.
+    #[inline]
+    fn enqueue(&self, task: TaskRef) {
+        if !task.header.queued.replace(true) {
             self.run_queue.borrow_mut().push_back(Job::Task(task));
         }
     }
@@ -155,9 +165,7 @@ impl Core {
             return false;
         }
         task.header.cancel_requested.set(true);
-        if !task.header.queued.replace(true) {
-            self.run_queue.borrow_mut().push_back(Job::Task(task.clone()));
-        }
+        self.enqueue(task.clone());
         true
     }
 
@@ -191,8 +199,8 @@ impl Core {
             Ok(Poll::Pending) => {
                 // `queued` may already be set if the task was cancelled
                 // during its own poll.
-                if self_woken && !header.queued.replace(true) {
-                    self.run_queue.borrow_mut().push_back(Job::Task(task));
+                if self_woken {
+                    self.enqueue(task);
                 }
             }
             // Cancelled during its own last poll (by itself, say) and then
