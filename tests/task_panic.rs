@@ -91,6 +91,32 @@ fn panic_in_detached_task_goes_to_the_exception_handler() {
     assert_eq!(lp.run_until_complete(async { 1 }).unwrap(), 1);
 }
 
+/// A handle reaches its loop weakly (it is one pointer), so it may outlive
+/// the loop: a panic it never retrieved still goes to that loop's
+/// exception handler when it is dropped.
+#[test]
+fn handles_outliving_their_loop_still_report_unretrieved_panics() {
+    assert_eq!(std::mem::size_of::<evloop::Task<u64>>(), std::mem::size_of::<usize>());
+    let (mut lp, reports) = loop_with_reports();
+    let h = lp.handle();
+    let unretrieved = h.create_task(async { panic!("after the loop") });
+    let pending = h.create_task(std::future::pending::<()>());
+    lp.run_once(Some(Duration::ZERO)).unwrap();
+    drop(h);
+    drop(lp);
+    assert!(reports.is_empty(), "{:?}", reports.events());
+    assert!(pending.cancelled(), "closing the loop cancelled it");
+    assert!(!pending.cancel(), "nothing left to cancel");
+    drop(unretrieved);
+    let (message, panic) = reports.events().remove(0);
+    assert_eq!(reports.len(), 1);
+    assert!(
+        message.starts_with("Task exception was never retrieved (Task-1)"),
+        "{message}"
+    );
+    assert_eq!(panic.as_deref(), Some("after the loop"));
+}
+
 #[test]
 fn panic_retrieved_through_the_handle_is_not_reported() {
     let (mut lp, reports) = loop_with_reports();

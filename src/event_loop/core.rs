@@ -88,7 +88,7 @@ pub(crate) struct Core {
     pub(super) main_queued: Cell<bool>,
     /// Jobs run since the reactor was last polled (see [`IO_INTERVAL`]).
     jobs_since_io: Cell<usize>,
-    handler: ExceptionHandler,
+    pub(super) handler: ExceptionHandler,
     pub(super) stop_on_task_panic: bool,
     pub(crate) instruments: Instruments,
     /// A task panic to re-raise from `run_*` (with `stop_on_task_panic`).
@@ -116,23 +116,27 @@ impl Core {
         if let Some(path) = trace {
             instruments.set_tracer(Tracer::create(path, owner.id(), time.clock.clone())?);
         }
-        Ok(Rc::new_cyclic(|_| Core {
-            io: Rc::new(Driver::new(reactor, owner.id())),
-            owner,
-            remote,
-            time,
-            next_task_id: Cell::new(1),
-            run_queue: RefCell::new(VecDeque::new()),
-            polling: Polling::new(),
-            self_woken: Cell::new(false),
-            fired: RefCell::new(Vec::new()),
-            io_woken: RefCell::new(Vec::new()),
-            main_queued: Cell::new(false),
-            jobs_since_io: Cell::new(0),
-            handler,
-            stop_on_task_panic,
-            instruments,
-            fatal: Cell::new(None),
+        Ok(Rc::new_cyclic(|this: &std::rc::Weak<Core>| {
+            // A task handle reaches its loop through the owner, weakly.
+            owner.set_host(this.clone());
+            Core {
+                io: Rc::new(Driver::new(reactor, owner.id())),
+                owner,
+                remote,
+                time,
+                next_task_id: Cell::new(1),
+                run_queue: RefCell::new(VecDeque::new()),
+                polling: Polling::new(),
+                self_woken: Cell::new(false),
+                fired: RefCell::new(Vec::new()),
+                io_woken: RefCell::new(Vec::new()),
+                main_queued: Cell::new(false),
+                jobs_since_io: Cell::new(0),
+                handler,
+                stop_on_task_panic,
+                instruments,
+                fatal: Cell::new(None),
+            }
         }))
     }
 

@@ -607,10 +607,8 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    // The loop's `Rc` goes into the handle (issue #15: spawn_join).
-    context::current()
-        .expect(NO_LOOP)
-        .spawn_at(future, std::panic::Location::caller())
+    let at = std::panic::Location::caller();
+    context::with_current(|core| core.spawn_at(future, at)).expect(NO_LOOP)
 }
 
 /// The panic message of everything that needs a running loop and finds none.

@@ -97,5 +97,6 @@ impl Core {
 impl Drop for Core {
     fn drop(&mut self) {
         self.close();
+        self.bequeath();
     }
 }

@@ -33,6 +33,7 @@ use std::task::Poll;
 use super::core::{Core, Job};
 use super::instrument::{bump, LoopEvent};
 use super::trace;
+use super::{ExceptionContext, ExceptionHandler};
 use crate::task::coop;
 use crate::task::header::{Header, State};
 use crate::task::{new_task, Stage, Task, TaskHost, TaskRef, Woken};
@@ -78,17 +79,16 @@ impl TaskInfo {
 
 impl Core {
     #[track_caller]
-    pub(crate) fn spawn<F>(self: &Rc<Self>, future: F) -> Task<F::Output>
+    pub(crate) fn spawn<F>(&self, future: F) -> Task<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.clone().spawn_at(future, Location::caller())
+        self.spawn_at(future, Location::caller())
     }
 
-    /// `spawn`, called from `at` (what debug mode and traces show), for a
-    /// caller that has a reference to the loop to give the handle.
-    pub(crate) fn spawn_at<F>(self: Rc<Self>, future: F, at: &'static Location<'static>) -> Task<F::Output>
+    /// `spawn`, called from `at` (what debug mode and traces show).
+    pub(crate) fn spawn_at<F>(&self, future: F, at: &'static Location<'static>) -> Task<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
@@ -99,7 +99,7 @@ impl Core {
             // and the future is dropped here.
             drop(future);
             let cell = new_task::<F>(&self.owner, Header::new(id, State::Cancelled), Stage::Gone);
-            return Task::new(self, cell);
+            return Task::new(cell);
         }
         let cell = new_task(&self.owner, Header::new(id, State::Pending), Stage::Running(future));
         self.owner.tasks().push(TaskRef::clone(&cell));
@@ -115,7 +115,7 @@ impl Core {
         self.run_queue.borrow_mut().push_back(Job::Task(task));
         bump(&self.instruments.counters.tasks_spawned);
         self.instruments.event(|| LoopEvent::Spawn { task: id });
-        Task::new(self, cell)
+        Task::new(cell)
     }
 
     /// The main future was woken: queues it, once.
@@ -285,24 +285,11 @@ impl Core {
         }
     }
 
-    /// Drops a finished task's result that nobody will take; a panic nobody
-    /// retrieved is reported, as asyncio's "Task exception was never
-    /// retrieved".
+    /// Drops a finished task's result that nobody will take.
     fn discard_result(&self, task: &TaskRef) {
-        let header = &task.header;
-        if let Some(payload) = header.take_panic() {
-            let msg = format!(
-                "Task exception was never retrieved ({}){}",
-                header.display_name(),
-                origin(header, task.type_name())
-            );
-            self.report(&msg, Some(payload), Some(header.id()));
-        }
-        self.drop_guarded(
-            "exception while dropping a task's output",
-            || task.discard(),
-            Some(header.id()),
-        );
+        discard_unclaimed(task, &|message, payload| {
+            self.report(message, Some(payload), Some(task.header.id()))
+        });
     }
 
     /// Id and name of the task being polled right now.
@@ -316,6 +303,72 @@ impl Core {
             .filter(|task| !task.header.is_finished())
             .map(|task| TaskInfo::of(&task.header))
             .collect()
+    }
+}
+
+/// Drops a finished task's result that nobody will take, handing `report`
+/// what went wrong: a panic nobody retrieved (asyncio's "Task exception was
+/// never retrieved"), or one in the output's destructor.
+fn discard_unclaimed(task: &TaskRef, report: &dyn Fn(&str, Box<dyn Any + Send>)) {
+    let header = &task.header;
+    if let Some(payload) = header.take_panic() {
+        let msg = format!(
+            "Task exception was never retrieved ({}){}",
+            header.display_name(),
+            origin(header, task.type_name())
+        );
+        report(&msg, payload);
+    }
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| task.discard())) {
+        report("exception while dropping a task's output", payload);
+    }
+}
+
+/// What a loop leaves the handles of its tasks when it goes (`Drop for
+/// Core`), since a handle reaches its loop weakly: closing has finished
+/// every task by then, so all that is left is a result dropped unclaimed,
+/// reported through the loop's exception handler as the loop would have.
+struct Bequest {
+    id: u64,
+    handler: ExceptionHandler,
+}
+
+impl TaskHost for Bequest {
+    fn loop_id(&self) -> u64 {
+        self.id
+    }
+
+    fn wake_local(&self, _: &Woken<'_>) -> bool {
+        false
+    }
+
+    fn cancel(&self, _: &TaskRef) -> bool {
+        false
+    }
+
+    fn discard_result(&self, task: &TaskRef) {
+        let task_id = Some(task.header.id());
+        discard_unclaimed(task, &|message, payload| {
+            (self.handler)(ExceptionContext {
+                message: message.to_owned(),
+                payload: Some(payload),
+                task_id,
+            });
+        });
+        task.leave_list();
+    }
+}
+
+impl Core {
+    /// Hands the exception handler to the handles still out, as the loop
+    /// goes (its `Drop`, after `close`).
+    pub(super) fn bequeath(&mut self) {
+        // Blocks still hold the owner: their handles may still drop results.
+        if Rc::strong_count(&self.owner) > 1 {
+            let handler = std::mem::replace(&mut self.handler, Box::new(drop));
+            let id = self.id();
+            self.owner.bequeath(Rc::new(Bequest { id, handler }));
+        }
     }
 }
 
@@ -344,11 +397,5 @@ impl TaskHost for Core {
     fn discard_result(&self, task: &TaskRef) {
         Core::discard_result(self, task);
         task.leave_list();
-    }
-
-    /// The task runs on, detached, and nobody is waiting for it any more.
-    fn detach(&self, task: &TaskRef) {
-        task.header.detached.set(true);
-        drop(task.header.join_waker.take());
     }
 }

@@ -70,6 +70,9 @@ pub(crate) struct Header {
     pub(crate) cancel_requested: Cell<bool>,
     /// The `Task` handle was dropped: discard the result as soon as it exists.
     pub(crate) detached: Cell<bool>,
+    /// The `Task` handle took the result (kept here rather than in the
+    /// handle, so that a handle is one pointer).
+    pub(crate) joined: Cell<bool>,
 }
 
 #[derive(Default)]
@@ -90,6 +93,7 @@ impl Header {
             queued: Cell::new(state == State::Pending),
             cancel_requested: Cell::new(false),
             detached: Cell::new(false),
+            joined: Cell::new(false),
             join_waker: Cell::new(None),
             rare: Cell::new(None),
         }
@@ -150,6 +154,13 @@ impl Header {
         let payload = rare.panic.take();
         self.rare.set(Some(rare));
         payload
+    }
+
+    /// The handle of a pending task was dropped: the task runs on, and
+    /// nobody is waiting for it any more.
+    pub(crate) fn detach(&self) {
+        self.detached.set(true);
+        drop(self.join_waker.take());
     }
 
     /// Registers `waker` to be woken when the task finishes. Returns the

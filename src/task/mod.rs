@@ -13,6 +13,11 @@
 //!   asyncio and tokio. [`Task::cancel`] or [`Task::abort_on_drop`] stop it.
 //! - A panic inside a task is caught; the loop lives on and the handle
 //!   yields [`TaskError::Panicked`].
+//! - A [`Task`] is one pointer, to its block. It reaches the loop through
+//!   the block's `Owner`, weakly: a handle does not keep its loop alive.
+//!   Once the loop is gone every task has finished (closing cancels them),
+//!   and a panic a handle never retrieved still reaches the loop's exception
+//!   handler, which the loop left the owner as it went.
 //! - A [`Task`] is awaited on its own loop. Awaiting a pending one while
 //!   another evloop loop runs on the thread panics with a message naming
 //!   both loops (asyncio's "attached to a different loop"), instead of
@@ -63,8 +68,6 @@ pub(crate) trait TaskHost {
     /// The handle was dropped with the result unclaimed: drop it (reporting
     /// a panic nobody retrieved) and release the task.
     fn discard_result(&self, task: &TaskRef);
-    /// The handle of a pending task was dropped: it runs on, detached.
-    fn detach(&self, task: &TaskRef);
 }
 
 thread_local! {
@@ -125,19 +128,15 @@ fn running_loop_id() -> Option<u64> {
 /// ```
 #[must_use = "a dropped Task keeps running detached; .await it, or use abort_on_drop() to cancel on drop"]
 pub struct Task<T> {
-    host: Rc<dyn TaskHost>,
+    /// The task's block: one pointer. The loop is reached through the
+    /// block's owner, and "result taken" is a header flag, so a handle costs
+    /// what tokio's and monoio's do (issue #15: `spawn_join`).
     cell: JoinRef<T>,
-    /// Set once the result was taken.
-    joined: bool,
 }
 
 impl<T> Task<T> {
-    pub(crate) fn new(host: Rc<dyn TaskHost>, cell: JoinRef<T>) -> Task<T> {
-        Task {
-            host,
-            cell,
-            joined: false,
-        }
+    pub(crate) fn new(cell: JoinRef<T>) -> Task<T> {
+        Task { cell }
     }
 
     fn header(&self) -> &Header {
@@ -179,7 +178,14 @@ impl<T> Task<T> {
     /// something it calls does) ends cancelled even if that poll returns a
     /// value, as in asyncio: the value is dropped.
     pub fn cancel(&self) -> bool {
-        self.host.cancel(&self.cell)
+        // No host: the loop is gone, and closing it finished every task.
+        self.cell.host().is_some_and(|host| host.cancel(&self.cell))
+    }
+
+    /// Whether the result has been taken (by awaiting the handle or by
+    /// [`Task::result`]).
+    fn joined(&self) -> bool {
+        self.header().joined.get()
     }
 
     /// The result, if the task has finished and it was not taken yet:
@@ -187,7 +193,7 @@ impl<T> Task<T> {
     /// `InvalidStateError` (not done yet), and also once the result has been
     /// taken (by this call or by awaiting the handle).
     pub fn result(&mut self) -> Option<Result<T, TaskError>> {
-        if self.joined || !self.done() {
+        if self.joined() || !self.done() {
             return None;
         }
         Some(self.take_result())
@@ -195,8 +201,8 @@ impl<T> Task<T> {
 
     /// Moves the result of a finished task out of it.
     fn take_result(&mut self) -> Result<T, TaskError> {
-        self.joined = true;
         let header = &self.cell.header;
+        header.joined.set(true);
         // Off the loop's task list, without asking the loop (issue #15:
         // spawn_join).
         self.cell.leave_list();
@@ -230,7 +236,7 @@ impl<T> Task<T> {
     /// `run_once` calls) is allowed: its loop may run meanwhile.
     #[track_caller]
     fn check_loop(&self) {
-        let ours = self.host.loop_id();
+        let ours = self.cell.loop_id();
         let Some(running) = running_loop_id() else {
             return;
         };
@@ -274,7 +280,7 @@ impl<T> Future for Task<T> {
 
     #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        assert!(!self.joined, "evloop::Task polled again after it returned its result");
+        assert!(!self.joined(), "evloop::Task polled again after it returned its result");
         std::task::ready!(self.poll_done(cx));
         Poll::Ready(self.take_result())
     }
@@ -302,18 +308,18 @@ impl<T> Future for Task<T> {
 /// ```
 impl<T> futures_core::future::FusedFuture for Task<T> {
     fn is_terminated(&self) -> bool {
-        self.joined
+        self.joined()
     }
 }
 
 impl<T> Drop for Task<T> {
     fn drop(&mut self) {
-        if self.done() {
-            if !self.joined {
-                self.host.discard_result(&self.cell);
+        if !self.done() {
+            self.header().detach();
+        } else if !self.joined() {
+            if let Some(host) = self.cell.host() {
+                host.discard_result(&self.cell);
             }
-        } else {
-            self.host.detach(&self.cell);
         }
     }
 }
@@ -367,7 +373,7 @@ impl<T: 'static> Future for AbortOnDrop<T> {
 
 impl<T: 'static> futures_core::future::FusedFuture for AbortOnDrop<T> {
     fn is_terminated(&self) -> bool {
-        self.0.joined
+        self.0.joined()
     }
 }
 
@@ -379,20 +385,18 @@ impl<T> Drop for AbortOnDrop<T> {
 
 /// Cancels a task without owning its handle (dropping it does nothing).
 pub(crate) struct CancelHandle {
-    host: Rc<dyn TaskHost>,
     task: TaskRef,
 }
 
 impl CancelHandle {
     pub(crate) fn new<T>(task: &Task<T>) -> CancelHandle {
         CancelHandle {
-            host: task.host.clone(),
             task: TaskRef::clone(&task.cell),
         }
     }
 
     pub(crate) fn cancel(&self) -> bool {
-        self.host.cancel(&self.task)
+        self.task.host().is_some_and(|host| host.cancel(&self.task))
     }
 }
 

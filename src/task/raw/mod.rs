@@ -362,6 +362,16 @@ impl TaskRef {
         self.shared.link()
     }
 
+    /// The id of the task's loop.
+    pub(crate) fn loop_id(&self) -> u64 {
+        self.owner.id()
+    }
+
+    /// The task's loop, as its handle reaches it ([`Owner::host`]).
+    pub(crate) fn host(&self) -> Option<Rc<dyn crate::task::TaskHost>> {
+        self.owner.host()
+    }
+
     /// Takes the task off its loop's task list (its result was taken, or
     /// nobody will take it). Nothing if it is not on it.
     pub(crate) fn leave_list(&self) {

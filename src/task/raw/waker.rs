@@ -58,16 +58,17 @@
 #![allow(unsafe_code)]
 
 use std::alloc::Layout;
-use std::cell::UnsafeCell;
+use std::cell::{RefCell, UnsafeCell};
 use std::marker::PhantomData;
 use std::mem;
 use std::ptr::{self, NonNull};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{RawWaker, RawWakerVTable};
 
 use super::{recycle, TaskCell, TaskList, TaskRef};
+use crate::task::TaskHost;
 
 /// Where wakes from other threads go: the loop's remote queue.
 pub(crate) trait RemoteWake: Send + Sync {
@@ -88,7 +89,20 @@ pub(crate) struct Owner {
     tasks: TaskList,
     /// The loop's freed task blocks, for its next tasks.
     pub(super) cache: recycle::Cache,
+    /// The loop itself, for what a handle asks of it ([`Owner::host`]).
+    host: RefCell<Host>,
     _loop_thread: PhantomData<*const ()>,
+}
+
+/// How an owner reaches its loop.
+enum Host {
+    /// Not set yet (the loop is being built; or a test's owner).
+    Unset,
+    /// Weak, since the loop holds its owner: a task handle does not keep
+    /// its loop alive.
+    Loop(Weak<dyn TaskHost>),
+    /// The loop is gone; this is what it left the handles still out.
+    Gone(Rc<dyn TaskHost>),
 }
 
 /// What a waker on any thread needs of its loop: its remote queue. Its
@@ -113,6 +127,7 @@ impl Owner {
             tasks: TaskList::new(Arc::as_ptr(&link).cast()),
             link,
             cache: recycle::Cache::for_new_loop(),
+            host: RefCell::new(Host::Unset),
             _loop_thread: PhantomData,
         })
     }
@@ -125,6 +140,27 @@ impl Owner {
     /// The loop's task list.
     pub(crate) fn tasks(&self) -> &TaskList {
         &self.tasks
+    }
+
+    /// Names the loop this owner's handles reach (once, as it is built).
+    pub(crate) fn set_host(&self, host: Weak<dyn TaskHost>) {
+        *self.host.borrow_mut() = Host::Loop(host);
+    }
+
+    /// What the loop leaves its tasks' handles when it goes: they reach
+    /// `heir` from then on.
+    pub(crate) fn bequeath(&self, heir: Rc<dyn TaskHost>) {
+        *self.host.borrow_mut() = Host::Gone(heir);
+    }
+
+    /// The loop, or what it left when it went; `None` only for an owner
+    /// that never had one.
+    pub(crate) fn host(&self) -> Option<Rc<dyn TaskHost>> {
+        match &*self.host.borrow() {
+            Host::Unset => None,
+            Host::Loop(host) => host.upgrade(),
+            Host::Gone(heir) => Some(heir.clone()),
+        }
     }
 }
 
