@@ -8,12 +8,13 @@
 //! ```text
 //!  +----------------------------------- TaskCell ------------------------------------+------------+
 //!  | shared: wakers, remote_queued, anchored, link  (any thread)                       | stage:     |
-//!  | links | owner | header (id, rare, join waker, flags) | refs | vtable (loop thread) | RefCell<   |
+//!  | links | owner | header (id, rare, join waker, flags) | refs | vtable (loop thread) | Unsafe-    |
+//!  |                                                                                   | Cell<      |
 //!  |                                                                                   | Stage<F>>  |
 //!  +-----------------------------------------------------------------------------------+------------+
 //! ```
 //!
-//! For a small future the block is 128 bytes. What a poll and a wake read
+//! For a small future the block is 112 bytes. What a poll and a wake read
 //! (the header's join waker and flags, the count of `TaskRef`s, the vtable)
 //! sits together right before the stage, so a poll touches as few cache
 //! lines as the block's placement allows (callgrind's cache model: 5.9 →
@@ -66,8 +67,11 @@
 //!   `Typed<F>` is `#[repr(C)]` with the `TaskCell` first, so the block's
 //!   start is also the cell's, and casting between the two pointer types
 //!   keeps the provenance of the whole block.
-//! - **No `&mut` ever.** Only shared references to the cell and the stage
-//!   are made; all mutation goes through `Cell`, `RefCell` and atomics. A
+//! - **One `&mut`, borrowed like a `RefCell`.** Only shared references to
+//!   the cell are made; its mutation goes through `Cell`s and atomics. The
+//!   stage is reached as `&mut` only in `Typed::with_stage`, while the
+//!   cell's `stage_busy` flag is set: the flag and the `UnsafeCell` are a
+//!   `RefCell` split in two, its flag kept in the cell's padding. A
 //!   `TaskRef` is `!Send` (it holds a raw pointer), so `refs` and the local
 //!   side are only touched on the loop's thread; other threads touch only
 //!   `shared` (`waker.rs`).
@@ -87,7 +91,7 @@ mod recycle;
 mod waker;
 
 use std::alloc::Layout;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::{self, ManuallyDrop};
@@ -120,6 +124,9 @@ pub(crate) struct TaskCell {
     /// The block is in its loop's `TaskList` (kept here, in `refs`'
     /// padding, rather than with the links).
     linked: Cell<bool>,
+    /// The stage is borrowed ([`Typed::with_stage`]): a `RefCell`'s flag,
+    /// kept here in the padding rather than in a `RefCell` of its own.
+    stage_busy: Cell<bool>,
     vtable: &'static Vtable,
 }
 
@@ -127,7 +134,12 @@ pub(crate) struct TaskCell {
 #[repr(C)]
 struct Typed<F: Future> {
     cell: TaskCell,
-    stage: RefCell<Stage<F>>,
+    /// Reached only through [`Typed::with_stage`], one borrow at a time.
+    /// A `RefCell` would add its 8-byte flag here: a small task's block
+    /// would be 128 bytes instead of 112, and `malloc` would lay blocks out
+    /// 144 bytes apart instead of 128 (a quarter of a cache line more per
+    /// task at each pass over the blocks: `spawn_join` in `BENCHMARKS.md`).
+    stage: UnsafeCell<Stage<F>>,
 }
 
 /// A task body: the future while it runs, its output once it has finished.
@@ -181,86 +193,108 @@ impl<F: Future> Typed<F> {
         peek: Self::peek,
     };
 
-    /// The block `cell` starts.
+    /// Runs `f` on the stage of the block `cell` starts, unless the stage
+    /// is borrowed already (a destructor reaching back into its own task):
+    /// then `None`. The borrow ends when `f` returns or unwinds.
     ///
     /// # Safety
     ///
     /// `cell` is a `Typed<F>` block for this `F` whose contents are live
     /// (module docs: it is one if it came from a `TaskRef` with
-    /// `Self::VTABLE`).
-    unsafe fn stage<'a>(cell: NonNull<TaskCell>) -> &'a RefCell<Stage<F>> {
-        // SAFETY: by the caller's promise the block is a live `Typed<F>`;
-        // only shared references to it are ever made.
-        unsafe { &cell.cast::<Typed<F>>().as_ref().stage }
-    }
-    /// # Safety
-    ///
-    /// As for [`Typed::stage`].
-    unsafe fn poll(cell: NonNull<TaskCell>, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: the caller's promise.
-        let stage = unsafe { Self::stage(cell) };
-        // Cannot fail: see `Vtable`. A poll is never re-entered.
-        let mut stage = stage.borrow_mut();
-        let Stage::Running(future) = &mut *stage else {
-            return Poll::Ready(());
-        };
-        // SAFETY: `F` is pinned in the task's block and never moved (module
-        // docs): it stays at this address until it is dropped in place below
-        // or by `discard`.
-        let future = unsafe { Pin::new_unchecked(future) };
-        match future.poll(cx) {
-            Poll::Ready(output) => {
-                *stage = Stage::Done(output);
-                Poll::Ready(())
+    /// `Self::VTABLE`), on the loop's thread.
+    unsafe fn with_stage<R>(cell: NonNull<TaskCell>, f: impl FnOnce(&mut Stage<F>) -> R) -> Option<R> {
+        /// Clears the flag, also when `f` unwinds.
+        struct Borrow<'a>(&'a Cell<bool>);
+        impl Drop for Borrow<'_> {
+            fn drop(&mut self) {
+                self.0.set(false);
             }
-            Poll::Pending => Poll::Pending,
         }
+        // SAFETY: by the caller's promise the block is a live `Typed<F>`;
+        // only shared references to it are made.
+        let typed = unsafe { cell.cast::<Typed<F>>().as_ref() };
+        if typed.cell.stage_busy.replace(true) {
+            return None;
+        }
+        let _borrow = Borrow(&typed.cell.stage_busy);
+        // SAFETY: the stage is reached only here, and the flag was clear and
+        // stays set until `_borrow` drops: no other reference to it exists.
+        // The flag is a `Cell` of the local side, so this is the loop's
+        // thread and no other thread races for it.
+        Some(f(unsafe { &mut *typed.stage.get() }))
     }
 
     /// # Safety
     ///
-    /// As for [`Typed::stage`].
+    /// As for [`Typed::with_stage`].
+    unsafe fn poll(cell: NonNull<TaskCell>, cx: &mut Context<'_>) -> Poll<()> {
+        let poll_stage = |stage: &mut Stage<F>| {
+            let Stage::Running(future) = stage else {
+                return Poll::Ready(());
+            };
+            // SAFETY: `F` is pinned in the task's block and never moved
+            // (module docs): it stays at this address until it is dropped in
+            // place below or by `discard`.
+            let future = unsafe { Pin::new_unchecked(future) };
+            match future.poll(cx) {
+                Poll::Ready(output) => {
+                    *stage = Stage::Done(output);
+                    Poll::Ready(())
+                }
+                Poll::Pending => Poll::Pending,
+            }
+        };
+        // SAFETY: the caller's promise.
+        let polled = unsafe { Self::with_stage(cell, poll_stage) };
+        // See `Vtable`: a poll is never re-entered, so the stage is free.
+        polled.expect("evloop: a task's poll re-entered itself")
+    }
+
+    /// # Safety
+    ///
+    /// As for [`Typed::with_stage`].
     unsafe fn discard(cell: NonNull<TaskCell>) {
         // SAFETY: the caller's promise.
-        if let Ok(mut stage) = unsafe { Self::stage(cell) }.try_borrow_mut() {
-            *stage = Stage::Gone;
-        }
+        unsafe { Self::with_stage(cell, |stage| *stage = Stage::Gone) };
     }
 
     /// # Safety
     ///
-    /// As for [`Typed::stage`], and `out` points to a live
+    /// As for [`Typed::with_stage`], and `out` points to a live
     /// `Option<F::Output>`.
     unsafe fn take(cell: NonNull<TaskCell>, out: *mut ()) {
-        // SAFETY: the caller's promise.
-        let Ok(mut stage) = unsafe { Self::stage(cell) }.try_borrow_mut() else {
-            return;
+        let take_output = |stage: &mut Stage<F>| {
+            if !matches!(stage, Stage::Done(_)) {
+                return; // never move a `Running` future: it is pinned
+            }
+            if let Stage::Done(output) = mem::replace(stage, Stage::Gone) {
+                // SAFETY: the caller's promise: `out` is a live, writable
+                // `Option<F::Output>`; assigning drops its old value in place.
+                unsafe { *out.cast::<Option<F::Output>>() = Some(output) };
+            }
         };
-        if !matches!(*stage, Stage::Done(_)) {
-            return; // never move a `Running` future: it is pinned
-        }
-        if let Stage::Done(output) = mem::replace(&mut *stage, Stage::Gone) {
-            // SAFETY: the caller's promise: `out` is a live, writable
-            // `Option<F::Output>`; assigning drops its old value in place.
-            unsafe { *out.cast::<Option<F::Output>>() = Some(output) };
-        }
+        // SAFETY: the caller's promise.
+        unsafe { Self::with_stage(cell, take_output) };
     }
 
     /// # Safety
     ///
-    /// As for [`Typed::stage`]; `check` reads its pointer as a
+    /// As for [`Typed::with_stage`]; `check` reads its pointer as a
     /// `&F::Output`.
     unsafe fn peek(cell: NonNull<TaskCell>, check: ErasedCheck<'_>) -> Option<bool> {
         // SAFETY: the caller's promise.
-        match &*unsafe { Self::stage(cell) }.try_borrow().ok()? {
-            Stage::Done(output) => Some(check(ptr::from_ref(output).cast())),
-            _ => None,
+        unsafe {
+            Self::with_stage(cell, |stage| match stage {
+                Stage::Done(output) => Some(check(ptr::from_ref(output).cast())),
+                _ => None,
+            })
         }
+        .flatten()
     }
 
     /// # Safety
     ///
-    /// As for [`Typed::stage`], and `refs` has just reached 0: no reference
+    /// As for [`Typed::with_stage`], and `refs` has just reached 0: no reference
     /// into the contents is used after this call.
     unsafe fn drop_local(cell: NonNull<TaskCell>) {
         /// Drops the stage even if the header's destructor panics.
@@ -290,10 +324,11 @@ pub(crate) fn new_task<F: Future>(owner: &Rc<Owner>, header: Header, stage: Stag
             owner: owner.clone(),
             refs: Cell::new(1),
             linked: Cell::new(false),
+            stage_busy: Cell::new(false),
             links: list::Links::new(),
             vtable: &Typed::<F>::VTABLE,
         },
-        stage: RefCell::new(stage),
+        stage: UnsafeCell::new(stage),
     };
     // SAFETY: `block` is fresh memory with `Typed<F>`'s layout, written once
     // here before any reference to it exists.
@@ -522,6 +557,7 @@ impl<T> Deref for JoinRef<T> {
 mod tests {
     use super::*;
     use crate::task::header::State;
+    use std::cell::RefCell;
     use std::sync::{Arc, Mutex};
 
     /// A loop's remote queue, for tests: keeps what other threads (or a
@@ -610,6 +646,62 @@ mod tests {
         running.discard();
         assert_eq!(Rc::strong_count(&guard), 1, "discard drops a running future");
         assert!(running.poll().is_ready(), "a discarded body is never polled");
+    }
+
+    #[test]
+    fn the_stage_is_borrowed_one_at_a_time_without_a_flag_of_its_own() {
+        // No `RefCell` flag between the cell and the stage.
+        type Small = std::future::Ready<u64>;
+        assert_eq!(
+            mem::size_of::<Typed<Small>>(),
+            mem::size_of::<TaskCell>() + mem::size_of::<Stage<Small>>()
+        );
+        let (owner, _inbox) = owner();
+        // A poll that panics gives the stage back: the task can still be
+        // discarded, and is never polled again.
+        let guard = Rc::new(());
+        let held = guard.clone();
+        let panics = cell(&owner, async move {
+            let _held = held;
+            std::future::pending::<()>().await;
+        });
+        assert!(panics.poll().is_pending());
+        let mut first = true;
+        let boom = cell(
+            &owner,
+            std::future::poll_fn(move |_| {
+                if std::mem::take(&mut first) {
+                    panic!("poll boom");
+                }
+                Poll::Ready(())
+            }),
+        );
+        assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| boom.poll())).is_err());
+        assert!(boom.poll().is_ready(), "the borrow ended with the unwinding poll");
+        panics.discard();
+        assert_eq!(Rc::strong_count(&guard), 1, "discarded after another task's panic");
+        // A destructor that reaches back into its own task while the stage is
+        // borrowed (here: dropped by `discard`) finds it busy, and its own
+        // `discard` does nothing: the future is dropped once.
+        struct ReachBack(Rc<RefCell<Option<TaskRef>>>, Rc<Cell<u32>>);
+        impl Drop for ReachBack {
+            fn drop(&mut self) {
+                self.1.set(self.1.get() + 1);
+                if let Some(task) = self.0.borrow_mut().take() {
+                    task.discard();
+                }
+            }
+        }
+        let (slot, drops) = (Rc::new(RefCell::new(None)), Rc::new(Cell::new(0)));
+        let reach = ReachBack(slot.clone(), drops.clone());
+        let task = cell(&owner, async move {
+            let _reach = reach;
+            std::future::pending::<u8>().await
+        });
+        assert!(task.poll().is_pending());
+        *slot.borrow_mut() = Some(TaskRef::clone(&task));
+        task.discard();
+        assert_eq!(drops.get(), 1);
     }
 
     #[test]
