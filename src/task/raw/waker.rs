@@ -58,7 +58,7 @@
 #![allow(unsafe_code)]
 
 use std::alloc::Layout;
-use std::cell::{RefCell, UnsafeCell};
+use std::cell::{OnceCell, UnsafeCell};
 use std::marker::PhantomData;
 use std::mem;
 use std::ptr::{self, NonNull};
@@ -89,20 +89,13 @@ pub(crate) struct Owner {
     tasks: TaskList,
     /// The loop's freed task blocks, for its next tasks.
     pub(super) cache: recycle::Cache,
-    /// The loop itself, for what a handle asks of it ([`Owner::host`]).
-    host: RefCell<Host>,
+    /// The loop itself, for what a handle asks of it ([`Owner::host`]):
+    /// weak, since the loop holds its owner, so a task handle does not keep
+    /// its loop alive. Unset only in tests.
+    host: OnceCell<Weak<dyn TaskHost>>,
+    /// What the loop left the handles still out when it went.
+    heir: OnceCell<Rc<dyn TaskHost>>,
     _loop_thread: PhantomData<*const ()>,
-}
-
-/// How an owner reaches its loop.
-enum Host {
-    /// Not set yet (the loop is being built; or a test's owner).
-    Unset,
-    /// Weak, since the loop holds its owner: a task handle does not keep
-    /// its loop alive.
-    Loop(Weak<dyn TaskHost>),
-    /// The loop is gone; this is what it left the handles still out.
-    Gone(Rc<dyn TaskHost>),
 }
 
 /// What a waker on any thread needs of its loop: its remote queue. Its
@@ -127,7 +120,8 @@ impl Owner {
             tasks: TaskList::new(Arc::as_ptr(&link).cast()),
             link,
             cache: recycle::Cache::for_new_loop(),
-            host: RefCell::new(Host::Unset),
+            host: OnceCell::new(),
+            heir: OnceCell::new(),
             _loop_thread: PhantomData,
         })
     }
@@ -142,24 +136,24 @@ impl Owner {
         &self.tasks
     }
 
-    /// Names the loop this owner's handles reach (once, as it is built).
+    /// Names the loop this owner's handles reach (once, as it is built;
+    /// later calls do nothing).
     pub(crate) fn set_host(&self, host: Weak<dyn TaskHost>) {
-        *self.host.borrow_mut() = Host::Loop(host);
+        let _ = self.host.set(host);
     }
 
-    /// What the loop leaves its tasks' handles when it goes: they reach
-    /// `heir` from then on.
+    /// What the loop leaves its tasks' handles when it goes (once): they
+    /// reach `heir` from then on.
     pub(crate) fn bequeath(&self, heir: Rc<dyn TaskHost>) {
-        *self.host.borrow_mut() = Host::Gone(heir);
+        let _ = self.heir.set(heir);
     }
 
     /// The loop, or what it left when it went; `None` only for an owner
     /// that never had one.
     pub(crate) fn host(&self) -> Option<Rc<dyn TaskHost>> {
-        match &*self.host.borrow() {
-            Host::Unset => None,
-            Host::Loop(host) => host.upgrade(),
-            Host::Gone(heir) => Some(heir.clone()),
+        match self.heir.get() {
+            Some(heir) => Some(heir.clone()),
+            None => self.host.get()?.upgrade(),
         }
     }
 }
