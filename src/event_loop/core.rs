@@ -40,7 +40,7 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use super::instrument::{bump, Instruments, LoopEvent, Stats};
+use super::instrument::{bump, ColdDrop, Instruments, LoopEvent, Stats};
 use super::remote::Remote;
 use super::trace::Tracer;
 use super::{ExceptionContext, ExceptionHandler};
@@ -75,16 +75,16 @@ pub(crate) struct Core {
     pub(crate) io: Rc<Driver>,
     /// Ids for new tasks (1, 2, ...; 0 is the main future's).
     next_task_id: Cell<u64>,
-    pub(super) run_queue: RefCell<VecDeque<Job>>,
+    pub(super) run_queue: ColdDrop<RefCell<VecDeque<Job>>>,
     /// The task being polled right now.
     pub(super) polling: Polling,
     /// The task being polled woke itself (`yield_now`): `run_task` queues
     /// it once the poll returns.
     pub(super) self_woken: Cell<bool>,
     /// Scratch buffer for fired timers, kept to avoid an allocation per tick.
-    fired: RefCell<Vec<TimerEntry>>,
+    fired: ColdDrop<RefCell<Vec<TimerEntry>>>,
     /// Scratch buffer for the wakers of ready I/O, likewise.
-    io_woken: RefCell<Vec<Waker>>,
+    io_woken: ColdDrop<RefCell<Vec<Waker>>>,
     pub(super) main_queued: Cell<bool>,
     /// Jobs run since the reactor was last polled (see [`IO_INTERVAL`]).
     jobs_since_io: Cell<usize>,
@@ -92,7 +92,7 @@ pub(crate) struct Core {
     pub(super) stop_on_task_panic: bool,
     pub(crate) instruments: Instruments,
     /// A task panic to re-raise from `run_*` (with `stop_on_task_panic`).
-    pub(super) fatal: Cell<Option<Box<dyn Any + Send>>>,
+    pub(super) fatal: ColdDrop<Cell<Option<Box<dyn Any + Send>>>>,
 }
 
 impl Core {
@@ -122,17 +122,17 @@ impl Core {
             remote,
             time,
             next_task_id: Cell::new(1),
-            run_queue: RefCell::new(VecDeque::new()),
+            run_queue: ColdDrop::default(),
             polling: Polling::new(),
             self_woken: Cell::new(false),
-            fired: RefCell::new(Vec::new()),
-            io_woken: RefCell::new(Vec::new()),
+            fired: ColdDrop::default(),
+            io_woken: ColdDrop::default(),
             main_queued: Cell::new(false),
             jobs_since_io: Cell::new(0),
             handler,
             stop_on_task_panic,
             instruments,
-            fatal: Cell::new(None),
+            fatal: ColdDrop::default(),
         }))
     }
 
