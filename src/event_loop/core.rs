@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 use super::instrument::{bump, ColdDrop, Instruments, LoopEvent, Stats};
 use super::remote::Remote;
 use super::trace::Tracer;
-use super::{ExceptionContext, ExceptionHandler};
+use super::{default_exception_handler, ExceptionContext, ExceptionHandler};
 use crate::reactor::{Driver, Reactor};
 use crate::task::coop;
 use crate::task::{Owner, Polling, TaskRef};
@@ -88,7 +88,9 @@ pub(crate) struct Core {
     pub(super) main_queued: Cell<bool>,
     /// Jobs run since the reactor was last polled (see [`IO_INTERVAL`]).
     jobs_since_io: Cell<usize>,
-    handler: ExceptionHandler,
+    /// The exception handler set with `Builder::exception_handler`;
+    /// `None`: the default, which prints to stderr.
+    handler: ColdDrop<Option<ExceptionHandler>>,
     pub(super) stop_on_task_panic: bool,
     pub(crate) instruments: Instruments,
     /// A task panic to re-raise from `run_*` (with `stop_on_task_panic`).
@@ -98,7 +100,7 @@ pub(crate) struct Core {
 impl Core {
     pub(crate) fn new(
         manual_clock: bool,
-        handler: ExceptionHandler,
+        handler: Option<ExceptionHandler>,
         stop_on_task_panic: bool,
         mut instruments: Instruments,
         trace: Option<&Path>,
@@ -129,7 +131,7 @@ impl Core {
             io_woken: ColdDrop::default(),
             main_queued: Cell::new(false),
             jobs_since_io: Cell::new(0),
-            handler,
+            handler: ColdDrop::new(handler),
             stop_on_task_panic,
             instruments,
             fatal: ColdDrop::default(),
@@ -250,7 +252,10 @@ impl Core {
             payload,
             task_id: task,
         };
-        (self.handler)(ctx);
+        match self.handler.as_ref() {
+            Some(handler) => handler(ctx),
+            None => default_exception_handler(ctx),
+        }
     }
 
     // ----- the tick ------------------------------------------------------

@@ -116,7 +116,7 @@ impl fmt::Display for ExceptionContext {
 
 pub(crate) type ExceptionHandler = Box<dyn Fn(ExceptionContext)>;
 
-fn default_exception_handler(ctx: ExceptionContext) {
+pub(crate) fn default_exception_handler(ctx: ExceptionContext) {
     eprintln!("evloop: {ctx}");
 }
 
@@ -302,7 +302,6 @@ impl Builder {
     /// When the reactor cannot be made (out of file descriptors), or the
     /// trace file cannot be created (the error names the path).
     pub fn build(self) -> io::Result<EventLoop> {
-        let handler = self.handler.unwrap_or_else(|| Box::new(default_exception_handler));
         let slow = self.debug.then_some(self.slow_callback_duration);
         let instruments = Instruments::new(self.observer, slow);
         let trace = self.trace.or_else(|| {
@@ -311,7 +310,7 @@ impl Builder {
         });
         let core = Core::new(
             self.manual_clock,
-            handler,
+            self.handler,
             self.stop_on_task_panic,
             instruments,
             trace.as_deref(),
