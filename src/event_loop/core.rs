@@ -108,18 +108,20 @@ impl Core {
         let (reactor, waker) = Reactor::new()?;
         let remote = Arc::new(Remote::new(waker));
         let owner = Owner::new(remote.clone());
+        let io = Rc::new(Driver::new(reactor, owner.id()));
         let time = Rc::new(Timers::new(manual_clock));
-        // The tracer before the `Core`, and the `Core` built in its `Rc`'s
-        // allocation (`new_cyclic`; `Rc::new` would keep a landing pad that
-        // drops a whole `Core` should the allocation unwind): no path but
-        // the `Rc`'s drops a `Core`, so its drop glue is not copied again
-        // (issue #15). A failure here drops the parts; nothing was spawned
-        // yet, so `close` would have had nothing to do.
+        // The reactor goes into its `Rc` first and the tracer is made before
+        // the `Core`: a failure here drops a few `Rc`s, not a `Reactor` or a
+        // half-built `Core` (one copy of each one's drop glue fewer: issue
+        // #15). `Rc::new` keeps a landing pad that drops the `Core` should
+        // the allocation unwind; with its containers behind `ColdDrop`
+        // that glue is a few calls, smaller than `new_cyclic`'s closure.
+        // Nothing was spawned yet, so `close` would have had nothing to do.
         if let Some(path) = trace {
             instruments.set_tracer(Tracer::create(path, owner.id(), time.clock.clone())?);
         }
-        Ok(Rc::new_cyclic(|_| Core {
-            io: Rc::new(Driver::new(reactor, owner.id())),
+        Ok(Rc::new(Core {
+            io,
             owner,
             remote,
             time,
