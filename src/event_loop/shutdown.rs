@@ -38,7 +38,7 @@ impl Core {
         if self.io.close() {
             return;
         }
-        let remote_callbacks = self.remote.close();
+        self.remote.close();
         // Move everything out first: destructors may call back into the loop
         // (a `Task` handle dropping, a `Sleep` cancelling its timer), and they
         // must find empty containers, not borrowed ones.
@@ -75,9 +75,7 @@ impl Core {
                 self.drop_callback(closure);
             }
         }
-        for f in remote_callbacks {
-            self.drop_callback(f);
-        }
+        self.remote.take_closed(|f| self.drop_callback(f));
         self.drop_guarded(
             "exception while dropping a callback at close",
             || drop((queue, timers)),
