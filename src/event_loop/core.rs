@@ -313,30 +313,7 @@ impl Core {
         // when no source is registered (it could report nothing the remote
         // flag does not).
         if timeout != Some(Duration::ZERO) || cap.is_some() || self.io_poll_due() {
-            self.jobs_since_io.set(0);
-            bump(&counters.io_polls);
-            let mut woken = mem::take(&mut *self.io_woken.borrow_mut());
-            let blocking = timeout != Some(Duration::ZERO);
-            let started = blocking.then(Instant::now);
-            self.instruments.trace(|t| t.io_wait_begin(timeout));
-            let events = self.io.reactor.borrow_mut().poll(timeout, &mut woken);
-            self.instruments.trace(|t| t.io_wait_end(events));
-            if let Some(started) = started {
-                self.instruments.add_blocked(started.elapsed());
-            }
-            if events > 0 {
-                let c = &counters.io_events;
-                c.set(c.get() + events as u64);
-                self.instruments.event(|| LoopEvent::IoReady { events });
-            }
-            // Woken after the reactor's borrow is released: a waker is foreign
-            // code and may register or drop I/O sources. Each one guarded: a
-            // panicking waker must not lose the edge-triggered wakes queued
-            // behind it, which the kernel will not send again.
-            for waker in woken.drain(..) {
-                self.wake_guarded(waker);
-            }
-            *self.io_woken.borrow_mut() = woken;
+            self.poll_io(timeout);
         }
 
         // 3. Remote wakes and callbacks.
@@ -344,24 +321,7 @@ impl Core {
 
         // 4. Timers.
         if !self.time.is_empty() {
-            let clock = &self.time.clock;
-            if clock.is_manual() && self.run_queue.borrow().is_empty() && !self.remote.work_in_flight() {
-                if let Some(t) = self.time.next_expiration() {
-                    clock.advance_to(t);
-                }
-            }
-            let now = clock.now_tick(clock.now());
-            let mut fired = mem::take(&mut *self.fired.borrow_mut());
-            self.time.poll(now, &mut fired);
-            for entry in fired.drain(..) {
-                bump(&counters.timers_fired);
-                self.instruments.event(|| LoopEvent::TimerFired);
-                match entry {
-                    TimerEntry::Wake(waker) => self.wake_guarded(waker),
-                    TimerEntry::Call(cell) => self.push_callback(cell),
-                }
-            }
-            *self.fired.borrow_mut() = fired;
+            self.fire_timers();
         }
 
         // 5. Run what was ready when this step began, and no more: what these
@@ -401,6 +361,69 @@ impl Core {
                 panic::resume_unwind(payload);
             }
         }
+    }
+
+    /// Step 2: polls the reactor (blocking up to `timeout`) and wakes the
+    /// I/O waiters. Out of line: it does not run on a tick that only runs
+    /// jobs, and the tick stays small (issue #15).
+    #[inline(never)]
+    fn poll_io(&self, timeout: Option<Duration>) {
+        let counters = &self.instruments.counters;
+        self.jobs_since_io.set(0);
+        bump(&counters.io_polls);
+        let mut woken = mem::take(&mut *self.io_woken.borrow_mut());
+        let blocking = timeout != Some(Duration::ZERO);
+        let started = blocking.then(Instant::now);
+        self.instruments.trace(|t| t.io_wait_begin(timeout));
+        let events = self.io.reactor.borrow_mut().poll(timeout, &mut woken);
+        self.instruments.trace(|t| t.io_wait_end(events));
+        if let Some(started) = started {
+            self.instruments.add_blocked(started.elapsed());
+        }
+        if events > 0 {
+            let c = &counters.io_events;
+            c.set(c.get() + events as u64);
+            self.instruments.event(|| LoopEvent::IoReady { events });
+        }
+        // Woken after the reactor's borrow is released: a waker is foreign
+        // code and may register or drop I/O sources. Each one guarded: a
+        // panicking waker must not lose the edge-triggered wakes queued
+        // behind it, which the kernel will not send again. Popped from
+        // the back of the reversed list rather than drained: no `Drain`
+        // and its drop guard in the tick (issue #15).
+        woken.reverse();
+        while let Some(waker) = woken.pop() {
+            self.wake_guarded(waker);
+        }
+        *self.io_woken.borrow_mut() = woken;
+    }
+
+    /// Step 4: fires every timer due by now (a manual clock first jumps to
+    /// the next deadline when nothing is ready). Inlined: it runs on every
+    /// tick that has timers armed (`timers_fired` in BENCHMARKS.md).
+    #[inline(always)]
+    fn fire_timers(&self) {
+        let counters = &self.instruments.counters;
+        let clock = &self.time.clock;
+        if clock.is_manual() && self.run_queue.borrow().is_empty() && !self.remote.work_in_flight() {
+            if let Some(t) = self.time.next_expiration() {
+                clock.advance_to(t);
+            }
+        }
+        let now = clock.now_tick(clock.now());
+        let mut fired = mem::take(&mut *self.fired.borrow_mut());
+        self.time.poll(now, &mut fired);
+        // In the order the wheel fired them (see the I/O wakers above).
+        fired.reverse();
+        while let Some(entry) = fired.pop() {
+            bump(&counters.timers_fired);
+            self.instruments.event(|| LoopEvent::TimerFired);
+            match entry {
+                TimerEntry::Wake(waker) => self.wake_guarded(waker),
+                TimerEntry::Call(cell) => self.push_callback(cell),
+            }
+        }
+        *self.fired.borrow_mut() = fired;
     }
 
     /// Whether step 2 must poll the reactor although jobs are ready (a zero
