@@ -399,11 +399,10 @@ impl Future for Sleep {
                 this.timer = Timer::ELAPSED;
                 return Poll::Ready(());
             };
-            // Still armed: make sure the latest waker is the one woken.
-            let current = match entry {
-                TimerEntry::Wake(waker) => waker.will_wake(cx.waker()),
-                TimerEntry::Call(_) => unreachable!("a Sleep's timer never holds a callback"),
-            };
+            // Still armed: make sure the latest waker is the one woken. (A
+            // Sleep's timer never holds a callback.)
+            debug_assert!(matches!(entry, TimerEntry::Wake(_)));
+            let current = matches!(entry, TimerEntry::Wake(waker) if waker.will_wake(cx.waker()));
             let old = (!current).then(|| std::mem::replace(entry, TimerEntry::Wake(cx.waker().clone())));
             drop(wheel);
             drop(old);
