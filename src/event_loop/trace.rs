@@ -506,7 +506,9 @@ impl Inner {
         self.emit("E", name, None, tid, Some(ts), args);
     }
 
-    /// Names track `tid` and sets its place in the list.
+    /// Names track `tid` and sets its place in the list. Out of line: three
+    /// calls in `create` (issue #15).
+    #[inline(never)]
     fn track(&mut self, tid: u64, name: &str, sort_index: i64) {
         self.emit("M", "thread_name", None, tid, None, Args::Name(name, None));
         self.sort_index(tid, sort_index);
