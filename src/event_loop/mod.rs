@@ -550,20 +550,40 @@ impl fmt::Debug for EventLoop {
 /// assert_eq!(out, "done");
 /// ```
 pub fn run<F: Future>(future: F) -> F::Output {
+    let mut lp = run_begin();
+    let output = match lp.run_until_complete(future) {
+        Ok(v) => v,
+        Err(e) => run_failed(e),
+    };
+    run_end(lp);
+    output
+}
+
+/// `run`'s loop. The parts of `run` that do not depend on the future's
+/// type are out of line: built once, not into every caller (issue #15).
+#[inline(never)]
+fn run_begin() -> EventLoop {
     if context::current().is_some() {
         panic!(
             "evloop::run() cannot be called from a running event loop; .await the future or create_task() it instead"
         );
     }
-    let mut lp = EventLoop::new().expect("evloop::run(): could not create the event loop");
-    let output = match lp.run_until_complete(future) {
-        Ok(v) => v,
-        Err(e) => panic!("evloop::run(): {e}"),
-    };
+    EventLoop::new().expect("evloop::run(): could not create the event loop")
+}
+
+/// `run`'s end: cancels what the future left behind, lets the
+/// cancellations run, and closes the loop.
+#[inline(never)]
+fn run_end(mut lp: EventLoop) {
     lp.core.cancel_all();
     let _ = lp.run_once(Some(Duration::ZERO));
     let _ = lp.close();
-    output
+}
+
+#[cold]
+#[inline(never)]
+fn run_failed(e: RunError) -> ! {
+    panic!("evloop::run(): {e}")
 }
 
 /// The loop running on this thread: asyncio's `get_running_loop()`.

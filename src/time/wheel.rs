@@ -219,10 +219,7 @@ impl<T> Wheel<T> {
         };
         self.len += 1;
         self.file(index, when, None);
-        TimerKey {
-            index,
-            gen: key_gen,
-        }
+        TimerKey { index, gen: key_gen }
     }
 
     /// Moves an empty wheel's current tick up to `now` (no-op otherwise).
