@@ -262,12 +262,6 @@ impl Core {
 
     // ----- the tick ------------------------------------------------------
 
-    /// Marks the main future ready for its first poll.
-    pub(crate) fn schedule_main(&self) {
-        self.main_queued.set(false);
-        self.wake_main(false);
-    }
-
     /// How long the next tick may block: zero if anything is ready, until the
     /// next timer (zero on a manual clock, which jumps instead), or forever.
     #[inline]

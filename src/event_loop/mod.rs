@@ -391,7 +391,11 @@ impl EventLoop {
         });
         let waker = waker_ref(&main_waker);
         let mut output = None;
-        self.core.schedule_main();
+        // The first poll is queued by the main future's own waker (as a
+        // local wake: the loop runs on this thread now), after clearing a
+        // flag a run cut short may have left set.
+        self.core.main_queued.set(false);
+        waker.wake_by_ref();
         loop {
             self.core.tick(
                 &mut || {
