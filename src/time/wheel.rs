@@ -172,7 +172,9 @@ impl<T> Wheel<T> {
         }
     }
 
-    /// Every list head, pointing at itself (an empty list).
+    /// Every list head, pointing at itself (an empty list). Out of line:
+    /// `new` and `drain` share one copy of the loop (issue #15).
+    #[inline(never)]
     fn heads() -> Vec<Link> {
         (0..LISTS as u32).map(|n| Link { prev: n, next: n }).collect()
     }
