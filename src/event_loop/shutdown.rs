@@ -42,9 +42,11 @@ impl Core {
         // Move everything out first: destructors may call back into the loop
         // (a `Task` handle dropping, a `Sleep` cancelling its timer), and they
         // must find empty containers, not borrowed ones.
-        let tasks = self.owner.tasks().take_all();
         let queue = mem::take(&mut *self.run_queue.borrow_mut());
         let timers = self.time.drain();
+        // Last, so that nothing can unwind while the list is a `Vec` (one
+        // copy of its drop glue fewer: issue #15).
+        let tasks = self.owner.tasks().take_all();
         for task in tasks {
             let header = &task.header;
             if !header.is_finished() {
