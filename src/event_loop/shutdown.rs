@@ -5,11 +5,13 @@
 //! - `cancel_all` only *requests* cancellation: the futures drop at the
 //!   loop's next tick, on the loop, inside its context (what `run()` does
 //!   after its main future returns).
-//! - `close` refuses new work first, then moves every task, queued job,
-//!   timer and remote callback out of its container before dropping any of
-//!   them: destructors may call back into the loop (a `Task` handle
-//!   dropping, a `Sleep` cancelling its timer) and must find empty
-//!   containers, not borrowed ones.
+//! - `close` refuses new work first, then moves every task, queued job and
+//!   timer out of its container before dropping any of them: destructors
+//!   may call back into the loop (a `Task` handle dropping, a `Sleep`
+//!   cancelling its timer) and must find empty containers, not borrowed
+//!   ones. Callbacks from other threads are popped last, one at a time:
+//!   their queue is lock-free (nothing to find borrowed) and, once closed,
+//!   takes nothing new.
 //! - Every user value is dropped in its own `catch_unwind` guard
 //!   (`Core::drop_guarded`): a panicking destructor is reported and the rest
 //!   are still dropped (two panics under one guard would abort).
