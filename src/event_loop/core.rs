@@ -40,10 +40,10 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use super::instrument::{bump, Instruments, LoopEvent, Stats};
+use super::instrument::{bump, ColdDrop, Instruments, LoopEvent, Stats};
 use super::remote::Remote;
 use super::trace::Tracer;
-use super::{ExceptionContext, ExceptionHandler};
+use super::{default_exception_handler, ExceptionContext, ExceptionHandler};
 use crate::reactor::{Driver, Reactor};
 use crate::task::coop;
 use crate::task::{Owner, Polling, TaskRef};
@@ -75,30 +75,40 @@ pub(crate) struct Core {
     pub(crate) io: Rc<Driver>,
     /// Ids for new tasks (1, 2, ...; 0 is the main future's).
     next_task_id: Cell<u64>,
-    pub(super) run_queue: RefCell<VecDeque<Job>>,
+    pub(super) run_queue: ColdDrop<RefCell<VecDeque<Job>>>,
     /// The task being polled right now.
     pub(super) polling: Polling,
     /// The task being polled woke itself (`yield_now`): `run_task` queues
     /// it once the poll returns.
     pub(super) self_woken: Cell<bool>,
     /// Scratch buffer for fired timers, kept to avoid an allocation per tick.
-    fired: RefCell<Vec<TimerEntry>>,
+    fired: ColdDrop<RefCell<Vec<TimerEntry>>>,
     /// Scratch buffer for the wakers of ready I/O, likewise.
-    io_woken: RefCell<Vec<Waker>>,
+    io_woken: ColdDrop<RefCell<Vec<Waker>>>,
     pub(super) main_queued: Cell<bool>,
     /// Jobs run since the reactor was last polled (see [`IO_INTERVAL`]).
     jobs_since_io: Cell<usize>,
-    pub(super) handler: ExceptionHandler,
+    /// The exception handler set with `Builder::exception_handler`;
+    /// `None`: the default, which prints to stderr.
+    pub(super) handler: ColdDrop<Option<ExceptionHandler>>,
     pub(super) stop_on_task_panic: bool,
     pub(crate) instruments: Instruments,
     /// A task panic to re-raise from `run_*` (with `stop_on_task_panic`).
-    pub(super) fatal: Cell<Option<Box<dyn Any + Send>>>,
+    pub(super) fatal: ColdDrop<Cell<Option<Box<dyn Any + Send>>>>,
+}
+
+/// Hands `ctx` to `handler`, or to the default one (stderr) if none was set.
+pub(super) fn call_handler(handler: Option<&ExceptionHandler>, ctx: ExceptionContext) {
+    match handler {
+        Some(handler) => handler(ctx),
+        None => default_exception_handler(ctx),
+    }
 }
 
 impl Core {
     pub(crate) fn new(
         manual_clock: bool,
-        handler: ExceptionHandler,
+        handler: Option<ExceptionHandler>,
         stop_on_task_panic: bool,
         mut instruments: Instruments,
         trace: Option<&Path>,
@@ -106,38 +116,40 @@ impl Core {
         let (reactor, waker) = Reactor::new()?;
         let remote = Arc::new(Remote::new(waker));
         let owner = Owner::new(remote.clone());
+        let io = Rc::new(Driver::new(reactor, owner.id()));
         let time = Rc::new(Timers::new(manual_clock));
-        // The tracer before the `Core`, and the `Core` built in its `Rc`'s
-        // allocation (`new_cyclic`; `Rc::new` would keep a landing pad that
-        // drops a whole `Core` should the allocation unwind): no path but
-        // the `Rc`'s drops a `Core`, so its drop glue is not copied again
-        // (issue #15). A failure here drops the parts; nothing was spawned
-        // yet, so `close` would have had nothing to do.
+        // The reactor goes into its `Rc` first and the tracer is made before
+        // the `Core`: a failure here drops a few `Rc`s, not a `Reactor` or a
+        // half-built `Core` (one copy of each one's drop glue fewer: issue
+        // #15). `Rc::new` keeps a landing pad that drops the `Core` should
+        // the allocation unwind; with its containers behind `ColdDrop`
+        // that glue is a few calls, smaller than `new_cyclic`'s closure.
+        // Nothing was spawned yet, so `close` would have had nothing to do.
         if let Some(path) = trace {
             instruments.set_tracer(Tracer::create(path, owner.id(), time.clock.clone())?);
         }
-        Ok(Rc::new_cyclic(|this: &std::rc::Weak<Core>| {
-            // A task handle reaches its loop through the owner, weakly.
-            owner.set_host(this.clone());
-            Core {
-                io: Rc::new(Driver::new(reactor, owner.id())),
-                owner,
-                remote,
-                time,
-                next_task_id: Cell::new(1),
-                run_queue: RefCell::new(VecDeque::new()),
-                polling: Polling::new(),
-                self_woken: Cell::new(false),
-                fired: RefCell::new(Vec::new()),
-                io_woken: RefCell::new(Vec::new()),
-                main_queued: Cell::new(false),
-                jobs_since_io: Cell::new(0),
-                handler,
-                stop_on_task_panic,
-                instruments,
-                fatal: Cell::new(None),
-            }
-        }))
+        let core = Rc::new(Core {
+            io,
+            owner,
+            remote,
+            time,
+            next_task_id: Cell::new(1),
+            run_queue: ColdDrop::default(),
+            polling: Polling::new(),
+            self_woken: Cell::new(false),
+            fired: ColdDrop::default(),
+            io_woken: ColdDrop::default(),
+            main_queued: Cell::new(false),
+            jobs_since_io: Cell::new(0),
+            handler: ColdDrop::new(handler),
+            stop_on_task_panic,
+            instruments,
+            fatal: ColdDrop::default(),
+        });
+        // A task handle reaches its loop through the owner, weakly.
+        core.owner
+            .set_host(Rc::downgrade(&core) as std::rc::Weak<dyn crate::task::TaskHost>);
+        Ok(core)
     }
 
     pub(crate) fn id(&self) -> u64 {
@@ -254,16 +266,10 @@ impl Core {
             payload,
             task_id: task,
         };
-        (self.handler)(ctx);
+        call_handler(self.handler.as_ref(), ctx);
     }
 
     // ----- the tick ------------------------------------------------------
-
-    /// Marks the main future ready for its first poll.
-    pub(crate) fn schedule_main(&self) {
-        self.main_queued.set(false);
-        self.wake_main(false);
-    }
 
     /// How long the next tick may block: zero if anything is ready, until the
     /// next timer (zero on a manual clock, which jumps instead), or forever.
@@ -310,30 +316,7 @@ impl Core {
         // when no source is registered (it could report nothing the remote
         // flag does not).
         if timeout != Some(Duration::ZERO) || cap.is_some() || self.io_poll_due() {
-            self.jobs_since_io.set(0);
-            bump(&counters.io_polls);
-            let mut woken = mem::take(&mut *self.io_woken.borrow_mut());
-            let blocking = timeout != Some(Duration::ZERO);
-            let started = blocking.then(Instant::now);
-            self.instruments.trace(|t| t.io_wait_begin(timeout));
-            let events = self.io.reactor.borrow_mut().poll(timeout, &mut woken);
-            self.instruments.trace(|t| t.io_wait_end(events));
-            if let Some(started) = started {
-                self.instruments.add_blocked(started.elapsed());
-            }
-            if events > 0 {
-                let c = &counters.io_events;
-                c.set(c.get() + events as u64);
-                self.instruments.event(|| LoopEvent::IoReady { events });
-            }
-            // Woken after the reactor's borrow is released: a waker is foreign
-            // code and may register or drop I/O sources. Each one guarded: a
-            // panicking waker must not lose the edge-triggered wakes queued
-            // behind it, which the kernel will not send again.
-            for waker in woken.drain(..) {
-                self.wake_guarded(waker);
-            }
-            *self.io_woken.borrow_mut() = woken;
+            self.poll_io(timeout);
         }
 
         // 3. Remote wakes and callbacks.
@@ -341,24 +324,7 @@ impl Core {
 
         // 4. Timers.
         if !self.time.is_empty() {
-            let clock = &self.time.clock;
-            if clock.is_manual() && self.run_queue.borrow().is_empty() && !self.remote.work_in_flight() {
-                if let Some(t) = self.time.next_expiration() {
-                    clock.advance_to(t);
-                }
-            }
-            let now = clock.now_tick(clock.now());
-            let mut fired = mem::take(&mut *self.fired.borrow_mut());
-            self.time.poll(now, &mut fired);
-            for entry in fired.drain(..) {
-                bump(&counters.timers_fired);
-                self.instruments.event(|| LoopEvent::TimerFired);
-                match entry {
-                    TimerEntry::Wake(waker) => self.wake_guarded(waker),
-                    TimerEntry::Call(cell) => self.push_callback(cell),
-                }
-            }
-            *self.fired.borrow_mut() = fired;
+            self.fire_timers();
         }
 
         // 5. Run what was ready when this step began, and no more: what these
@@ -398,6 +364,69 @@ impl Core {
                 panic::resume_unwind(payload);
             }
         }
+    }
+
+    /// Step 2: polls the reactor (blocking up to `timeout`) and wakes the
+    /// I/O waiters. Out of line: it does not run on a tick that only runs
+    /// jobs, and the tick stays small (issue #15).
+    #[inline(never)]
+    fn poll_io(&self, timeout: Option<Duration>) {
+        let counters = &self.instruments.counters;
+        self.jobs_since_io.set(0);
+        bump(&counters.io_polls);
+        let mut woken = mem::take(&mut *self.io_woken.borrow_mut());
+        let blocking = timeout != Some(Duration::ZERO);
+        let started = blocking.then(Instant::now);
+        self.instruments.trace(|t| t.io_wait_begin(timeout));
+        let events = self.io.reactor.borrow_mut().poll(timeout, &mut woken);
+        self.instruments.trace(|t| t.io_wait_end(events));
+        if let Some(started) = started {
+            self.instruments.add_blocked(started.elapsed());
+        }
+        if events > 0 {
+            let c = &counters.io_events;
+            c.set(c.get() + events as u64);
+            self.instruments.event(|| LoopEvent::IoReady { events });
+        }
+        // Woken after the reactor's borrow is released: a waker is foreign
+        // code and may register or drop I/O sources. Each one guarded: a
+        // panicking waker must not lose the edge-triggered wakes queued
+        // behind it, which the kernel will not send again. Popped from
+        // the back of the reversed list rather than drained: no `Drain`
+        // and its drop guard in the tick (issue #15).
+        woken.reverse();
+        while let Some(waker) = woken.pop() {
+            self.wake_guarded(waker);
+        }
+        *self.io_woken.borrow_mut() = woken;
+    }
+
+    /// Step 4: fires every timer due by now (a manual clock first jumps to
+    /// the next deadline when nothing is ready). Inlined: it runs on every
+    /// tick that has timers armed (`timers_fired` in BENCHMARKS.md).
+    #[inline(always)]
+    fn fire_timers(&self) {
+        let counters = &self.instruments.counters;
+        let clock = &self.time.clock;
+        if clock.is_manual() && self.run_queue.borrow().is_empty() && !self.remote.work_in_flight() {
+            if let Some(t) = self.time.next_expiration() {
+                clock.advance_to(t);
+            }
+        }
+        let now = clock.now_tick(clock.now());
+        let mut fired = mem::take(&mut *self.fired.borrow_mut());
+        self.time.poll(now, &mut fired);
+        // In the order the wheel fired them (see the I/O wakers above).
+        fired.reverse();
+        while let Some(entry) = fired.pop() {
+            bump(&counters.timers_fired);
+            self.instruments.event(|| LoopEvent::TimerFired);
+            match entry {
+                TimerEntry::Wake(waker) => self.wake_guarded(waker),
+                TimerEntry::Call(cell) => self.push_callback(cell),
+            }
+        }
+        *self.fired.borrow_mut() = fired;
     }
 
     /// Whether step 2 must poll the reactor although jobs are ready (a zero

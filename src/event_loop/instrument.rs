@@ -188,8 +188,36 @@ struct Owned {
 /// A value whose drop is one out-of-line call. Drop glue is built into
 /// every codegen unit that drops its type: `Instruments` (and `Core` around
 /// it) are dropped in several, and each copy would otherwise carry the
-/// glue of the observer, the tracer and a panic payload (issue #15).
-struct ColdDrop<T: Default>(ManuallyDrop<T>);
+/// glue of the observer, the tracer and a panic payload (issue #15). `Core`
+/// is dropped both through its `Rc` and through the `Rc<dyn TaskHost>`
+/// the task layer's thread-local holds, so its containers sit in one too.
+pub(crate) struct ColdDrop<T: Default>(ManuallyDrop<T>);
+
+impl<T: Default> ColdDrop<T> {
+    pub(crate) fn new(value: T) -> ColdDrop<T> {
+        ColdDrop(ManuallyDrop::new(value))
+    }
+
+    /// Moves the value out, leaving the default.
+    pub(crate) fn take_inner(&mut self) -> T {
+        std::mem::take(&mut *self.0)
+    }
+}
+
+impl<T: Default> Default for ColdDrop<T> {
+    fn default() -> ColdDrop<T> {
+        ColdDrop::new(T::default())
+    }
+}
+
+impl<T: Default> std::ops::Deref for ColdDrop<T> {
+    type Target = T;
+
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
 
 impl<T: Default> Drop for ColdDrop<T> {
     #[inline(never)]

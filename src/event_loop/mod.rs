@@ -116,7 +116,7 @@ impl fmt::Display for ExceptionContext {
 
 pub(crate) type ExceptionHandler = Box<dyn Fn(ExceptionContext)>;
 
-fn default_exception_handler(ctx: ExceptionContext) {
+pub(crate) fn default_exception_handler(ctx: ExceptionContext) {
     eprintln!("evloop: {ctx}");
 }
 
@@ -302,7 +302,6 @@ impl Builder {
     /// When the reactor cannot be made (out of file descriptors), or the
     /// trace file cannot be created (the error names the path).
     pub fn build(self) -> io::Result<EventLoop> {
-        let handler = self.handler.unwrap_or_else(|| Box::new(default_exception_handler));
         let slow = self.debug.then_some(self.slow_callback_duration);
         let instruments = Instruments::new(self.observer, slow);
         let trace = self.trace.or_else(|| {
@@ -311,7 +310,7 @@ impl Builder {
         });
         let core = Core::new(
             self.manual_clock,
-            handler,
+            self.handler,
             self.stop_on_task_panic,
             instruments,
             trace.as_deref(),
@@ -392,7 +391,11 @@ impl EventLoop {
         });
         let waker = waker_ref(&main_waker);
         let mut output = None;
-        self.core.schedule_main();
+        // The first poll is queued by the main future's own waker (as a
+        // local wake: the loop runs on this thread now), after clearing a
+        // flag a run cut short may have left set.
+        self.core.main_queued.set(false);
+        waker.wake_by_ref();
         loop {
             self.core.tick(
                 &mut || {
@@ -551,20 +554,40 @@ impl fmt::Debug for EventLoop {
 /// assert_eq!(out, "done");
 /// ```
 pub fn run<F: Future>(future: F) -> F::Output {
+    let mut lp = run_begin();
+    let output = match lp.run_until_complete(future) {
+        Ok(v) => v,
+        Err(e) => run_failed(e),
+    };
+    run_end(lp);
+    output
+}
+
+/// `run`'s loop. The parts of `run` that do not depend on the future's
+/// type are out of line: built once, not into every caller (issue #15).
+#[inline(never)]
+fn run_begin() -> EventLoop {
     if context::current().is_some() {
         panic!(
             "evloop::run() cannot be called from a running event loop; .await the future or create_task() it instead"
         );
     }
-    let mut lp = EventLoop::new().expect("evloop::run(): could not create the event loop");
-    let output = match lp.run_until_complete(future) {
-        Ok(v) => v,
-        Err(e) => panic!("evloop::run(): {e}"),
-    };
+    EventLoop::new().expect("evloop::run(): could not create the event loop")
+}
+
+/// `run`'s end: cancels what the future left behind, lets the
+/// cancellations run, and closes the loop.
+#[inline(never)]
+fn run_end(mut lp: EventLoop) {
     lp.core.cancel_all();
     let _ = lp.run_once(Some(Duration::ZERO));
     let _ = lp.close();
-    output
+}
+
+#[cold]
+#[inline(never)]
+fn run_failed(e: RunError) -> ! {
+    panic!("evloop::run(): {e}")
 }
 
 /// The loop running on this thread: asyncio's `get_running_loop()`.

@@ -215,17 +215,24 @@ impl Remote {
         self.in_flight.load(Ordering::SeqCst) != 0
     }
 
-    /// Refuses further wakes and callbacks; returns the callbacks still queued.
-    pub(crate) fn close(&self) -> Vec<RemoteCallback> {
+    /// Refuses further wakes and callbacks, and drops the wakes still
+    /// queued; the callbacks still queued wait for [`Remote::take_closed`].
+    pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         while self.tasks.pop().is_some() {}
+    }
+
+    /// After [`Remote::close`]: hands each callback still queued to `each`,
+    /// one at a time (no `Vec` of them: issue #15). Nothing can be added
+    /// meanwhile: a sender that raced with `close` empties the queue itself.
+    pub(crate) fn take_closed(&self, mut each: impl FnMut(RemoteCallback)) {
         // (The callbacks queue holds `Call`s only.)
-        std::iter::from_fn(|| match self.callbacks.pop()? {
-            Item::Call(f) => Some(f),
-            Item::Wake(_) => None,
-        })
-        .collect()
+        while let Some(item) = self.callbacks.pop() {
+            if let Item::Call(f) = item {
+                each(f);
+            }
+        }
     }
 }
 
@@ -336,7 +343,7 @@ mod tests {
         );
         assert_eq!((tasks.get(), callbacks.get()), (2, 2));
         assert!(!remote.pending());
-        drop(remote.close());
+        remote.close();
     }
 
     #[test]

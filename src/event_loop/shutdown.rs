@@ -5,11 +5,13 @@
 //! - `cancel_all` only *requests* cancellation: the futures drop at the
 //!   loop's next tick, on the loop, inside its context (what `run()` does
 //!   after its main future returns).
-//! - `close` refuses new work first, then moves every task, queued job,
-//!   timer and remote callback out of its container before dropping any of
-//!   them: destructors may call back into the loop (a `Task` handle
-//!   dropping, a `Sleep` cancelling its timer) and must find empty
-//!   containers, not borrowed ones.
+//! - `close` refuses new work first, then moves every task, queued job and
+//!   timer out of its container before dropping any of them: destructors
+//!   may call back into the loop (a `Task` handle dropping, a `Sleep`
+//!   cancelling its timer) and must find empty containers, not borrowed
+//!   ones. Callbacks from other threads are popped last, one at a time:
+//!   their queue is lock-free (nothing to find borrowed) and, once closed,
+//!   takes nothing new.
 //! - Every user value is dropped in its own `catch_unwind` guard
 //!   (`Core::drop_guarded`): a panicking destructor is reported and the rest
 //!   are still dropped (two panics under one guard would abort).
@@ -38,13 +40,15 @@ impl Core {
         if self.io.close() {
             return;
         }
-        let remote_callbacks = self.remote.close();
+        self.remote.close();
         // Move everything out first: destructors may call back into the loop
         // (a `Task` handle dropping, a `Sleep` cancelling its timer), and they
         // must find empty containers, not borrowed ones.
-        let tasks = self.owner.tasks().take_all();
         let queue = mem::take(&mut *self.run_queue.borrow_mut());
         let timers = self.time.drain();
+        // Last, so that nothing can unwind while the list is a `Vec` (one
+        // copy of its drop glue fewer: issue #15).
+        let tasks = self.owner.tasks().take_all();
         for task in tasks {
             let header = &task.header;
             if !header.is_finished() {
@@ -75,9 +79,7 @@ impl Core {
                 self.drop_callback(closure);
             }
         }
-        for f in remote_callbacks {
-            self.drop_callback(f);
-        }
+        self.remote.take_closed(|f| self.drop_callback(f));
         self.drop_guarded(
             "exception while dropping a callback at close",
             || drop((queue, timers)),

@@ -30,7 +30,7 @@ use std::panic::{self, AssertUnwindSafe, Location};
 use std::rc::Rc;
 use std::task::Poll;
 
-use super::core::{Core, Job};
+use super::core::{call_handler, Core, Job};
 use super::instrument::{bump, LoopEvent};
 use super::trace;
 use super::{ExceptionContext, ExceptionHandler};
@@ -330,7 +330,8 @@ fn discard_unclaimed(task: &TaskRef, report: &dyn Fn(&str, Box<dyn Any + Send>))
 /// reported through the loop's exception handler as the loop would have.
 struct Bequest {
     id: u64,
-    handler: ExceptionHandler,
+    /// `None`: the default handler.
+    handler: Option<ExceptionHandler>,
 }
 
 impl TaskHost for Bequest {
@@ -349,11 +350,12 @@ impl TaskHost for Bequest {
     fn discard_result(&self, task: &TaskRef) {
         let task_id = Some(task.header.id());
         discard_unclaimed(task, &|message, payload| {
-            (self.handler)(ExceptionContext {
+            let ctx = ExceptionContext {
                 message: message.to_owned(),
                 payload: Some(payload),
                 task_id,
-            });
+            };
+            call_handler(self.handler.as_ref(), ctx);
         });
         task.leave_list();
     }
@@ -365,7 +367,7 @@ impl Core {
     pub(super) fn bequeath(&mut self) {
         // Blocks still hold the owner: their handles may still drop results.
         if Rc::strong_count(&self.owner) > 1 {
-            let handler = std::mem::replace(&mut self.handler, Box::new(drop));
+            let handler = self.handler.take_inner();
             let id = self.id();
             self.owner.bequeath(Rc::new(Bequest { id, handler }));
         }

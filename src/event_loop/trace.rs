@@ -139,12 +139,11 @@ struct Inner {
 #[derive(Clone, Copy)]
 enum Args<'a> {
     None,
-    /// `"<key>":<n>`
+    /// `<prefix><n>`: the prefix is the key, quoted, and its colon (and a
+    /// minus sign for a negative number): one arm for every numeric argument.
     Num(&'static str, u64),
     /// A tick's `"n":<n>,"ready":<ready>`.
     Tick(u64, u64),
-    /// `"sort_index":<index>`
-    SortIndex(i64),
     /// `"timeout_ms":<ms>`
     TimeoutMs(f64),
     /// Already JSON.
@@ -283,7 +282,7 @@ impl Tracer {
     pub(crate) fn io_wait_end(&self, events: usize) {
         let mut inner = self.inner.borrow_mut();
         inner.settle();
-        inner.end(LOOP_TID, "epoll_wait", Args::Num("events", events as u64));
+        inner.end(LOOP_TID, "epoll_wait", Args::Num(r#""events":"#, events as u64));
     }
 
     /// A callback is about to run.
@@ -350,7 +349,7 @@ impl Inner {
                 self.lingering = true;
             }
             LoopEvent::IoReady { events } => {
-                self.begin(LOOP_TID, "I/O ready", Args::Num("events", events as u64));
+                self.begin(LOOP_TID, "I/O ready", Args::Num(r#""events":"#, events as u64));
                 self.lingering = true;
             }
             LoopEvent::Cancelled { task } => {
@@ -506,15 +505,30 @@ impl Inner {
         self.emit("E", name, None, tid, Some(ts), args);
     }
 
-    /// Names track `tid` and sets its place in the list.
+    /// Names track `tid` and sets its place in the list. Out of line: three
+    /// calls in `create` (issue #15).
+    #[inline(never)]
     fn track(&mut self, tid: u64, name: &str, sort_index: i64) {
         self.emit("M", "thread_name", None, tid, None, Args::Name(name, None));
         self.sort_index(tid, sort_index);
     }
 
     /// Sets track `tid`'s place in the list.
+    #[inline(never)]
     fn sort_index(&mut self, tid: u64, index: i64) {
-        self.emit("M", "thread_sort_index", None, tid, None, Args::SortIndex(index));
+        let key = if index < 0 {
+            r#""sort_index":-"#
+        } else {
+            r#""sort_index":"#
+        };
+        self.emit(
+            "M",
+            "thread_sort_index",
+            None,
+            tid,
+            None,
+            Args::Num(key, index.unsigned_abs()),
+        );
     }
 
     /// The loop's time since the loop was made.
@@ -535,13 +549,12 @@ impl Inner {
             return;
         }
         let buf = &mut self.buf;
-        let comma = if mem::replace(&mut self.first, false) {
-            "\n"
+        let start = if mem::replace(&mut self.first, false) {
+            "\n{\"ph\":\""
         } else {
-            ",\n"
+            ",\n{\"ph\":\""
         };
-        put(buf, comma);
-        put(buf, r#"{"ph":""#);
+        put(buf, start);
         put(buf, ph);
         if flow.is_some() {
             put(buf, r#"","cat":""#);
@@ -566,10 +579,8 @@ impl Inner {
             put(buf, r#","args":{"#);
             match args {
                 Args::None => {}
-                Args::Num(key, n) => {
-                    put(buf, "\"");
-                    put(buf, key);
-                    put(buf, "\":");
+                Args::Num(prefix, n) => {
+                    put(buf, prefix);
                     push_u64(buf, n);
                 }
                 Args::Tick(n, ready) => {
@@ -577,13 +588,6 @@ impl Inner {
                     push_u64(buf, n);
                     put(buf, r#","ready":"#);
                     push_u64(buf, ready);
-                }
-                Args::SortIndex(index) => {
-                    put(buf, r#""sort_index":"#);
-                    if index < 0 {
-                        put(buf, "-");
-                    }
-                    push_u64(buf, index.unsigned_abs());
                 }
                 Args::TimeoutMs(ms) => {
                     // Writing to a `String` cannot fail.

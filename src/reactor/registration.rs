@@ -251,6 +251,8 @@ impl Waiters {
     }
 
     /// Moves every waker onto `woken`, oldest first, keeping the capacity.
+    /// Out of line: the reactor calls it for either direction (issue #15).
+    #[inline(never)]
     pub(crate) fn take_all(&mut self, woken: &mut Vec<Waker>) {
         // `pop_front`, not `drain(..)`: `Drain`, its drop guard and
         // `wrap_copy` cost ~1.5 KB of code for nothing here (issue #15).

@@ -39,6 +39,7 @@ pub(crate) mod wheel;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
+use std::num::NonZeroU64;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::OnceLock;
@@ -273,7 +274,10 @@ enum State {
 struct Timer {
     state: State,
     index: u32,
-    gen: u64,
+    /// Meaningful only when armed; a key's generation is never 0, so
+    /// turning the halves back into a key cannot fail (no `expect` on the
+    /// timer path, issue #15).
+    gen: NonZeroU64,
 }
 
 impl Timer {
@@ -283,7 +287,7 @@ impl Timer {
         Timer {
             state,
             index: 0,
-            gen: 0,
+            gen: NonZeroU64::MIN,
         }
     }
 
@@ -395,11 +399,10 @@ impl Future for Sleep {
                 this.timer = Timer::ELAPSED;
                 return Poll::Ready(());
             };
-            // Still armed: make sure the latest waker is the one woken.
-            let current = match entry {
-                TimerEntry::Wake(waker) => waker.will_wake(cx.waker()),
-                TimerEntry::Call(_) => unreachable!("a Sleep's timer never holds a callback"),
-            };
+            // Still armed: make sure the latest waker is the one woken. (A
+            // Sleep's timer never holds a callback.)
+            debug_assert!(matches!(entry, TimerEntry::Wake(_)));
+            let current = matches!(entry, TimerEntry::Wake(waker) if waker.will_wake(cx.waker()));
             let old = (!current).then(|| std::mem::replace(entry, TimerEntry::Wake(cx.waker().clone())));
             drop(wheel);
             drop(old);

@@ -66,21 +66,14 @@ impl TimerKey {
     /// The key's two halves (index, generation), for a holder that packs
     /// them next to state of its own instead of paying for the padding.
     #[inline]
-    pub(crate) fn into_raw(self) -> (u32, u64) {
-        (self.index, self.gen.get())
+    pub(crate) fn into_raw(self) -> (u32, NonZeroU64) {
+        (self.index, self.gen)
     }
 
     /// The key whose halves [`TimerKey::into_raw`] returned.
-    ///
-    /// # Panics
-    ///
-    /// If `gen` is 0 (no key has that generation).
     #[inline]
-    pub(crate) fn from_raw(index: u32, gen: u64) -> TimerKey {
-        TimerKey {
-            index,
-            gen: NonZeroU64::new(gen).expect("a timer key's generation is never 0"),
-        }
+    pub(crate) fn from_raw(index: u32, gen: NonZeroU64) -> TimerKey {
+        TimerKey { index, gen }
     }
 }
 
@@ -113,7 +106,9 @@ impl<T> Drained<T> {
 /// The timing wheel. `T` is what a timer carries (a waker, a callback).
 pub(crate) struct Wheel<T> {
     elapsed: u64,
-    next_gen: u64,
+    /// The next entry's sequence number (never 0: no `expect` on the
+    /// timer path, issue #15).
+    next_gen: NonZeroU64,
     len: usize,
     /// First vacant entry, or `NIL`.
     free: u32,
@@ -168,7 +163,7 @@ impl<T> Wheel<T> {
     pub(crate) fn new() -> Self {
         Wheel {
             elapsed: 0,
-            next_gen: 1,
+            next_gen: NonZeroU64::MIN,
             len: 0,
             free: NIL,
             occupied: [0; LEVELS],
@@ -177,7 +172,9 @@ impl<T> Wheel<T> {
         }
     }
 
-    /// Every list head, pointing at itself (an empty list).
+    /// Every list head, pointing at itself (an empty list). Out of line:
+    /// `new` and `drain` share one copy of the loop (issue #15).
+    #[inline(never)]
     fn heads() -> Vec<Link> {
         (0..LISTS as u32).map(|n| Link { prev: n, next: n }).collect()
     }
@@ -195,8 +192,9 @@ impl<T> Wheel<T> {
     #[inline]
     pub(crate) fn insert(&mut self, when: u64, payload: T) -> TimerKey {
         let when = when.max(self.elapsed);
-        let gen = self.next_gen;
-        self.next_gen += 1;
+        let key_gen = self.next_gen;
+        self.next_gen = key_gen.saturating_add(1);
+        let gen = key_gen.get();
         let index = if self.free != NIL {
             let index = self.free;
             self.free = self.links[node(index)].next;
@@ -223,10 +221,7 @@ impl<T> Wheel<T> {
         };
         self.len += 1;
         self.file(index, when, None);
-        TimerKey {
-            index,
-            gen: NonZeroU64::new(gen).expect("timer sequence numbers start at 1"),
-        }
+        TimerKey { index, gen: key_gen }
     }
 
     /// Moves an empty wheel's current tick up to `now` (no-op otherwise).
