@@ -272,17 +272,27 @@ impl Core {
     /// Records how a task ended and wakes whoever awaits it. A detached
     /// task's result is discarded and its slot freed at once; otherwise the
     /// slot stays until the handle takes the result or is dropped.
+    #[inline]
     fn finish(&self, task: &TaskRef, state: State) {
         let header = &task.header;
         header.state.set(state);
         bump(&self.instruments.counters.tasks_finished);
         if header.detached.get() {
-            self.discard_result(task);
-            task.leave_list();
+            self.discard_detached(task);
         }
         if let Some(w) = header.join_waker.take() {
             self.wake_guarded(w);
         }
+    }
+
+    /// A detached task finished: its result goes, and the task leaves the
+    /// list. Out of line, so that `finish` stays small enough to inline
+    /// into both builds of `run_task` (issue #15: `spawn_join`).
+    #[cold]
+    #[inline(never)]
+    fn discard_detached(&self, task: &TaskRef) {
+        self.discard_result(task);
+        task.leave_list();
     }
 
     /// Drops a finished task's result that nobody will take.
