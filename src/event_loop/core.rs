@@ -97,8 +97,19 @@ pub(crate) struct Core {
     pub(super) fatal: ColdDrop<Cell<Option<Box<dyn Any + Send>>>>,
 }
 
-/// Hands `ctx` to `handler`, or to the default one (stderr) if none was set.
-pub(super) fn call_handler(handler: Option<&ExceptionHandler>, ctx: ExceptionContext) {
+/// Hands an error to `handler`, or to the default one (stderr) if none was
+/// set: [`Core::report`], and what a gone loop left its handles (`tasks.rs`).
+pub(super) fn report_to(
+    handler: Option<&ExceptionHandler>,
+    message: &str,
+    payload: Option<Box<dyn Any + Send>>,
+    task: Option<u64>,
+) {
+    let ctx = ExceptionContext {
+        message: message.to_owned(),
+        payload,
+        task_id: task,
+    };
     match handler {
         Some(handler) => handler(ctx),
         None => default_exception_handler(ctx),
@@ -261,12 +272,7 @@ impl Core {
 
     /// Hands an error to the loop's exception handler.
     pub(crate) fn report(&self, message: &str, payload: Option<Box<dyn Any + Send>>, task: Option<u64>) {
-        let ctx = ExceptionContext {
-            message: message.to_owned(),
-            payload,
-            task_id: task,
-        };
-        call_handler(self.handler.as_ref(), ctx);
+        report_to(self.handler.as_ref(), message, payload, task);
     }
 
     // ----- the tick ------------------------------------------------------

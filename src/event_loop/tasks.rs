@@ -30,10 +30,10 @@ use std::panic::{self, AssertUnwindSafe, Location};
 use std::rc::Rc;
 use std::task::Poll;
 
-use super::core::{call_handler, Core, Job};
+use super::core::{report_to, Core, Job};
 use super::instrument::{bump, LoopEvent};
 use super::trace;
-use super::{ExceptionContext, ExceptionHandler};
+use super::ExceptionHandler;
 use crate::task::coop;
 use crate::task::header::{Header, State};
 use crate::task::{new_task, Stage, Task, TaskHost, TaskRef, Woken};
@@ -358,14 +358,9 @@ impl TaskHost for Bequest {
     }
 
     fn discard_result(&self, task: &TaskRef) {
-        let task_id = Some(task.header.id());
+        let id = Some(task.header.id());
         discard_unclaimed(task, &|message, payload| {
-            let ctx = ExceptionContext {
-                message: message.to_owned(),
-                payload: Some(payload),
-                task_id,
-            };
-            call_handler(self.handler.as_ref(), ctx);
+            report_to(self.handler.as_ref(), message, Some(payload), id)
         });
         task.leave_list();
     }
