@@ -13,6 +13,10 @@
 //!   then: `self_woken` is set, and `run_task` queues it after the poll.
 //! - A finished task leaves the task list once nobody can ask for its
 //!   result: the handle took it, or the handle was dropped (detached).
+//! - A task's handle reaches the loop weakly, through the block's owner: it
+//!   does not keep the loop alive. When the loop goes, it leaves the owner a
+//!   `Bequest` holding its exception handler, so a handle dropped later with
+//!   a panic nobody retrieved is still reported there.
 //! - User code (a poll, a destructor, a waker) never runs while a container
 //!   of the loop is borrowed; every user value is dropped under its own
 //!   `catch_unwind` guard (`Core::drop_guarded`).

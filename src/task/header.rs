@@ -21,9 +21,11 @@
 //!    pushes a `TaskRef` on the run queue unless `queued` is already set.
 //! 4. The panic is caught; the future is dropped in place; the payload waits
 //!    in `panic`.
-//! 5. `Task::poll` moves the result out and takes the task off the list. A
-//!    detached task's result is dropped and the task taken off the list the
-//!    moment it finishes; an unclaimed panic is reported then.
+//! 5. `Task::poll` moves the result out, sets `joined` and takes the task
+//!    off the list. A detached task's result is dropped and the task taken
+//!    off the list the moment it finishes; an unclaimed panic is reported
+//!    then. A handle dropped after its loop is gone reports it through what
+//!    the loop left its `Owner` (`Bequest`, `event_loop/tasks.rs`).
 //! 6. `Task::cancel` sets `cancel_requested` and queues the task; when the run
 //!    queue reaches it, the future is dropped instead of polled.
 //!
