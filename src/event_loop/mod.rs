@@ -116,7 +116,7 @@ impl fmt::Display for ExceptionContext {
 
 pub(crate) type ExceptionHandler = Box<dyn Fn(ExceptionContext)>;
 
-pub(crate) fn default_exception_handler(ctx: ExceptionContext) {
+fn default_exception_handler(ctx: ExceptionContext) {
     eprintln!("evloop: {ctx}");
 }
 

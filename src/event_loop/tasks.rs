@@ -282,24 +282,19 @@ impl Core {
         header.state.set(state);
         bump(&self.instruments.counters.tasks_finished);
         if header.detached.get() {
-            self.discard_detached(task);
+            self.discard_result(task);
         }
         if let Some(w) = header.join_waker.take() {
             self.wake_guarded(w);
         }
     }
 
-    /// A detached task finished: its result goes, and the task leaves the
-    /// list. Out of line, so that `finish` stays small enough to inline
-    /// into both builds of `run_task` (issue #15: `spawn_join`).
+    /// Nobody will take a finished task's result (it finished detached, or
+    /// its handle was dropped): [`discard_unclaimed`], reporting to this
+    /// loop. Out of line, so that `finish` stays small enough to inline into
+    /// both builds of `run_task` (issue #15: `spawn_join`).
     #[cold]
     #[inline(never)]
-    fn discard_detached(&self, task: &TaskRef) {
-        self.discard_result(task);
-        task.leave_list();
-    }
-
-    /// Drops a finished task's result that nobody will take.
     fn discard_result(&self, task: &TaskRef) {
         discard_unclaimed(task, &|message, payload| {
             self.report(message, Some(payload), Some(task.header.id()))
@@ -320,9 +315,10 @@ impl Core {
     }
 }
 
-/// Drops a finished task's result that nobody will take, handing `report`
-/// what went wrong: a panic nobody retrieved (asyncio's "Task exception was
-/// never retrieved"), or one in the output's destructor.
+/// Drops a finished task's result that nobody will take and takes the task
+/// off its loop's list, handing `report` what went wrong: a panic nobody
+/// retrieved (asyncio's "Task exception was never retrieved"), or one in
+/// the output's destructor.
 fn discard_unclaimed(task: &TaskRef, report: &dyn Fn(&str, Box<dyn Any + Send>)) {
     let header = &task.header;
     if let Some(payload) = header.take_panic() {
@@ -336,6 +332,7 @@ fn discard_unclaimed(task: &TaskRef, report: &dyn Fn(&str, Box<dyn Any + Send>))
     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| task.discard())) {
         report("exception while dropping a task's output", payload);
     }
+    task.leave_list();
 }
 
 /// What a loop leaves the handles of its tasks when it goes (`Drop for
@@ -366,7 +363,6 @@ impl TaskHost for Bequest {
         discard_unclaimed(task, &|message, payload| {
             report_to(self.handler.as_ref(), message, Some(payload), id)
         });
-        task.leave_list();
     }
 }
 
@@ -407,6 +403,5 @@ impl TaskHost for Core {
 
     fn discard_result(&self, task: &TaskRef) {
         Core::discard_result(self, task);
-        task.leave_list();
     }
 }

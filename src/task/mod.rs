@@ -178,8 +178,7 @@ impl<T> Task<T> {
     /// something it calls does) ends cancelled even if that poll returns a
     /// value, as in asyncio: the value is dropped.
     pub fn cancel(&self) -> bool {
-        // No host: the loop is gone, and closing it finished every task.
-        self.cell.host().is_some_and(|host| host.cancel(&self.cell))
+        cancel(&self.cell)
     }
 
     /// Whether the result has been taken (by awaiting the handle or by
@@ -396,8 +395,14 @@ impl CancelHandle {
     }
 
     pub(crate) fn cancel(&self) -> bool {
-        self.task.host().is_some_and(|host| host.cancel(&self.task))
+        cancel(&self.task)
     }
+}
+
+/// [`Task::cancel`], through the task's loop. No loop: it is gone, and
+/// closing it finished every task, so there is nothing to cancel.
+fn cancel(task: &TaskRef) -> bool {
+    task.host().is_some_and(|host| host.cancel(task))
 }
 
 /// Takes the waker out of `slot` and wakes it, the borrow released first:
